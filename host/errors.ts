@@ -1,0 +1,81 @@
+// Typed errors of the host library and CLI. Each class carries a stable `code` (for --json and
+// programs) and the CLI exit code it maps to, so callers branch on types, not on message text.
+// Messages never contain key bytes.
+
+/** CLI exit codes, documented in `efuse-attest --help`. */
+export const EXIT = Object.freeze({
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  VERIFY: 3,
+  DEVICE: 4,
+  TRANSPORT: 5,
+  ESCROW: 6,
+  ESPEFUSE: 7,
+  ABORTED: 8,
+} as const);
+
+export class EfuseAttestError extends Error {
+  readonly code: string;
+  readonly exitCode: number;
+  constructor(message: string, code = 'FAILURE', exitCode: number = EXIT.FAILURE, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad command line or bad argument to a library call that is not a plain type/range error. */
+export class UsageError extends EfuseAttestError {
+  constructor(message: string) { super(message, 'USAGE', EXIT.USAGE); }
+}
+
+/** An attestation or token did not verify, or the device's reported state fails the policy. */
+export class VerificationError extends EfuseAttestError {
+  readonly reason: string;
+  constructor(reason: string, message: string) {
+    super(message, 'VERIFY_' + reason, EXIT.VERIFY);
+    this.reason = reason;
+  }
+}
+
+/** The device answered with an ERROR message (docs/protocol.md §6). */
+export class DeviceError extends EfuseAttestError {
+  readonly status: number;
+  readonly statusName: string;
+  readonly espErr: number;
+  readonly detail: string;
+  constructor(status: number, statusName: string, espErr: number, detail: string) {
+    super(`device error ${statusName}${detail ? ': ' + detail : ''}`, 'DEVICE_' + statusName, EXIT.DEVICE);
+    this.status = status;
+    this.statusName = statusName;
+    this.espErr = espErr;
+    this.detail = detail;
+  }
+}
+
+/** The link failed: port missing, closed, unplugged. */
+export class TransportError extends EfuseAttestError {
+  constructor(message: string, options?: { cause?: unknown }) { super(message, 'TRANSPORT', EXIT.TRANSPORT, options); }
+}
+
+/** No answer within the time and retry budget. */
+export class TimeoutError extends EfuseAttestError {
+  constructor(message: string) { super(message, 'TIMEOUT', EXIT.TRANSPORT); }
+}
+
+/** Escrow store: wrong passphrase, tampered vault, missing record, I/O failure. */
+export class EscrowError extends EfuseAttestError {
+  constructor(message: string, code = 'ESCROW', options?: { cause?: unknown }) { super(message, code, EXIT.ESCROW, options); }
+}
+
+/** espefuse missing, failed, or its result did not show what was asked. */
+export class EspefuseError extends EfuseAttestError {
+  constructor(message: string, code = 'ESPEFUSE', options?: { cause?: unknown }) { super(message, code, EXIT.ESPEFUSE, options); }
+}
+
+/** The user declined an irreversible action. */
+export class AbortedError extends EfuseAttestError {
+  constructor(message: string) { super(message, 'ABORTED', EXIT.ABORTED); }
+}
