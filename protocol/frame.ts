@@ -1,0 +1,144 @@
+// Framing (docs/protocol.md §2): SYNC(A5 5A) | LEN u16le | ~LEN u16le | payload | CRC-32 u32le.
+// FrameDecoder is push-style and incremental: feed it whatever bytes arrived, get back events.
+// Bytes outside frames (boot ROM text, logs) come back as log lines; a frame whose header or CRC is
+// wrong is reported and dropped, and scanning resumes one byte after its SYNC, so a good frame
+// hidden inside a broken one is still found. Memory is bounded: one buffer of 2 × MAX_FRAME.
+import { abytes, utf8Decode } from './bytes.js';
+import { crc32 } from './crc32.js';
+
+export const SYNC0 = 0xa5;
+export const SYNC1 = 0x5a;
+export const HEADER_SIZE = 6;
+export const TRAILER_SIZE = 4;
+/** Largest payload a frame may carry (§2). */
+export const MAX_PAYLOAD = 1024;
+export const MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + TRAILER_SIZE;
+/** A log line longer than this is cut and emitted in pieces (§2.3). */
+export const MAX_LOG_LINE = 256;
+
+export function encodeFrame(payload: Uint8Array): Uint8Array {
+  abytes(payload, 'payload', 1, MAX_PAYLOAD);
+  const n = payload.length;
+  const out = new Uint8Array(HEADER_SIZE + n + TRAILER_SIZE);
+  out[0] = SYNC0;
+  out[1] = SYNC1;
+  out[2] = n & 0xff;
+  out[3] = n >> 8;
+  out[4] = ~n & 0xff;
+  out[5] = (~n >> 8) & 0xff;
+  out.set(payload, HEADER_SIZE);
+  const c = crc32(payload);
+  const o = HEADER_SIZE + n;
+  out[o] = c & 0xff;
+  out[o + 1] = (c >>> 8) & 0xff;
+  out[o + 2] = (c >>> 16) & 0xff;
+  out[o + 3] = c >>> 24;
+  return out;
+}
+
+export type FrameErrorReason = 'oversize' | 'crc';
+
+export type FrameEvent =
+  | { type: 'frame'; payload: Uint8Array }
+  | { type: 'log'; text: string }
+  | { type: 'error'; reason: FrameErrorReason; detail: string };
+
+export interface DecoderStats {
+  frames: number;
+  crcErrors: number;
+  oversize: number;
+  logLines: number;
+  bytes: number;
+}
+
+export class FrameDecoder {
+  private readonly buf = new Uint8Array(2 * MAX_FRAME);
+  private len = 0;
+  private line = new Uint8Array(MAX_LOG_LINE);
+  private lineLen = 0;
+  readonly stats: DecoderStats = { frames: 0, crcErrors: 0, oversize: 0, logLines: 0, bytes: 0 };
+
+  /** Feeds bytes; returns the events they complete, in order. */
+  push(chunk: Uint8Array): FrameEvent[] {
+    abytes(chunk, 'chunk');
+    const events: FrameEvent[] = [];
+    this.stats.bytes += chunk.length;
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(chunk.length - off, this.buf.length - this.len);
+      this.buf.set(chunk.subarray(off, off + n), this.len);
+      this.len += n;
+      off += n;
+      this.scan(events);
+    }
+    return events;
+  }
+
+  /** Emits a pending partial log line (e.g. when the link goes idle or closes). */
+  flush(): FrameEvent[] {
+    const events: FrameEvent[] = [];
+    this.endLine(events);
+    return events;
+  }
+
+  /** Drops any partial frame and text, e.g. after the device was reset. */
+  reset(): void {
+    this.len = 0;
+    this.lineLen = 0;
+  }
+
+  private scan(events: FrameEvent[]): void {
+    const b = this.buf;
+    let i = 0;
+    while (i < this.len) {
+      if (b[i] !== SYNC0) { this.text(b[i++], events); continue; }
+      if (this.len - i < HEADER_SIZE) {
+        // A SYNC1 mismatch can be decided early; otherwise wait for the rest of the header.
+        if (this.len - i >= 2 && b[i + 1] !== SYNC1) { this.text(b[i++], events); continue; }
+        break;
+      }
+      const n = b[i + 2] | (b[i + 3] << 8);
+      const check = b[i + 4] | (b[i + 5] << 8);
+      if (b[i + 1] !== SYNC1 || (n ^ check) !== 0xffff || n === 0) { this.text(b[i++], events); continue; }
+      if (n > MAX_PAYLOAD) {
+        this.stats.oversize++;
+        events.push({ type: 'error', reason: 'oversize', detail: `frame length ${n} exceeds ${MAX_PAYLOAD}` });
+        this.text(b[i++], events);
+        continue;
+      }
+      const total = HEADER_SIZE + n + TRAILER_SIZE;
+      if (this.len - i < total) break;
+      const p = i + HEADER_SIZE;
+      const want = (b[p + n] | (b[p + n + 1] << 8) | (b[p + n + 2] << 16) | (b[p + n + 3] << 24)) >>> 0;
+      if (crc32(b, p, p + n) !== want) {
+        this.stats.crcErrors++;
+        events.push({ type: 'error', reason: 'crc', detail: `CRC mismatch in a ${n}-byte frame` });
+        this.text(b[i++], events);
+        continue;
+      }
+      this.endLine(events);
+      this.stats.frames++;
+      events.push({ type: 'frame', payload: b.slice(p, p + n) });
+      i += total;
+    }
+    // Keep only the unconsumed tail (a frame in progress), at most MAX_FRAME - 1 bytes.
+    if (i > 0) {
+      b.copyWithin(0, i, this.len);
+      this.len -= i;
+    }
+  }
+
+  private text(byte: number, events: FrameEvent[]): void {
+    if (byte === 0x0a) { this.endLine(events); return; }
+    if (byte === 0x0d) return;
+    this.line[this.lineLen++] = byte;
+    if (this.lineLen === MAX_LOG_LINE) this.endLine(events);
+  }
+
+  private endLine(events: FrameEvent[]): void {
+    if (this.lineLen === 0) return;
+    this.stats.logLines++;
+    events.push({ type: 'log', text: utf8Decode(this.line.subarray(0, this.lineLen)) });
+    this.lineLen = 0;
+  }
+}

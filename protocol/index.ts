@@ -1,0 +1,15 @@
+// efuse-attest wire protocol v1: portable TypeScript (Uint8Array/DataView only) shared by the host
+// (Node) and the device (Moddable XS). docs/protocol.md is the normative description.
+export { abytes, aint, concat, equalBytes, fromBase64, fromHex, MalformedError, toBase64, toHex, utf8Decode, utf8Encode } from './bytes.js';
+export { crc32 } from './crc32.js';
+export { encodeFrame, FrameDecoder, MAX_PAYLOAD, MAX_FRAME, MAX_LOG_LINE } from './frame.js';
+export type { FrameEvent, FrameErrorReason, DecoderStats } from './frame.js';
+export * from './messages.js';
+export { ATTEST_TAG, buildTranscript } from './transcript.js';
+export type { TranscriptFields } from './transcript.js';
+export { checkKeyName, checkResource, formatSasToken, parseSasToken, sasStringToSign } from './sas.js';
+export type { SasToken } from './sas.js';
+export { ESP_ERR, espErrName, Status, STATUS_TEXT, statusName } from './status.js';
+export type { StatusName } from './status.js';
+export { CHIPS, chipCode, chipName, hasHmacPeripheral, PURPOSE_HMAC_UP, PURPOSES, purposeName } from './chips.js';
+export type { ChipName } from './chips.js';
