@@ -1,5 +1,17 @@
 // The CLI's command table, in the order --help lists them. One file per command.
 import type { Command } from '../command.js';
+import { attest } from './attest.js';
+import { info } from './info.js';
+import { list } from './list.js';
+import { ping } from './ping.js';
+import { token } from './token.js';
+import { verify } from './verify.js';
 
 export const commands: readonly Command[] = Object.freeze([
+  list,
+  info,
+  ping,
+  attest,
+  verify,
+  token,
 ]);

@@ -1,0 +1,55 @@
+// Options and helpers shared by the commands that talk to a device.
+import { readFile } from 'node:fs/promises';
+import { Client } from '../client.js';
+import { DEFAULT_BAUD } from '../transport/serial.js';
+import { type Options, int, required, str, type Context, type Values } from './command.js';
+
+export const DEVICE_OPTIONS = {
+  port: { type: 'string', short: 'p' },
+  baud: { type: 'string', short: 'b' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+} as const satisfies Options;
+
+export const DEVICE_USAGE = `  --port, -p PATH   serial port (e.g. /dev/ttyUSB0, or the emulator's pty)
+  --baud, -b N      baud rate (default ${DEFAULT_BAUD})
+  --timeout MS      time to wait for each answer (default 1000)
+  --retries N       extra tries after a timeout (default 2)`;
+
+export async function openClient(values: Values, ctx: Context): Promise<Client> {
+  return Client.open(required(values, 'port'), {
+    baud: int(values, 'baud', DEFAULT_BAUD, 300, 5_000_000),
+    timeoutMs: int(values, 'timeout', 1000, 1, 600_000),
+    retries: int(values, 'retries', 2, 0, 100),
+    onLog: (line) => { if (ctx.debug) ctx.note(`device: ${line}`); },
+    onFrameError: (detail) => { if (ctx.debug) ctx.note(`dropped frame: ${detail}`); },
+  });
+}
+
+/** Runs `fn` with an open client and always closes it. */
+export async function withClient<T>(values: Values, ctx: Context, fn: (c: Client) => Promise<T>): Promise<T> {
+  const client = await openClient(values, ctx);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Reads a raw 32-byte key file (the format espefuse burn-key takes). */
+export async function readKeyFile(path: string): Promise<Uint8Array> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new RangeError(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (bytes.length !== 32) throw new RangeError(`key file ${path} must hold exactly 32 bytes, it has ${bytes.length}`);
+  return new Uint8Array(bytes);
+}
+
+export function slotOption(values: Values): number {
+  return int(values, 'slot', 0, 0, 5);
+}
+
+export { str };

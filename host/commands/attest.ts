@@ -1,0 +1,31 @@
+// ATTEST (docs/protocol.md §4.3): challenge the device with a fresh random nonce. The result carries
+// the nonce the host sent, so verification (verify.ts) checks the answer against what was asked.
+import { randomBytes } from 'node:crypto';
+import { abytes, aint, type AttestResponse, equalBytes, KEY_SLOTS, NONCE_MAX, NONCE_MIN } from '../../protocol/index.js';
+import { TransportError } from '../errors.js';
+import type { Session } from '../session.js';
+
+export interface AttestOptions {
+  /** eFuse key slot 0..5 (BLOCK_KEY0..5); default 0. */
+  slot?: number;
+  /** The challenge; default 32 fresh random bytes. Reusing a nonce defeats replay protection. */
+  nonce?: Uint8Array;
+}
+
+export interface Attestation {
+  nonce: Uint8Array;
+  response: AttestResponse;
+}
+
+export const DEFAULT_NONCE_SIZE = 32;
+
+export async function attest(session: Session, opts: AttestOptions = {}): Promise<Attestation> {
+  const slot = aint(opts.slot ?? 0, 'slot', 0, KEY_SLOTS - 1);
+  const nonce = opts.nonce === undefined ? new Uint8Array(randomBytes(DEFAULT_NONCE_SIZE)) : abytes(opts.nonce, 'nonce', NONCE_MIN, NONCE_MAX);
+  const res = session.expect(await session.request({ type: 'attest', slot, nonce }), 'attest');
+  if (res.attestation.slot !== slot) throw new TransportError(`device answered for slot ${res.attestation.slot}, asked ${slot}`);
+  if (equalBytes(res.attestation.deviceNonce, new Uint8Array(res.attestation.deviceNonce.length))) {
+    throw new TransportError('device nonce is all zeros: its random source is not working');
+  }
+  return { nonce, response: res.attestation };
+}

@@ -1,0 +1,16 @@
+// efuse-attest host library: talk to a device over serial, challenge it, verify the answer.
+// The public surface is exactly what is exported here (package.json "exports": ".").
+export { Client, type OpenOptions } from './client.js';
+export { Session, type SessionOptions, type SessionStats } from './session.js';
+export type { Transport } from './transport/transport.js';
+export { SerialTransport, DEFAULT_BAUD, type SerialOptions } from './transport/serial.js';
+export { MemoryTransport } from './transport/memory.js';
+export type { Attestation, AttestOptions } from './commands/attest.js';
+export type { TokenOptions } from './commands/token.js';
+export type { PingResult } from './commands/ping.js';
+export { verifyAttestation, verifyToken, DEFAULT_POLICY, type Policy, type VerifiedAttestation, type VerifiedToken, type VerifyAttestationOptions, type VerifyTokenOptions } from './verify.js';
+export { attestationFromJson, attestationToJson, type AttestationJson } from './serialize.js';
+export { listPorts, type PortEntry } from './ports.js';
+export {
+  AbortedError, DeviceError, EfuseAttestError, EscrowError, EspefuseError, EXIT, TimeoutError, TransportError, UsageError, VerificationError,
+} from './errors.js';

@@ -1,0 +1,152 @@
+// Verification for backends and rigs: pure functions, no I/O. verifyAttestation rebuilds the
+// transcript (docs/protocol.md §5) from the nonce the verifier issued and the fields the device
+// reported, MACs it with the escrowed key, compares in constant time, then applies the policy to
+// the reported security state. verifyToken does the same for SAS tokens (§7). Errors never carry
+// key bytes or MACs.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  abytes, type AttestResponse, buildTranscript, chipName, equalBytes, fromHex, KEY_SLOTS, parseSasToken,
+  PURPOSE_HMAC_UP, purposeName, sasStringToSign, toHex,
+} from '../protocol/index.js';
+import { VerificationError } from './errors.js';
+
+export interface Policy {
+  /** Refuse a device whose key block is readable by software (default true). */
+  requireReadProtected: boolean;
+  /** Refuse a device whose key block is not write-protected (default false). */
+  requireWriteProtected: boolean;
+  requireSecureBoot: boolean;
+  requireFlashEncryption: boolean;
+  /** Accept only these firmware ids (hex or bytes); empty or absent = any. */
+  firmwareIds?: readonly (string | Uint8Array)[];
+}
+
+export const DEFAULT_POLICY: Readonly<Policy> = Object.freeze({
+  requireReadProtected: true,
+  requireWriteProtected: false,
+  requireSecureBoot: false,
+  requireFlashEncryption: false,
+});
+
+export interface VerifyAttestationOptions {
+  /** The escrowed 32-byte key of this device and slot. */
+  key: Uint8Array;
+  /** The device the verifier expects (6 bytes or 12 hex chars); checked when given. */
+  deviceId?: Uint8Array | string;
+  /** The key slot the verifier asked for; checked when given. */
+  slot?: number;
+  policy?: Partial<Policy>;
+}
+
+export interface VerifiedAttestation {
+  deviceId: string;
+  chip: string;
+  revision: number;
+  slot: number;
+  secureBoot: boolean;
+  flashEncryption: boolean;
+  readProtected: boolean;
+  writeProtected: boolean;
+  firmwareId: string;
+  firmwareVersion: string;
+}
+
+export function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac('sha256', key).update(message).digest());
+}
+
+function macEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function deviceIdBytes(id: Uint8Array | string, name = 'deviceId'): Uint8Array {
+  if (typeof id === 'string') {
+    const hex = id.replace(/[:-]/g, '').toLowerCase();
+    if (!/^[0-9a-f]{12}$/.test(hex)) throw new RangeError(`${name} must be 12 hex digits (a MAC), got "${id}"`);
+    return fromHex(hex, name);
+  }
+  return abytes(id, name, 6, 6);
+}
+
+/**
+ * Verifies an attestation answer to the challenge `nonce`; returns what it proves, or throws
+ * VerificationError with a `reason`: MAC, DEVICE, SLOT, PURPOSE, READ_PROTECT, WRITE_PROTECT,
+ * SECURE_BOOT, FLASH_ENCRYPTION, FIRMWARE.
+ */
+export function verifyAttestation(att: { nonce: Uint8Array; response: AttestResponse }, opts: VerifyAttestationOptions): VerifiedAttestation {
+  abytes(opts.key, 'key', 32, 32);
+  const r = att.response;
+  const policy: Policy = { ...DEFAULT_POLICY, ...opts.policy };
+  const mac = hmacSha256(opts.key, buildTranscript(r, att.nonce));
+  if (!macEqual(mac, abytes(r.mac, 'response.mac', 32, 32))) {
+    throw new VerificationError('MAC', `attestation MAC does not verify for device ${toHex(r.deviceId)}: wrong key, wrong nonce, or altered answer`);
+  }
+  // From here the fields are authentic: the device's key vouched for them.
+  if (opts.deviceId !== undefined && !equalBytes(deviceIdBytes(opts.deviceId), r.deviceId)) {
+    throw new VerificationError('DEVICE', `attestation is from device ${toHex(r.deviceId)}, expected ${toHex(deviceIdBytes(opts.deviceId))}`);
+  }
+  if (opts.slot !== undefined && opts.slot !== r.slot) {
+    throw new VerificationError('SLOT', `attestation used key slot ${r.slot}, expected ${opts.slot}`);
+  }
+  if (r.slot >= KEY_SLOTS || r.purpose !== PURPOSE_HMAC_UP) {
+    throw new VerificationError('PURPOSE', `key block ${r.slot} purpose is ${purposeName(r.purpose)}, not HMAC_UP`);
+  }
+  if (policy.requireReadProtected && !r.readProtected) {
+    throw new VerificationError('READ_PROTECT', `key block BLOCK_KEY${r.slot} of device ${toHex(r.deviceId)} is not read-protected: its key may have been read by software`);
+  }
+  if (policy.requireWriteProtected && !r.writeProtected) {
+    throw new VerificationError('WRITE_PROTECT', `key block BLOCK_KEY${r.slot} of device ${toHex(r.deviceId)} is not write-protected`);
+  }
+  if (policy.requireSecureBoot && !r.secureBoot) throw new VerificationError('SECURE_BOOT', `device ${toHex(r.deviceId)} does not have secure boot enabled`);
+  if (policy.requireFlashEncryption && !r.flashEncryption) throw new VerificationError('FLASH_ENCRYPTION', `device ${toHex(r.deviceId)} does not have flash encryption enabled`);
+  const fw = toHex(r.firmwareId);
+  if (policy.firmwareIds && policy.firmwareIds.length > 0) {
+    const ok = policy.firmwareIds.some((f) => (typeof f === 'string' ? f.toLowerCase() === fw : toHex(f) === fw));
+    if (!ok) throw new VerificationError('FIRMWARE', `device ${toHex(r.deviceId)} runs firmware ${fw.slice(0, 16)}…, which the policy does not allow`);
+  }
+  return {
+    deviceId: toHex(r.deviceId),
+    chip: chipName(r.chip),
+    revision: r.revision,
+    slot: r.slot,
+    secureBoot: r.secureBoot,
+    flashEncryption: r.flashEncryption,
+    readProtected: r.readProtected,
+    writeProtected: r.writeProtected,
+    firmwareId: fw,
+    firmwareVersion: r.firmwareVersion,
+  };
+}
+
+export interface VerifyTokenOptions {
+  key: Uint8Array;
+  /** When given, the token must be for exactly this resource. */
+  resource?: string;
+  /** Seconds since the epoch; default now. A token whose expiry is not after `now` is refused. */
+  now?: number;
+}
+
+export interface VerifiedToken {
+  resource: string;
+  expiry: number;
+  keyName: string;
+}
+
+/** Verifies a SAS token; throws VerificationError with reason FORMAT, SIGNATURE, RESOURCE or EXPIRED. */
+export function verifyToken(token: string, opts: VerifyTokenOptions): VerifiedToken {
+  abytes(opts.key, 'key', 32, 32);
+  let t;
+  try {
+    t = parseSasToken(token);
+  } catch (err) {
+    throw new VerificationError('FORMAT', `token is malformed: ${(err as Error).message}`);
+  }
+  const want = hmacSha256(opts.key, sasStringToSign(t.resource, t.expiry));
+  if (!macEqual(want, t.signature)) throw new VerificationError('SIGNATURE', 'token signature does not verify with this key');
+  if (opts.resource !== undefined && opts.resource !== t.resource) {
+    throw new VerificationError('RESOURCE', `token is for "${t.resource}", expected "${opts.resource}"`);
+  }
+  const now = opts.now ?? Math.floor(Date.now() / 1000);
+  if (t.expiry <= now) throw new VerificationError('EXPIRED', `token expired at ${new Date(t.expiry * 1000).toISOString()}`);
+  return { resource: t.resource, expiry: t.expiry, keyName: t.keyName };
+}
