@@ -3,7 +3,7 @@
 // answered within `timeoutMs` is sent again (same id, so a late answer to any copy is accepted) up to
 // `retries` times, then fails with TimeoutError. Text between frames (boot ROM output, device logs)
 // and dropped frames are reported through callbacks, never mixed into answers.
-import { decodeResponse, encodeFrame, encodeRequest, FrameDecoder, MalformedError, type Request, type Response, statusName } from '../protocol/index.js';
+import { decodeResponse, encodeFrame, encodeRequest, FrameDecoder, type FrameEvent, MalformedError, type Request, type Response, statusName } from '../protocol/index.js';
 import { DeviceError, TimeoutError, TransportError } from './errors.js';
 import type { Transport } from './transport/transport.js';
 
@@ -12,6 +12,8 @@ export interface SessionOptions {
   timeoutMs?: number;
   /** Extra tries after the first. */
   retries?: number;
+  /** Silence after which a partial frame counts as cut, in ms (default 50). */
+  idleMs?: number;
   onLog?: (line: string) => void;
   /** A frame dropped for a bad CRC or length, or an answer that did not decode. */
   onFrameError?: (detail: string) => void;
@@ -40,6 +42,8 @@ export class Session {
   private readonly pending = new Map<number, Pending>();
   private nextId = Math.floor(Math.random() * 0x10000);
   private closedError: Error | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly idleMs: number;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly opts: SessionOptions;
@@ -49,6 +53,7 @@ export class Session {
     this.opts = opts;
     this.timeoutMs = opts.timeoutMs ?? 1000;
     this.retries = opts.retries ?? 2;
+    this.idleMs = opts.idleMs ?? 50;
     if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1) throw new RangeError('timeoutMs must be a positive integer');
     if (!Number.isInteger(this.retries) || this.retries < 0 || this.retries > 100) throw new RangeError('retries must be 0..100');
     transport.onData((bytes) => this.receive(bytes));
@@ -56,7 +61,15 @@ export class Session {
   }
 
   private receive(bytes: Uint8Array): void {
-    for (const ev of this.decoder.push(bytes)) {
+    this.handle(this.decoder.push(bytes));
+    // A frame still incomplete when the line goes quiet was cut (reset, unplug): give it up so the
+    // bytes behind its SYNC are scanned again (docs/protocol.md §2.1).
+    clearTimeout(this.idleTimer);
+    if (this.decoder.pending > 0) this.idleTimer = setTimeout(() => this.handle(this.decoder.flush()), this.idleMs).unref();
+  }
+
+  private handle(events: FrameEvent[]): void {
+    for (const ev of events) {
       if (ev.type === 'log') {
         this.stats.logLines++;
         this.opts.onLog?.(ev.text);
@@ -82,6 +95,7 @@ export class Session {
   }
 
   private fail(err: Error): void {
+    clearTimeout(this.idleTimer);
     this.closedError = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();

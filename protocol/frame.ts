@@ -36,7 +36,7 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-export type FrameErrorReason = 'oversize' | 'crc';
+export type FrameErrorReason = 'oversize' | 'crc' | 'truncated';
 
 export type FrameEvent =
   | { type: 'frame'; payload: Uint8Array }
@@ -47,6 +47,7 @@ export interface DecoderStats {
   frames: number;
   crcErrors: number;
   oversize: number;
+  truncated: number;
   logLines: number;
   bytes: number;
 }
@@ -56,7 +57,7 @@ export class FrameDecoder {
   private len = 0;
   private line = new Uint8Array(MAX_LOG_LINE);
   private lineLen = 0;
-  readonly stats: DecoderStats = { frames: 0, crcErrors: 0, oversize: 0, logLines: 0, bytes: 0 };
+  readonly stats: DecoderStats = { frames: 0, crcErrors: 0, oversize: 0, truncated: 0, logLines: 0, bytes: 0 };
 
   /** Feeds bytes; returns the events they complete, in order. */
   push(chunk: Uint8Array): FrameEvent[] {
@@ -74,12 +75,27 @@ export class FrameDecoder {
     return events;
   }
 
-  /** Emits a pending partial log line (e.g. when the link goes idle or closes). */
+  /**
+   * The link went idle (or closed): a frame still incomplete now was cut (its bytes arrive
+   * back-to-back on a UART), so it is reported as truncated and the bytes after its SYNC are scanned
+   * again — a whole frame sent after a reset is found there. Emits a pending partial log line too.
+   */
   flush(): FrameEvent[] {
     const events: FrameEvent[] = [];
+    while (this.len > 0) {
+      this.stats.truncated++;
+      events.push({ type: 'error', reason: 'truncated', detail: `incomplete frame abandoned after ${this.len} bytes` });
+      this.text(this.buf[0], events);
+      this.buf.copyWithin(0, 1, this.len);
+      this.len--;
+      this.scan(events);
+    }
     this.endLine(events);
     return events;
   }
+
+  /** Bytes held for a frame still in progress. */
+  get pending(): number { return this.len; }
 
   /** Drops any partial frame and text, e.g. after the device was reset. */
   reset(): void {

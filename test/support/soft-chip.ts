@@ -1,0 +1,40 @@
+// A software chip for the in-memory conformance target: the device service and device API run
+// in-process in Node, with HMAC from node:crypto and eFuse state from a plain object. This stands in
+// for silicon only where the service logic is under test; the emulator target runs the same service
+// on the real XS engine with the real native C.
+import { createHmac, randomBytes } from 'node:crypto';
+import type { Hardware, KeyBlockState } from '../../device/src/hardware.js';
+import { hasHmacPeripheral, PURPOSE_HMAC_UP, purposeName } from '../../protocol/index.js';
+
+export interface SoftChipOptions {
+  model?: string;
+  mac?: Uint8Array;
+  keys?: { [slot: number]: { key: Uint8Array; purpose?: number; readProtected?: boolean; writeProtected?: boolean } };
+  secureBoot?: boolean;
+  flashEncryption?: boolean;
+}
+
+export function softChip(opts: SoftChipOptions = {}): Hardware {
+  const model = opts.model ?? 'esp32s3';
+  const hmac = hasHmacPeripheral(model);
+  const block = (slot: number): KeyBlockState => {
+    const k = opts.keys?.[slot];
+    return k
+      ? { purpose: k.purpose ?? PURPOSE_HMAC_UP, readProtected: k.readProtected ?? true, writeProtected: k.writeProtected ?? false, unused: false }
+      : { purpose: 0, readProtected: false, writeProtected: false, unused: true };
+  };
+  return {
+    hmac(slot, message) {
+      if (!hmac) throw new Error(`no HMAC peripheral on ${model}`);
+      if (!Number.isInteger(slot) || slot < 0 || slot > 5) throw new Error('ESP_ERR_INVALID_ARG: key slot');
+      const b = block(slot);
+      if (b.purpose !== PURPOSE_HMAC_UP) throw new Error(`ESP_FAIL: BLOCK_KEY${slot} purpose is ${purposeName(b.purpose)} (${b.purpose}), not HMAC_UP (8)`);
+      return new Uint8Array(createHmac('sha256', opts.keys![slot].key).update(message).digest());
+    },
+    mac: () => opts.mac ?? Uint8Array.of(0x7c, 0xdf, 0xa1, 0x00, 0x00, 0x01),
+    chip: () => ({ model, revision: 2, hmac, secureBoot: opts.secureBoot ?? false, flashEncryption: opts.flashEncryption ?? false }),
+    keyBlock: block,
+    random: (n) => new Uint8Array(randomBytes(n)),
+    firmware: () => ({ id: new Uint8Array(32).fill(0xab), version: '0.1.0' }),
+  };
+}
