@@ -3,7 +3,7 @@
 // receive(): garbage, oversize and partial frames are dropped and counted, and it keeps answering.
 // Output goes through `send`, which main.ts connects to the serial port's write budget.
 import {
-  decodeHeader, decodeRequest, encodeFrame, encodeResponse, FrameDecoder, MalformedError, MsgType,
+  decodeHeader, decodeRequest, encodeFrame, encodeResponse, FrameDecoder, type FrameEvent, MalformedError, MsgType,
   type Request, type Response, Status, type StatusName, VERSION,
 } from '../../protocol/index.js';
 import { type DeviceApi, DeviceFault } from './device.js';
@@ -14,20 +14,31 @@ export interface ServiceStats {
   dropped: number;
 }
 
+/** Silence after which a partial frame counts as cut (docs/protocol.md §2.1), in ms. */
+export const IDLE_MS = 50;
+
 export class AttestService {
   readonly stats: ServiceStats = { requests: 0, errors: 0, dropped: 0 };
   private readonly decoder = new FrameDecoder();
   private readonly device: DeviceApi;
   private readonly send: (frame: Uint8Array) => void;
+  private readonly clock: () => number;
+  private last = 0;
 
-  constructor(device: DeviceApi, send: (frame: Uint8Array) => void) {
+  constructor(device: DeviceApi, send: (frame: Uint8Array) => void, clock: () => number = Date.now) {
     this.device = device;
     this.send = send;
+    this.clock = clock;
   }
 
   get decoderStats() { return this.decoder.stats; }
 
   receive(bytes: Uint8Array): void {
+    // No timer needed: a partial frame followed by silence was cut, and it is given up when the next
+    // bytes arrive, before they are scanned, so the frame the host sends next is found.
+    const now = this.clock();
+    if (this.decoder.pending > 0 && now - this.last > IDLE_MS) this.dispatch(this.decoder.flush());
+    this.last = now;
     let events;
     try {
       events = this.decoder.push(bytes);
@@ -36,6 +47,10 @@ export class AttestService {
       this.stats.dropped++;
       return;
     }
+    this.dispatch(events);
+  }
+
+  private dispatch(events: FrameEvent[]): void {
     for (const ev of events) {
       if (ev.type === 'frame') this.handle(ev.payload);
       else if (ev.type === 'error') this.stats.dropped++;

@@ -1,0 +1,77 @@
+// One conformance suite, every target (STYLE.md §7): in-memory (the device service in-process),
+// the emulator over a pseudo-terminal (real XS engine + native C), and a real board when
+// EFUSE_ATTEST_PORT (and EFUSE_ATTEST_KEY, a key file) are set.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { DeviceError, VerificationError } from '../host/errors.js';
+import { verifyAttestation, verifyToken } from '../host/verify.js';
+import { chipName, encodeFrame, equalBytes, PURPOSE_HMAC_UP } from '../protocol/index.js';
+import { memoryTarget, type Target } from './support/targets.js';
+import { extraTargets } from './support/more-targets.js';
+
+const targets: [string, () => Promise<Target>][] = [['memory', memoryTarget], ...extraTargets()];
+
+for (const [name, make] of targets) {
+  describe(`conformance: ${name}`, function () {
+    this.timeout(60_000);
+    let t: Target;
+    before(async () => { t = await make(); });
+    after(async () => { await t?.close(); });
+
+    it('answers PING', async () => {
+      const r = await t.client.ping(Uint8Array.of(1, 2, 3));
+      assert.ok(r.roundTripMs >= 0);
+    });
+
+    it('INFO reports the device id and an HMAC_UP, read-protected key in slot 0', async () => {
+      const info = await t.client.info();
+      assert.ok(equalBytes(info.deviceId, t.deviceId));
+      assert.equal(info.keys[0].purpose, PURPOSE_HMAC_UP);
+      assert.equal(info.keys[0].readProtected, true);
+      assert.equal(info.hmac, true);
+      assert.match(chipName(info.chip), /^esp32/);
+    });
+
+    it('ATTEST verifies with the escrowed key', async () => {
+      const att = await t.client.attest({ slot: 0 });
+      const v = verifyAttestation(att, { key: t.key, deviceId: t.deviceId, slot: 0 });
+      assert.equal(v.readProtected, true);
+    });
+
+    it('ATTEST does not verify with a wrong key, nonce or device', async () => {
+      const att = await t.client.attest();
+      assert.throws(() => verifyAttestation(att, { key: new Uint8Array(randomBytes(32)) }), (e: unknown) => e instanceof VerificationError && e.reason === 'MAC');
+      assert.throws(() => verifyAttestation({ ...att, nonce: new Uint8Array(randomBytes(32)) }, { key: t.key }), (e: unknown) => e instanceof VerificationError && e.reason === 'MAC');
+      assert.throws(() => verifyAttestation(att, { key: t.key, deviceId: '000000000001' }), (e: unknown) => e instanceof VerificationError && e.reason === 'DEVICE');
+    });
+
+    it('two attestations to the same nonce carry different device nonces', async () => {
+      const nonce = new Uint8Array(16).fill(9);
+      const a = await t.client.attest({ nonce });
+      const b = await t.client.attest({ nonce });
+      assert.ok(!equalBytes(a.response.deviceNonce, b.response.deviceNonce));
+      assert.ok(!equalBytes(a.response.mac, b.response.mac));
+    });
+
+    it('a key block with purpose HMAC_DOWN_ALL gives ESP_FAIL as KEY_PURPOSE', async () => {
+      await assert.rejects(t.client.attest({ slot: 1 }), (e: unknown) => e instanceof DeviceError && e.statusName === 'KEY_PURPOSE' && e.espErr === -1 && /HMAC_UP/.test(e.detail));
+    });
+
+    it('TOKEN verifies with the escrowed key', async () => {
+      const expiry = Math.floor(Date.now() / 1000) + 600;
+      const tok = await t.client.token({ resource: 'hub.example/devices/d1', expiry });
+      const v = verifyToken(tok, { key: t.key, resource: 'hub.example/devices/d1' });
+      assert.equal(v.expiry, expiry);
+      assert.throws(() => verifyToken(tok, { key: new Uint8Array(32) }), VerificationError);
+    });
+
+    it('keeps answering after garbage, oversize headers and a cut frame', async () => {
+      const junk = new Uint8Array(randomBytes(3000));
+      await t.client.session.transport.write(junk);
+      await t.client.session.transport.write(Uint8Array.of(0xa5, 0x5a, 0xff, 0x7f, 0x00, 0x80));
+      await t.client.session.transport.write(encodeFrame(new Uint8Array(300).fill(1)).subarray(0, 150));
+      const att = await t.client.attest();
+      verifyAttestation(att, { key: t.key });
+    });
+  });
+}
