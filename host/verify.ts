@@ -5,7 +5,7 @@
 // key bytes or MACs.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
-  abytes, type AttestResponse, buildTranscript, chipName, equalBytes, fromHex, KEY_SLOTS, parseSasToken,
+  abytes, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, fromHex, KEY_SLOTS, parseSasToken,
   PURPOSE_HMAC_UP, purposeName, sasStringToSign, toHex,
 } from '../protocol/index.js';
 import { VerificationError } from './errors.js';
@@ -55,6 +55,9 @@ export function hmacSha256(key: Uint8Array, message: Uint8Array): Uint8Array {
   return new Uint8Array(createHmac('sha256', key).update(message).digest());
 }
 
+/** Reused for every verification: transcripts are not secret, and verification is synchronous. */
+const scratch = new Uint8Array(MAX_TRANSCRIPT);
+
 function macEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
@@ -76,8 +79,9 @@ export function deviceIdBytes(id: Uint8Array | string, name = 'deviceId'): Uint8
 export function verifyAttestation(att: { nonce: Uint8Array; response: AttestResponse }, opts: VerifyAttestationOptions): VerifiedAttestation {
   abytes(opts.key, 'key', 32, 32);
   const r = att.response;
-  const policy: Policy = { ...DEFAULT_POLICY, ...opts.policy };
-  const mac = hmacSha256(opts.key, buildTranscript(r, att.nonce));
+  const policy: Policy = opts.policy ? { ...DEFAULT_POLICY, ...opts.policy } : DEFAULT_POLICY;
+  const n = writeTranscript(r, att.nonce, scratch);
+  const mac = createHmac('sha256', opts.key).update(scratch.subarray(0, n)).digest();
   if (!macEqual(mac, abytes(r.mac, 'response.mac', 32, 32))) {
     throw new VerificationError('MAC', `attestation MAC does not verify for device ${toHex(r.deviceId)}: wrong key, wrong nonce, or altered answer`);
   }

@@ -41,9 +41,11 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 const HEX = '0123456789abcdef';
+const PAIRS: string[] = [];
+for (let i = 0; i < 256; i++) PAIRS.push(HEX[i >> 4] + HEX[i & 15]);
 export function toHex(bytes: Uint8Array): string {
   let s = '';
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i] >> 4] + HEX[bytes[i] & 15];
+  for (let i = 0; i < bytes.length; i++) s += PAIRS[bytes[i]];
   return s;
 }
 
@@ -56,6 +58,13 @@ export function fromHex(hex: string, name = 'hex'): Uint8Array {
 }
 
 export function utf8Encode(s: string): Uint8Array {
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) { ascii = false; break; }
+  if (ascii) {
+    const a = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) a[i] = s.charCodeAt(i);
+    return a;
+  }
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
@@ -157,13 +166,26 @@ export class Reader {
 }
 
 export class Writer {
-  private parts: number[] = [];
-  u8(v: number): this { this.parts.push(v & 255); return this; }
-  u16(v: number): this { this.parts.push(v & 255, (v >>> 8) & 255); return this; }
-  u32(v: number): this { this.parts.push(v & 255, (v >>> 8) & 255, (v >>> 16) & 255, (v >>> 24) & 255); return this; }
-  bytes(b: Uint8Array): this { for (let i = 0; i < b.length; i++) this.parts.push(b[i]); return this; }
+  private buf: Uint8Array;
+  private n = 0;
+  constructor(capacity = 128) { this.buf = new Uint8Array(capacity); }
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    b.set(this.buf.subarray(0, this.n));
+    this.buf = b;
+  }
+  u8(v: number): this { this.room(1); this.buf[this.n++] = v & 255; return this; }
+  u16(v: number): this { this.room(2); this.buf[this.n++] = v & 255; this.buf[this.n++] = (v >>> 8) & 255; return this; }
+  u32(v: number): this {
+    this.room(4);
+    const b = this.buf;
+    b[this.n++] = v & 255; b[this.n++] = (v >>> 8) & 255; b[this.n++] = (v >>> 16) & 255; b[this.n++] = (v >>> 24) & 255;
+    return this;
+  }
+  bytes(b: Uint8Array): this { this.room(b.length); this.buf.set(b, this.n); this.n += b.length; return this; }
   lbytes(b: Uint8Array): this { return this.u8(b.length).bytes(b); }
-  finish(): Uint8Array { return Uint8Array.from(this.parts); }
+  finish(): Uint8Array { return this.buf.slice(0, this.n); }
 }
 
 /**

@@ -23,9 +23,11 @@ export function chipCode(name: string): number {
   return c;
 }
 
+const NAMES: Record<number, string> = {};
+for (const [k, v] of Object.entries(CHIPS)) NAMES[v] = k;
+
 export function chipName(code: number): string {
-  for (const [k, v] of Object.entries(CHIPS)) if (v === code) return k;
-  return `chip#${code}`;
+  return NAMES[code] ?? `chip#${code}`;
 }
 
 export function hasHmacPeripheral(name: string): boolean {

@@ -5,7 +5,7 @@ export { crc32 } from './crc32.js';
 export { encodeFrame, FrameDecoder, MAX_PAYLOAD, MAX_FRAME, MAX_LOG_LINE } from './frame.js';
 export type { FrameEvent, FrameErrorReason, DecoderStats } from './frame.js';
 export * from './messages.js';
-export { ATTEST_TAG, buildTranscript } from './transcript.js';
+export { ATTEST_TAG, buildTranscript, MAX_TRANSCRIPT, writeTranscript } from './transcript.js';
 export type { TranscriptFields } from './transcript.js';
 export { checkKeyName, checkResource, formatSasToken, parseSasToken, sasStringToSign } from './sas.js';
 export type { SasToken } from './sas.js';

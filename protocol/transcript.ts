@@ -3,7 +3,7 @@
 // string-to-sign (§7), and it binds the protocol version, the device id, the host's nonce, the
 // device's fresh nonce, the key slot and the device's security state. Variable-length fields are
 // length-prefixed, so the encoding is injective: two different states never give the same bytes.
-import { abytes, aint, utf8Encode, Writer } from './bytes.js';
+import { abytes, aint, utf8Encode } from './bytes.js';
 import {
   type AttestResponse, DEVICE_ID_SIZE, DEVICE_NONCE_SIZE, FIRMWARE_ID_SIZE, KEY_SLOTS, keyFlags,
   MAX_FIRMWARE_VERSION, NONCE_MAX, NONCE_MIN, securityFlags, VERSION,
@@ -14,7 +14,10 @@ export const ATTEST_TAG = Uint8Array.of(0x00, 0xef, 0x41, 0x54, 0x54, 0x45, 0x53
 
 export type TranscriptFields = Omit<AttestResponse, 'mac'>;
 
-export function buildTranscript(fields: TranscriptFields, hostNonce: Uint8Array): Uint8Array {
+/** Largest transcript: tag, version, fixed fields, 32-byte version string, 64-byte nonce. */
+export const MAX_TRANSCRIPT = ATTEST_TAG.length + 1 + 1 + 2 + DEVICE_ID_SIZE + 4 + FIRMWARE_ID_SIZE + 1 + MAX_FIRMWARE_VERSION + 1 + NONCE_MAX + DEVICE_NONCE_SIZE;
+
+function check(fields: TranscriptFields, hostNonce: Uint8Array): Uint8Array {
   abytes(hostNonce, 'hostNonce', NONCE_MIN, NONCE_MAX);
   aint(fields.chip, 'chip', 0, 255);
   aint(fields.revision, 'revision', 0, 0xffff);
@@ -25,19 +28,36 @@ export function buildTranscript(fields: TranscriptFields, hostNonce: Uint8Array)
   abytes(fields.deviceNonce, 'deviceNonce', DEVICE_NONCE_SIZE, DEVICE_NONCE_SIZE);
   const version = utf8Encode(fields.firmwareVersion);
   if (version.length > MAX_FIRMWARE_VERSION) throw new RangeError(`firmwareVersion must be at most ${MAX_FIRMWARE_VERSION} bytes`);
-  return new Writer()
-    .bytes(ATTEST_TAG)
-    .u8(VERSION)
-    .u8(fields.chip)
-    .u16(fields.revision)
-    .bytes(fields.deviceId)
-    .u8(fields.slot)
-    .u8(fields.purpose)
-    .u8(keyFlags(fields))
-    .u8(securityFlags(fields))
-    .bytes(fields.firmwareId)
-    .lbytes(version)
-    .lbytes(hostNonce)
-    .bytes(fields.deviceNonce)
-    .finish();
+  return version;
+}
+
+/**
+ * Writes the transcript into `out` (at least MAX_TRANSCRIPT bytes) and returns its length. Lets a
+ * verifier reuse one buffer instead of allocating per answer.
+ */
+export function writeTranscript(fields: TranscriptFields, hostNonce: Uint8Array, out: Uint8Array): number {
+  const version = check(fields, hostNonce);
+  let o = 0;
+  out.set(ATTEST_TAG, o); o += ATTEST_TAG.length;
+  out[o++] = VERSION;
+  out[o++] = fields.chip;
+  out[o++] = fields.revision & 255;
+  out[o++] = fields.revision >> 8;
+  out.set(fields.deviceId, o); o += DEVICE_ID_SIZE;
+  out[o++] = fields.slot;
+  out[o++] = fields.purpose;
+  out[o++] = keyFlags(fields);
+  out[o++] = securityFlags(fields);
+  out.set(fields.firmwareId, o); o += FIRMWARE_ID_SIZE;
+  out[o++] = version.length;
+  out.set(version, o); o += version.length;
+  out[o++] = hostNonce.length;
+  out.set(hostNonce, o); o += hostNonce.length;
+  out.set(fields.deviceNonce, o); o += DEVICE_NONCE_SIZE;
+  return o;
+}
+
+export function buildTranscript(fields: TranscriptFields, hostNonce: Uint8Array): Uint8Array {
+  const out = new Uint8Array(MAX_TRANSCRIPT);
+  return out.slice(0, writeTranscript(fields, hostNonce, out));
 }
