@@ -102,12 +102,24 @@ export class Session {
   }
 
   /** Sends a request and resolves with its answer; an ERROR answer rejects with DeviceError. */
-  async request(body: RequestBody, what = body.type.toUpperCase()): Promise<Response> {
+  request(body: RequestBody, what = body.type.toUpperCase()): Promise<Response> {
+    return this.exchange((id) => encodeRequest({ ...body, id } as Request), what);
+  }
+
+  /**
+   * Sends a message built by the caller, bypassing the host's own argument checks — for testing how
+   * a device treats input this library would never send. `build` gets the request id to use.
+   */
+  requestRaw(build: (id: number) => Uint8Array, what = 'RAW'): Promise<Response> {
+    return this.exchange(build, what);
+  }
+
+  private async exchange(build: (id: number) => Uint8Array, what: string): Promise<Response> {
     if (this.closedError) throw this.closedError;
     let id = this.nextId;
     while (this.pending.has(id)) id = (id + 1) & 0xffff;
     this.nextId = (id + 1) & 0xffff;
-    const frame = encodeFrame(encodeRequest({ ...body, id } as Request));
+    const frame = encodeFrame(build(id));
     this.stats.requests++;
     const answer = new Promise<Response>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     answer.catch(() => {}); // observed below; avoids an unhandled rejection between tries

@@ -65,6 +65,21 @@ for (const [name, make] of targets) {
       assert.throws(() => verifyToken(tok, { key: new Uint8Array(32) }), VerificationError);
     });
 
+    it('refuses nonces shorter than 16 or longer than 64 bytes, bad slots and bad versions, by status', async () => {
+      const raw = (bytes: number[]) => (id: number) => Uint8Array.of(1, 3, id & 255, id >> 8, ...bytes);
+      const status = (name: string) => (e: unknown) => e instanceof DeviceError && e.statusName === name;
+      await assert.rejects(t.client.session.requestRaw(raw([0, 15, ...new Array(15).fill(1)])), status('BAD_NONCE'));
+      await assert.rejects(t.client.session.requestRaw(raw([0, 0])), status('BAD_NONCE'));
+      await assert.rejects(t.client.session.requestRaw(raw([0, 65, ...new Array(65).fill(1)])), status('BAD_NONCE'));
+      await assert.rejects(t.client.session.requestRaw(raw([6, 16, ...new Array(16).fill(1)])), status('BAD_SLOT'));
+      await assert.rejects(t.client.session.requestRaw(raw([0, 16, 1])), status('MALFORMED'));
+      await assert.rejects(t.client.session.requestRaw((id) => Uint8Array.of(2, 2, id & 255, id >> 8)), status('BAD_VERSION'));
+      await assert.rejects(t.client.session.requestRaw((id) => Uint8Array.of(1, 0x55, id & 255, id >> 8)), status('UNKNOWN_TYPE'));
+      const resource = new TextEncoder().encode('bad\nresource');
+      await assert.rejects(t.client.session.requestRaw((id) => Uint8Array.of(1, 4, id & 255, id >> 8, 0, 1, 0, 0, 0, resource.length, 0, ...resource, 0)), status('BAD_RESOURCE'));
+      await assert.rejects(t.client.session.requestRaw((id) => Uint8Array.of(1, 4, id & 255, id >> 8, 0, 0, 0, 0, 0, 1, 0, 0x61, 0)), status('BAD_EXPIRY'));
+    });
+
     it('keeps answering after garbage, oversize headers and a cut frame', async () => {
       const junk = new Uint8Array(randomBytes(3000));
       await t.client.session.transport.write(junk);
