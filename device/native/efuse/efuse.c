@@ -1,0 +1,269 @@
+/*
+ * The firmware's native "efuse" module: XS host functions over ESP-IDF's HMAC peripheral
+ * (esp_hmac_calculate), the eFuse key block queries, the factory MAC, chip info, the RNG and the app
+ * description. efuse.js declares them, efuse.d.ts types them (docs/native.md has the contract and
+ * the error table). The emulator compiles this file unchanged against its simulated IDF.
+ *
+ * Rules kept here: arguments are read and checked before any IDF call (wrong type -> TypeError, out of
+ * range -> RangeError, naming the argument); every esp_err_t becomes an Error whose message starts with
+ * its name ("ESP_FAIL: ..."), which device/src/device.ts maps to a protocol status; no pointer into XS
+ * memory is held across a call that may allocate (the message is copied to the stack first); the
+ * message copy and the HMAC result are zeroed after use. There is no software HMAC: a chip without the
+ * peripheral throws "no HMAC peripheral on <chip>". These are plain module functions: no receiver.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xsmc.h"
+
+#include "esp_app_desc.h"
+#include "esp_chip_info.h"
+#include "esp_efuse.h"
+#include "esp_err.h"
+#include "esp_flash_encrypt.h"
+#include "esp_mac.h"
+#include "esp_random.h"
+#include "esp_secure_boot.h"
+#include "soc/soc_caps.h"
+#if SOC_HMAC_SUPPORTED
+#include "esp_hmac.h"
+#define HAS_HMAC 1
+#else
+#define HAS_HMAC 0
+#endif
+
+#define KEY_SLOTS 6         /* BLOCK_KEY0..5 = HMAC_KEY0..5 */
+#define MESSAGE_MAX 1024    /* bounds the stack copy; the protocol's largest HMAC input is far smaller */
+#define HMAC_SIZE 32
+#define RANDOM_MAX 256
+#define PURPOSE_HMAC_UP 8
+
+/* esp_chip_model_t values (esp_chip_info.h) as numbers, so that older IDF releases that lack some
+ * of the enum's names still compile. The names are the protocol's (protocol/chips.ts). */
+static const struct { int model; const char *name; } CHIP_NAMES[] = {
+	{ 1, "esp32" }, { 2, "esp32s2" }, { 5, "esp32c3" }, { 9, "esp32s3" }, { 12, "esp32c2" },
+	{ 13, "esp32c6" }, { 16, "esp32h2" }, { 18, "esp32p4" }, { 23, "esp32c5" },
+};
+
+/* esp_efuse_purpose_t names by value, as DESIGN.md and protocol/chips.ts list them. */
+static const char *const PURPOSE_NAMES[] = {
+	"USER", "RESERVED", "XTS_AES_256_KEY_1", "XTS_AES_256_KEY_2", "XTS_AES_128_KEY", "HMAC_DOWN_ALL",
+	"HMAC_DOWN_JTAG", "HMAC_DOWN_DIGITAL_SIGNATURE", "HMAC_UP", "SECURE_BOOT_DIGEST0",
+	"SECURE_BOOT_DIGEST1", "SECURE_BOOT_DIGEST2",
+};
+
+static const char *chip_name(void)
+{
+	esp_chip_info_t info;
+	esp_chip_info(&info);
+	for (size_t i = 0; i < sizeof(CHIP_NAMES) / sizeof(CHIP_NAMES[0]); i++)
+		if (CHIP_NAMES[i].model == (int)info.model) return CHIP_NAMES[i].name;
+	return "unknown";
+}
+
+static const char *purpose_name(unsigned purpose)
+{
+	return purpose < sizeof(PURPOSE_NAMES) / sizeof(PURPOSE_NAMES[0]) ? PURPOSE_NAMES[purpose] : "UNKNOWN";
+}
+
+static void memzero(void *p, size_t n)
+{
+	volatile uint8_t *v = p;
+	while (n--) *v++ = 0;
+}
+
+/* Throws new Error(message). Built here rather than with xsUnknownError, whose debug builds prefix
+ * the message with the function name: the message must start with the esp_err_t name. */
+static void throw_error(xsMachine *the, const char *fmt, ...)
+{
+	char message[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	xsmcSetString(xsResult, message);
+	xsResult = xsNew1(xsGlobal, xsID("Error"), xsResult);
+	xsThrow(xsResult);
+}
+
+/* "<ESP_ERR name>: <what>"; a code esp_err_to_name does not know keeps its number. */
+static void throw_esp(xsMachine *the, esp_err_t err, const char *what)
+{
+	const char *name = esp_err_to_name(err);
+	if (strncmp(name, "ESP_", 4))
+		throw_error(the, "ESP_ERR_UNKNOWN: %s returned 0x%x", what, (unsigned)err);
+	throw_error(the, "%s: %s", name, what);
+}
+
+static bool is_number(xsMachine *the, xsSlot *slot)
+{
+	int type = xsmcTypeOf(*slot);
+	return type == xsIntegerType || type == xsNumberType;
+}
+
+/* An integer argument in min..max. */
+static int arg_int(xsMachine *the, int index, const char *name, int min, int max)
+{
+	if (xsmcArgc <= index || !is_number(the, &xsArg(index)))
+		xsTypeError("%s: expected an integer", name);
+	double d = xsmcToNumber(xsArg(index));
+	if (!(d >= min && d <= max) || (double)(int)d != d)
+		xsRangeError("%s: must be an integer %d..%d", name, min, max);
+	return (int)d;
+}
+
+/* Copies the message (an ArrayBuffer or any view of one) into dst, at most MESSAGE_MAX bytes.
+ * xsmcGetArrayBufferData copies under XS's own bounds checks: no pointer into XS memory is kept. */
+static size_t arg_message(xsMachine *the, int index, uint8_t *dst)
+{
+	static const char *const expected = "message: expected an ArrayBuffer or an ArrayBuffer view";
+	xsIntegerValue offset = 0, length;
+
+	if (xsmcArgc <= index || xsmcTypeOf(xsArg(index)) != xsReferenceType)
+		xsTypeError("%s", expected);
+	if (xsmcIsInstanceOf(xsArg(index), xsArrayBufferPrototype)) {
+		length = xsmcGetArrayBufferLength(xsArg(index));
+		xsResult = xsArg(index);
+	}
+	else if (xsmcIsInstanceOf(xsArg(index), xsTypedArrayPrototype) || xsmcIsInstanceOf(xsArg(index), xsDataViewPrototype)) {
+		xsmcGet(xsResult, xsArg(index), xsID("byteLength"));
+		length = xsmcToInteger(xsResult);
+		xsmcGet(xsResult, xsArg(index), xsID("byteOffset"));
+		offset = xsmcToInteger(xsResult);
+		xsmcGet(xsResult, xsArg(index), xsID("buffer"));
+		if (xsmcTypeOf(xsResult) != xsReferenceType || !xsmcIsInstanceOf(xsResult, xsArrayBufferPrototype))
+			xsTypeError("message: a view of a SharedArrayBuffer is not accepted");
+	}
+	else
+		xsTypeError("%s", expected);
+	if (length < 0 || length > MESSAGE_MAX)
+		xsRangeError("message: at most %d bytes, got %d", MESSAGE_MAX, (int)length);
+	if (length)
+		xsmcGetArrayBufferData(xsResult, offset, dst, length);
+	xsmcSetUndefined(xsResult);
+	return (size_t)length;
+}
+
+void xs_efuse_hmac(xsMachine *the)
+{
+	uint8_t message[MESSAGE_MAX];
+	int slot = arg_int(the, 0, "slot", 0, KEY_SLOTS - 1);
+	size_t length = arg_message(the, 1, message);
+#if !SOC_HMAC_SUPPORTED
+	(void)slot;
+	memzero(message, length);
+	throw_error(the, "no HMAC peripheral on %s", chip_name());
+#else
+	uint8_t mac[HMAC_SIZE];
+	esp_err_t err = esp_hmac_calculate((hmac_key_id_t)(HMAC_KEY0 + slot), message, length, mac);
+	memzero(message, length);
+	if (err != ESP_OK) {
+		memzero(mac, sizeof(mac));
+		if (err == ESP_FAIL) {
+			/* The peripheral refuses a key block whose purpose is not HMAC_UP: say what it is. */
+			unsigned purpose = (unsigned)esp_efuse_get_key_purpose((esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot));
+			if (purpose != PURPOSE_HMAC_UP)
+				throw_error(the, "ESP_FAIL: key block BLOCK_KEY%d purpose is %s (%u), not HMAC_UP (8)", slot, purpose_name(purpose), purpose);
+			throw_error(the, "ESP_FAIL: esp_hmac_calculate failed with key block BLOCK_KEY%d (purpose HMAC_UP)", slot);
+		}
+		char what[48];
+		snprintf(what, sizeof(what), "esp_hmac_calculate(HMAC_KEY%d)", slot);
+		throw_esp(the, err, what);
+	}
+	xsmcSetArrayBuffer(xsResult, mac, sizeof(mac));
+	memzero(mac, sizeof(mac));
+#endif
+}
+
+void xs_efuse_mac(xsMachine *the)
+{
+	/* 8 bytes: on chips with IEEE 802.15.4 IDF writes an EUI-64 (MAC-48 with 2 bytes inserted at 3). */
+	uint8_t mac[8] = { 0 };
+	esp_err_t err = esp_efuse_mac_get_default(mac);
+	if (err != ESP_OK) throw_esp(the, err, "esp_efuse_mac_get_default");
+#if SOC_IEEE802154_SUPPORTED
+	memmove(mac + 3, mac + 5, 3);
+#endif
+	xsmcSetArrayBuffer(xsResult, mac, 6);
+}
+
+void xs_efuse_chip(xsMachine *the)
+{
+	esp_chip_info_t info;
+	esp_chip_info(&info);
+	xsmcVars(1);
+	xsmcSetNewObject(xsResult);
+	xsmcSetString(xsVar(0), (char *)chip_name());
+	xsmcSet(xsResult, xsID("model"), xsVar(0));
+	xsmcSetInteger(xsVar(0), info.revision);
+	xsmcSet(xsResult, xsID("revision"), xsVar(0));
+	xsmcSetBoolean(xsVar(0), HAS_HMAC);
+	xsmcSet(xsResult, xsID("hmac"), xsVar(0));
+	xsmcSetBoolean(xsVar(0), esp_secure_boot_enabled());
+	xsmcSet(xsResult, xsID("secureBoot"), xsVar(0));
+	xsmcSetBoolean(xsVar(0), esp_flash_encryption_enabled());
+	xsmcSet(xsResult, xsID("flashEncryption"), xsVar(0));
+}
+
+void xs_efuse_key_block(xsMachine *the)
+{
+	int slot = arg_int(the, 0, "slot", 0, KEY_SLOTS - 1);
+#if !SOC_EFUSE_KEY_PURPOSE_FIELD
+	(void)slot;
+	throw_error(the, "ESP_ERR_NOT_SUPPORTED: %s has no eFuse key purposes", chip_name());
+#else
+	esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot);
+	esp_efuse_purpose_t purpose = esp_efuse_get_key_purpose(block);
+	if (purpose == ESP_EFUSE_KEY_PURPOSE_MAX)
+		throw_esp(the, ESP_ERR_INVALID_ARG, "esp_efuse_get_key_purpose: not a key block");
+	xsmcVars(1);
+	xsmcSetNewObject(xsResult);
+	xsmcSetInteger(xsVar(0), (int)purpose);
+	xsmcSet(xsResult, xsID("purpose"), xsVar(0));
+	xsmcSetBoolean(xsVar(0), esp_efuse_get_key_dis_read(block));
+	xsmcSet(xsResult, xsID("readProtected"), xsVar(0));
+	xsmcSetBoolean(xsVar(0), esp_efuse_get_key_dis_write(block));
+	xsmcSet(xsResult, xsID("writeProtected"), xsVar(0));
+	xsmcSetBoolean(xsVar(0), esp_efuse_key_block_unused(block));
+	xsmcSet(xsResult, xsID("unused"), xsVar(0));
+#endif
+}
+
+void xs_efuse_random(xsMachine *the)
+{
+	uint8_t bytes[RANDOM_MAX];
+	int count = arg_int(the, 0, "count", 1, RANDOM_MAX);
+	esp_fill_random(bytes, (size_t)count);
+	xsmcSetArrayBuffer(xsResult, bytes, count);
+	memzero(bytes, sizeof(bytes));
+}
+
+/* A char[N] field of esp_app_desc_t, which need not end in NUL. */
+static void set_field_string(xsMachine *the, xsSlot *slot, const char *field, size_t size)
+{
+	char text[33];
+	size_t n = 0;
+	if (size > sizeof(text) - 1) size = sizeof(text) - 1;
+	while (n < size && field[n]) n++;
+	memcpy(text, field, n);
+	text[n] = 0;
+	xsmcSetString(*slot, text);
+}
+
+void xs_efuse_firmware(xsMachine *the)
+{
+	const esp_app_desc_t *app = esp_app_get_description();
+	uint8_t id[sizeof(app->app_elf_sha256)];
+	memcpy(id, app->app_elf_sha256, sizeof(id));
+	xsmcVars(1);
+	xsmcSetNewObject(xsResult);
+	xsmcSetArrayBuffer(xsVar(0), id, sizeof(id));
+	xsmcSet(xsResult, xsID("id"), xsVar(0));
+	set_field_string(the, &xsVar(0), app->version, sizeof(app->version));
+	xsmcSet(xsResult, xsID("version"), xsVar(0));
+	set_field_string(the, &xsVar(0), app->project_name, sizeof(app->project_name));
+	xsmcSet(xsResult, xsID("project"), xsVar(0));
+}
