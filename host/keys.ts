@@ -1,0 +1,85 @@
+// Device keys: fresh 256-bit keys from the operating system's CSPRNG, and per-device keys derived from
+// a master secret with the Azure DPS group-enrollment scheme, so a backend holding only the master
+// (the DPS group key) can recompute any device's key (docs/provisioning.md §4).
+//
+//   deviceKey = HMAC-SHA256(master, utf8(registrationId))
+//   registrationId = the device id: the 6 factory-MAC bytes as 12 lowercase hex digits, no separators
+//                    (MAC aa:bb:cc:dd:ee:0f → "aabbccddee0f")
+//
+// DPS computes base64(HMAC-SHA256(base64decode(groupKey), utf8(registrationId))): with the decoded
+// group key as `master`, the two agree byte for byte.
+import { createHmac, getRandomValues } from 'node:crypto';
+import { abytes, toHex, utf8Encode } from '../protocol/index.js';
+
+/** Bytes in an eFuse key block, and in every key this module makes. */
+export const KEY_SIZE = 32;
+/** A master shorter than this is refused: it would be guessable from any one derived key. */
+export const MASTER_MIN = 16;
+export const MASTER_MAX = 1024;
+
+/** The derivation recorded in the escrow beside a derived key (EscrowRecord.derivation). */
+export const DERIVATION_SCHEME = 'dps-hmac-sha256';
+
+/** A fresh random 32-byte key from the OS CSPRNG (getrandom(2) on Linux). */
+export function generateKey(): Uint8Array {
+  return getRandomValues(new Uint8Array(KEY_SIZE));
+}
+
+/**
+ * The canonical device id: 12 lowercase hex digits of the factory MAC. Accepts 6 bytes, or 12 hex
+ * digits in either case with optional `:` or `-` separators between byte pairs.
+ */
+export function normalizeDeviceId(id: unknown, name = 'deviceId'): string {
+  if (id instanceof Uint8Array) return toHex(abytes(id, name, 6, 6));
+  if (typeof id !== 'string') throw new TypeError(`${name} must be a string of 12 hex digits or 6 bytes`);
+  const pairs = /^[0-9a-fA-F]{2}([:-]?)[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/.test(id);
+  if (!pairs) throw new RangeError(`${name} must be 12 hex digits (a MAC such as aa:bb:cc:dd:ee:ff), got "${id}"`);
+  return id.replace(/[:-]/g, '').toLowerCase();
+}
+
+/** The DPS registration id of a device: its canonical device id. */
+export function registrationId(deviceId: unknown): string {
+  return normalizeDeviceId(deviceId);
+}
+
+function amaster(master: unknown): Uint8Array {
+  if (!(master instanceof Uint8Array)) throw new TypeError('master must be a Uint8Array');
+  if (master.length < MASTER_MIN || master.length > MASTER_MAX) {
+    throw new RangeError(`master must be ${MASTER_MIN}..${MASTER_MAX} bytes, got ${master.length}`);
+  }
+  return master;
+}
+
+/** HMAC-SHA256(master, utf8(registrationId(deviceId))): the device's key under group enrollment. */
+export function deriveDeviceKey(master: Uint8Array, deviceId: string | Uint8Array): Uint8Array {
+  amaster(master);
+  const message = utf8Encode(normalizeDeviceId(deviceId));
+  return new Uint8Array(createHmac('sha256', master).update(message).digest());
+}
+
+/**
+ * A short public name for a master secret, recorded with derived keys so an operator can tell which
+ * master a device's key came from. It is HMAC-SHA256(master, "efuse-attest master id")[0..8]: the
+ * message is not 12 hex digits, so it can never equal (a prefix of) any device's key.
+ */
+export function masterId(master: Uint8Array): string {
+  amaster(master);
+  return toHex(new Uint8Array(createHmac('sha256', master).update('efuse-attest master id').digest()).subarray(0, 8));
+}
+
+/** Overwrites secret bytes in place; call when a key buffer is no longer needed. */
+export function wipe(bytes: Uint8Array | undefined): void {
+  if (bytes) bytes.fill(0);
+}
+
+/**
+ * Removes every rendering of `key` this project or espefuse could print (hex in either case, with or
+ * without separators, base64) from `text`. Defence in depth for messages built from tool output.
+ */
+export function redactKey(text: string, key: Uint8Array | undefined): string {
+  if (!key || key.length === 0) return text;
+  const hex = toHex(key);
+  const b64 = Buffer.from(key).toString('base64');
+  const spaced = new RegExp(hex.match(/../g)!.join('[ :-]?'), 'gi');
+  return text.replace(spaced, '[key]').split(b64).join('[key]').split(b64.replace(/=+$/, '')).join('[key]');
+}
