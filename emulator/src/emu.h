@@ -1,0 +1,111 @@
+/*
+ * Internal interfaces of the emulator runtime, one section per file:
+ * uart.c (the pseudo-terminal that stands in for the chip's UART), boot.c (chips and ROM boot text),
+ * engine.c (the XS machine: create, run, callbacks, stats), modules.c (module resolution and loading,
+ * host-function binding), serial.c (the embedded:io/serial host functions), main.c (CLI, event loop).
+ */
+#ifndef EMU_H
+#define EMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define EMU_NAME "efuse-attest-emu"
+
+/* ---- options shared by the runtime (set once by main.c) ---- */
+
+typedef struct {
+	const char *chip;        /* "esp32s3", ... */
+	const char *root;        /* repository root, absolute */
+	const char *main;        /* entry module, absolute */
+	const char *configJson;  /* --config-json text, or NULL */
+	bool verbose;
+} emu_options;
+
+extern emu_options emu_opts;
+
+/* Prints "efuse-attest-emu: <message>" on stderr. */
+void emu_log(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- uart.c ---- */
+
+/* What the firmware may have queued for transmission at once, as a UART driver's TX ring. */
+#define UART_TX_BUDGET 4096
+/* Receive ring, as a UART driver's RX buffer. */
+#define UART_RX_SIZE 8192
+
+int uart_open(const char *link, char *err, size_t errlen);
+void uart_close(void);
+const char *uart_slave_path(void);
+int uart_master_fd(void);
+
+/* Bytes the firmware can write now (UART_TX_BUDGET minus what is still queued). */
+size_t uart_tx_free(void);
+/* Queues serial bytes; the caller has checked uart_tx_free(). */
+void uart_tx_write(const uint8_t *data, size_t count);
+/* Queues console text (boot ROM, trace); dropped when the console share of the queue is full. */
+void uart_console(const char *text, size_t count);
+bool uart_tx_pending(void);
+/* Writes queued bytes to the pty; returns how many serial (budgeted) bytes left the queue. */
+size_t uart_flush(void);
+/* Drops everything queued (a reset cuts the transmission short). */
+void uart_tx_discard(void);
+
+size_t uart_rx_available(void);
+size_t uart_rx_room(void);
+size_t uart_rx_take(uint8_t *data, size_t count);
+/* Reads what the host sent into the RX ring; returns bytes added (0 when nothing or no room). */
+size_t uart_rx_fill(void);
+void uart_rx_clear(void);
+/* Incremented on every uart_rx_fill that added bytes. */
+uint64_t uart_rx_arrivals(void);
+
+uint64_t uart_bytes_in(void);
+uint64_t uart_bytes_out(void);
+
+/* ---- boot.c ---- */
+
+typedef struct emu_chip emu_chip;
+typedef enum { BOOT_POWERON, BOOT_SW_RESET, BOOT_PANIC } emu_boot_reason;
+
+const emu_chip *chip_find(const char *name);
+bool chip_has_hmac(const emu_chip *chip);
+/* Comma-separated list of chip names, for messages. */
+const char *chip_names(void);
+void boot_banner(const emu_chip *chip, emu_boot_reason reason);
+
+/* ---- variant.c (compiled once per binary) ---- */
+
+extern const bool emu_built_with_hmac;
+
+/* ---- engine.c ---- */
+
+typedef struct {
+	uint64_t chunkBytes, chunkPeak, slotBytes, slotPeak, heapCount;
+	uint64_t callbackErrors, bytesIn, bytesOut, resets;
+} emu_stats;
+
+/* Creates the machine and runs the entry module; 0 on success, else -1 with a message in err. */
+int engine_start(char *err, size_t errlen);
+void engine_stop(void);
+bool engine_running(void);
+/* A fatal engine abort (memory full, stack overflow) happened: the chip would reset. */
+bool engine_aborted(void);
+/* Live numbers after a garbage collection (zeros for the machine fields when none is running). */
+void engine_stats(emu_stats *stats);
+void engine_count_reset(void);
+/* Runs body inside the machine as an event callback would: exceptions are reported and counted,
+   promise jobs run afterwards. */
+void engine_callback(void (*body)(void *the, void *context), void *context);
+
+/* ---- serial.c ---- */
+
+/* Delivers pending onReadable/onWritable callbacks to the open Serial instance, if any; true when
+   more is due at once (bytes remain after a callback that read some). */
+bool serial_service(void);
+/* Output bytes left the TX ring: onWritable is due. */
+void serial_drained(void);
+
+#endif /* EMU_H */

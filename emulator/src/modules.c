@@ -1,0 +1,405 @@
+/*
+ * Module resolution and loading for the emulator (the engine calls fxFindModule and fxLoadModule).
+ *
+ * Modules are ES modules read from disk and parsed at import time. Relative specifiers ("./x.js",
+ * "../y") resolve against the importing file, with ".js" tried for extensionless ones, as
+ * TypeScript's ESM output expects. Bare specifiers are the few a Moddable build provides:
+ *   "efuse"               <root>/device/native/efuse/efuse.js (the firmware's native module)
+ *   "embedded:io/serial"  <root>/emulator/modules/serial.js (ECMA-419 Serial over the pty)
+ *   "mc/config"           the "config" of <root>/moddable.json merged with --config-json
+ * Anything else fails, naming the specifier and the importing module.
+ *
+ * Sources are parsed with mxCFlag so `@ "xs_name"` declarations are accepted; the parser records
+ * the names and this file binds them to the C functions of the generated host table (hosts.h).
+ */
+#include "xsAll.h"
+#include "xsScript.h"
+#include "xs.h"
+#include "emu.h"
+#include "hosts.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+#define CONFIG_MODULE "mc/config"
+
+static void throw_message(txMachine *the, const char *constructor, const char *format, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+
+/* xsUnknownError and friends cut messages at 128 bytes; paths are longer. */
+static void throw_message(txMachine *the, const char *constructor, const char *format, ...)
+{
+	char message[C_PATH_MAX * 2 + 256];
+	va_list arguments;
+	va_start(arguments, format);
+	vsnprintf(message, sizeof(message), format, arguments);
+	va_end(arguments);
+	xsThrow(xsNew1(xsGlobal, xsID((txString)constructor), xsString(message)));
+	abort(); /* not reached: xsThrow jumps */
+}
+
+/* ---- resolution ---- */
+
+static bool is_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool set_path(char *path, size_t size, const char *a, const char *b)
+{
+	return (size_t)snprintf(path, size, "%s%s", a, b) < size;
+}
+
+/* Fills path with the module's key: an absolute real path, or CONFIG_MODULE. Returns NULL on
+   success, else why the specifier does not resolve. */
+static const char *resolve(const char *specifier, const char *referrer, char *path, size_t size)
+{
+	static char why[C_PATH_MAX + 64];
+	char candidate[C_PATH_MAX];
+	const char *target = NULL;
+
+	if (strcmp(specifier, CONFIG_MODULE) == 0) {
+		snprintf(path, size, "%s", CONFIG_MODULE);
+		return NULL;
+	}
+	if (strcmp(specifier, "efuse") == 0)
+		target = "/device/native/efuse/efuse.js";
+	else if (strcmp(specifier, "embedded:io/serial") == 0)
+		target = "/emulator/modules/serial.js";
+	if (target) {
+		if (!set_path(candidate, sizeof(candidate), emu_opts.root, target))
+			return "path too long";
+		if (!is_file(candidate) || !realpath(candidate, path)) {
+			snprintf(why, sizeof(why), "maps to %s, which does not exist", candidate);
+			return why;
+		}
+		return NULL;
+	}
+
+	if (specifier[0] == '/' || strncmp(specifier, "./", 2) == 0 || strncmp(specifier, "../", 3) == 0) {
+		char base[C_PATH_MAX];
+		if (specifier[0] == '/')
+			base[0] = 0;
+		else if (referrer && referrer[0] == '/') {
+			/* the directory of the importing file, with its trailing slash */
+			snprintf(base, sizeof(base), "%s", referrer);
+			*(strrchr(base, '/') + 1) = 0;
+		}
+		else if (!getcwd(base, sizeof(base) - 1) || !strcat(base, "/"))
+			return "no working directory";
+		if (!set_path(candidate, sizeof(candidate), base, specifier))
+			return "path too long";
+		if (is_file(candidate) && realpath(candidate, path))
+			return NULL;
+		if (strlen(candidate) + 3 < sizeof(candidate)) {
+			strcat(candidate, ".js");
+			if (is_file(candidate) && realpath(candidate, path))
+				return NULL;
+		}
+		return "no such file";
+	}
+	return "unknown bare specifier (known: efuse, embedded:io/serial, mc/config, or a relative path)";
+}
+
+txID fxFindModule(txMachine *the, txSlot *realm, txID moduleID, txSlot *slot)
+{
+	char specifier[C_PATH_MAX];
+	char referrer[C_PATH_MAX];
+	char path[C_PATH_MAX];
+	const char *why;
+	(void)realm;
+
+	fxToStringBuffer(the, slot, specifier, sizeof(specifier));
+	referrer[0] = 0;
+	if (moduleID != XS_NO_ID)
+		snprintf(referrer, sizeof(referrer), "%s", fxGetKeyName(the, moduleID));
+	why = resolve(specifier, referrer, path, sizeof(path));
+	if (why) {
+		if (referrer[0])
+			throw_message(the, "ReferenceError", "module \"%s\" not found (imported by %s): %s", specifier, referrer, why);
+		throw_message(the, "ReferenceError", "module \"%s\" not found: %s", specifier, why);
+	}
+	return fxNewNameC(the, path);
+}
+
+/* ---- sources ---- */
+
+typedef struct {
+	const uint8_t *bytes;
+	size_t offset, size;
+} source_stream;
+
+static int source_getter(void *it)
+{
+	source_stream *s = it;
+	return s->offset < s->size ? s->bytes[s->offset++] : C_EOF;
+}
+
+static char *read_file(const char *path, size_t *size)
+{
+	FILE *file = fopen(path, "rb");
+	char *data = NULL;
+	long length;
+	if (!file)
+		return NULL;
+	if (fseek(file, 0, SEEK_END) == 0 && (length = ftell(file)) >= 0 && fseek(file, 0, SEEK_SET) == 0) {
+		data = malloc((size_t)length + 1);
+		if (data && fread(data, 1, (size_t)length, file) == (size_t)length) {
+			data[length] = 0;
+			*size = (size_t)length;
+		}
+		else {
+			free(data);
+			data = NULL;
+		}
+	}
+	fclose(file);
+	return data;
+}
+
+/* Appends text as the body of a JavaScript string literal. */
+static void append_literal(char **out, const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			*(*out)++ = '\\';
+			*(*out)++ = (char)*p;
+		}
+		else if (*p < 0x20)
+			*out += sprintf(*out, "\\u%04x", *p);
+		else
+			*(*out)++ = (char)*p;
+	}
+}
+
+/* `export default <moddable.json config merged with --config-json>;`, merged by the engine itself
+   so malformed JSON is reported by JSON.parse with the source named. */
+static char *config_source(size_t *size, char *why, size_t whySize)
+{
+	static const char prologue[] =
+		"function merge(into, from) {\n"
+		"  for (const key of Object.keys(from)) {\n"
+		"    const a = into[key], b = from[key];\n"
+		"    const objects = a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b);\n"
+		"    into[key] = objects ? merge(a, b) : b;\n"
+		"  }\n"
+		"  return into;\n"
+		"}\n"
+		"function parse(text, what) {\n"
+		"  let value;\n"
+		"  try { value = JSON.parse(text); }\n"
+		"  catch (e) { throw new SyntaxError(`${what} is not valid JSON: ${e.message}`); }\n"
+		"  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`${what} must be a JSON object`);\n"
+		"  return value;\n"
+		"}\n";
+	char manifestPath[C_PATH_MAX];
+	size_t manifestSize = 0;
+	char *manifest, *source, *out;
+	const char *extra = emu_opts.configJson ? emu_opts.configJson : "{}";
+
+	if (!set_path(manifestPath, sizeof(manifestPath), emu_opts.root, "/moddable.json"))
+		return NULL;
+	manifest = read_file(manifestPath, &manifestSize);
+	if (!manifest) {
+		snprintf(why, whySize, "cannot read %s: %s", manifestPath, strerror(errno));
+		return NULL;
+	}
+	/* each byte becomes at most 6 (\u00XX) */
+	source = malloc(sizeof(prologue) + 6 * (manifestSize + strlen(extra) + strlen(manifestPath)) + 512);
+	if (!source) {
+		free(manifest);
+		snprintf(why, whySize, "out of memory");
+		return NULL;
+	}
+	out = source;
+	out += sprintf(out, "%s", prologue);
+	out += sprintf(out, "const manifest = parse(\"");
+	append_literal(&out, manifest);
+	out += sprintf(out, "\", \"");
+	append_literal(&out, manifestPath);
+	out += sprintf(out, "\");\nconst extra = parse(\"");
+	append_literal(&out, extra);
+	out += sprintf(out, "\", \"--config-json\");\n");
+	out += sprintf(out, "export default Object.freeze(merge(merge({}, manifest.config ?? {}), extra));\n");
+	*size = (size_t)(out - source);
+	free(manifest);
+	return source;
+}
+
+/* ---- parsing ---- */
+
+static char parseError[1024];
+
+static void report_parse_error(void *console, txString path, txInteger line, txString format, c_va_list arguments)
+{
+	int n = 0;
+	(void)console;
+	if (parseError[0])
+		return; /* keep the first */
+	if (path && line)
+		n = snprintf(parseError, sizeof(parseError), "%s:%d: ", path, (int)line);
+	else if (path)
+		n = snprintf(parseError, sizeof(parseError), "%s: ", path);
+	if (n >= 0 && (size_t)n < sizeof(parseError))
+		vsnprintf(parseError + n, sizeof(parseError) - (size_t)n, format, arguments);
+}
+
+static void report_parse_warning(void *console, txString path, txInteger line, txString format, c_va_list arguments)
+{
+	(void)console;
+	if (!emu_opts.verbose)
+		return;
+	fprintf(stderr, "%s: %s:%d: warning: ", EMU_NAME, path ? path : "?", (int)line);
+	vfprintf(stderr, format, arguments);
+	fputc('\n', stderr);
+}
+
+static txScript *parse(txMachine *the, const char *path, const char *source, size_t size)
+{
+	txParser _parser;
+	txParser *parser = &_parser;
+	txParserJump jump;
+	txScript *volatile script = NULL;
+	source_stream stream = { (const uint8_t *)source, 0, size };
+
+	parseError[0] = 0;
+	fxInitializeParser(parser, the, the->parserBufferSize, the->parserTableModulo);
+	parser->firstJump = &jump;
+	parser->reportError = report_parse_error;
+	parser->reportWarning = report_parse_warning;
+	if (c_setjmp(jump.jmp_buf) == 0) {
+		parser->path = fxNewParserSymbol(parser, (txString)path);
+		fxParserTree(parser, &stream, source_getter, mxCFlag | mxDebugFlag, NULL);
+		fxParserHoist(parser);
+		fxParserBind(parser);
+		script = fxParserCode(parser);
+	}
+	fxTerminateParser(parser);
+	if (!script && !parseError[0])
+		snprintf(parseError, sizeof(parseError), "%s: cannot parse", path);
+	return script;
+}
+
+/* ---- host functions ---- */
+
+/* The script fxResolveModule is running; its callback (bind_hosts) runs first thing. */
+static txScript *bindingScript;
+static const char *bindingPath;
+
+static const emu_host *find_host(const char *name)
+{
+	for (size_t i = 0; i < emu_host_count; i++) {
+		if (strcmp(emu_hosts[i].name, name) == 0)
+			return &emu_hosts[i];
+	}
+	return NULL;
+}
+
+/* The engine ID of the index-th name in the script's symbol table (1-based, as the parser numbers
+   them). */
+static txID symbol_id(txMachine *the, txScript *script, txID index)
+{
+	txByte *p = (txByte *)script->symbolsBuffer;
+	txID count;
+	if (index == XS_NO_ID || !p)
+		return XS_NO_ID;
+	mxDecodeID(p, count);
+	if (index >= count)
+		return XS_NO_ID;
+	for (txID i = 1; i < index; i++)
+		p += strlen((char *)p) + 1;
+	return fxNewNameC(the, (txString)p);
+}
+
+/* Stands in for a declared host function with no C behind it; its name property is the host name. */
+static void unlinked_host(txMachine *the)
+{
+	char name[128];
+	xsVars(1);
+	xsVar(0) = xsGet(xsFunction, xsID("name"));
+	xsToStringBuffer(xsVar(0), name, sizeof(name));
+	throw_message(the, "Error", "host function %s is not linked into this emulator", name);
+}
+
+/* script->callback: builds the array of host functions the module's `@` declarations index. */
+static void bind_hosts(txMachine *the)
+{
+	txScript *script = bindingScript;
+	txByte *p = (txByte *)script->hostsBuffer;
+	txHostFunctionBuilder *builders;
+	txID count;
+
+	mxDecodeID(p, count);
+	builders = calloc((size_t)count + 1, sizeof(txHostFunctionBuilder));
+	if (!builders)
+		fxAbort(the, XS_NOT_ENOUGH_MEMORY_EXIT);
+	for (txID i = 0; i < count; i++) {
+		txS1 length = (txS1)*p++;
+		txID index;
+		const char *name;
+		const emu_host *host;
+		mxDecodeID(p, index);
+		name = (const char *)p;
+		p += strlen(name) + 1;
+		host = find_host(name);
+		if (length < 0) {
+			/* `class X @ "xs_..."`: the destructor of its host instances */
+			if (!host || !host->function || !host->destructor) {
+				free(builders);
+				throw_message(the, "Error", "host function %s is not linked into this emulator", name);
+			}
+			builders[i].callback = (txCallback)host->function;
+			builders[i].id = XS_NO_ID;
+		}
+		else if (host && host->function && !host->destructor) {
+			builders[i].callback = (txCallback)host->function;
+			builders[i].id = symbol_id(the, script, index);
+		}
+		else {
+			builders[i].callback = unlinked_host;
+			builders[i].id = fxNewNameC(the, (txString)name);
+			if (emu_opts.verbose)
+				emu_log("%s: host function %s is not linked into this emulator", bindingPath, name);
+		}
+		builders[i].length = length;
+	}
+	fxBuildHosts(the, count, builders);
+	free(builders);
+	mxPullSlot(mxResult);
+}
+
+void fxLoadModule(txMachine *the, txSlot *module, txID moduleID)
+{
+	char path[C_PATH_MAX];
+	char why[C_PATH_MAX + 128];
+	char *source;
+	size_t size = 0;
+	txScript *script;
+
+	/* copy the key now: the engine's strings move when it allocates */
+	snprintf(path, sizeof(path), "%s", fxGetKeyName(the, moduleID));
+	why[0] = 0;
+	if (strcmp(path, CONFIG_MODULE) == 0)
+		source = config_source(&size, why, sizeof(why));
+	else {
+		source = read_file(path, &size);
+		if (!source)
+			snprintf(why, sizeof(why), "cannot read %s: %s", path, strerror(errno));
+	}
+	if (!source)
+		throw_message(the, "Error", "module %s: %s", path, why);
+	if (emu_opts.verbose)
+		emu_log("loading %s", path);
+
+	script = parse(the, path, source, size);
+	free(source);
+	if (!script)
+		throw_message(the, "SyntaxError", "%s", parseError);
+	if (script->hostsBuffer)
+		script->callback = bind_hosts;
+	bindingScript = script;
+	bindingPath = path;
+	fxResolveModule(the, module, moduleID, script, C_NULL, C_NULL);
+	bindingScript = NULL;
+}
