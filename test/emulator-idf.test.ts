@@ -1,0 +1,394 @@
+// The emulator's simulated ESP-IDF (emulator/idf) against the real espefuse: images are made by
+// espefuse in virtual mode, read back with `espefuse summary --format json`, and what the simulated
+// API answers (printed by emulator/idf/test/sim_check.c) must agree with that summary and with
+// node:crypto's HMAC over the key file. Also: the chip layouts are what the generator makes from the
+// installed espefuse, and device/native/efuse/efuse.c compiles warning-free against these headers.
+// espefuse: $ESPEFUSE, else <repo>/.venv/bin/espefuse (scripts/setup.sh), else PATH.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ROOT } from './support/vectors.js';
+
+const IDF = join(ROOT, 'emulator/idf');
+const XS = join(ROOT, 'node_modules/@agoric/xsnap/moddable/xs');
+
+function findEspefuse(): string {
+  if (process.env.ESPEFUSE) return process.env.ESPEFUSE;
+  const venv = join(ROOT, '.venv/bin/espefuse');
+  if (existsSync(venv)) return venv;
+  const which = spawnSync('sh', ['-c', 'command -v espefuse'], { encoding: 'utf8' });
+  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
+  throw new Error('espefuse not found: run scripts/setup.sh (it makes .venv) or set ESPEFUSE');
+}
+
+function run(cmd: string, args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 16 << 20 });
+  if (r.error) throw r.error;
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+type Summary = Record<string, { value: unknown; raw_value: string; readable: boolean }>;
+interface KeyState { purpose: number; readProtected: boolean; writeProtected: boolean; purposeWriteProtected: boolean; unused: boolean }
+interface Sim {
+  ok: boolean; error?: string; target: string; model: number; revision: number; cores: number;
+  mac: string; macErr: string; macNull: string; secureBoot: boolean; flashEncryption: boolean;
+  keys?: KeyState[]; findHmacUp?: number; notKeyBlockPurpose?: number;
+  hmac?: { slot: number; err: string; mac: string }[]; hmacNullMessage?: string; hmacNullResult?: string;
+  randomDiffers: boolean; app: { version: string; project: string; sha256: string };
+  errName: string; unknownErrName: string;
+}
+
+const NO_HMAC = ['esp32', 'esp32c2'];
+
+/** Factory-only fields a test sets by hand, where espefuse keeps them: block read offsets from
+ *  espefuse/efuse/<chip>/mem_definition.py, bit positions from efuse_defs/<chip>.yaml. espefuse's own
+ *  summary of the patched file is checked first, so a wrong offset here fails the test. */
+const FACTORY: Record<string, { mac: [number, number]; crc?: [number, number]; major?: [number, number, number]; minorLo?: [number, number, number]; minorHi?: [number, number, number] }> = {
+  esp32s3: { mac: [0x44, 0], major: [0x44, 5 * 32 + 24, 2], minorLo: [0x44, 3 * 32 + 18, 3], minorHi: [0x44, 5 * 32 + 23, 1] },
+  esp32c3: { mac: [0x44, 0], major: [0x44, 5 * 32 + 24, 2], minorLo: [0x44, 3 * 32 + 18, 3], minorHi: [0x44, 5 * 32 + 23, 1] },
+  esp32: { mac: [0x00, 32], crc: [0x00, 80] },
+};
+
+/** Sets `len` bits at (block offset, bit) of the register window inside the byte-reversed file. */
+function setBits(img: Uint8Array, off: number, bit: number, len: number, value: number): void {
+  for (let i = 0; i < len; i++) {
+    const b = bit + i;
+    const at = img.length - 1 - (off + (b >> 3));
+    if ((value >> i) & 1) img[at] |= 1 << (b & 7);
+    else img[at] &= ~(1 << (b & 7));
+  }
+}
+
+/** ESP32 ROM CRC-8 of a MAC (espefuse esp32/fields.py calc_crc). */
+function crc8(bytes: Uint8Array): number {
+  let c = 0;
+  for (const x of bytes) {
+    c ^= x;
+    for (let i = 0; i < 8; i++) c = c & 1 ? (c >> 1) ^ 0x8c : c >> 1;
+  }
+  return c;
+}
+
+describe('emulator: simulated ESP-IDF vs espefuse', function () {
+  this.timeout(120_000);
+  let espefuse = '';
+  let dir = '';
+  const bin = { hmac: '', nohmac: '' };
+  let n = 0;
+
+  before(function () {
+    espefuse = findEspefuse();
+    dir = mkdtempSync(join(tmpdir(), 'efa-idf-'));
+    for (const [name, flags] of [['hmac', []], ['nohmac', ['-DEMU_NO_HMAC']]] as const) {
+      const out = join(dir, `sim_check_${name}`);
+      const srcs = readdirC(IDF).concat(join(IDF, 'test/sim_check.c'));
+      const r = run('cc', ['-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', ...flags, `-I${IDF}/include`, `-I${IDF}`, ...srcs, '-o', out]);
+      assert.equal(r.status, 0, `cc sim_check (${name}):\n${r.stderr}`);
+      bin[name] = out;
+    }
+  });
+
+  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+  function readdirC(d: string): string[] {
+    const r = run('sh', ['-c', `ls "${d}"/*.c`]);
+    return r.stdout.split('\n').filter(Boolean);
+  }
+
+  function tmp(name: string): string { return join(dir, `${n++}-${name}`); }
+
+  function efuse(chip: string, image: string, ...args: string[]): string {
+    const r = run(espefuse, ['--chip', chip, '--virt', '--path-efuse-file', image, '--do-not-confirm', ...args]);
+    assert.equal(r.status, 0, `espefuse ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  function summary(chip: string, image: string): Summary {
+    const out = tmp('summary.json');
+    efuse(chip, image, 'summary', '--format', 'json', '--file', out);
+    return JSON.parse(readFileSync(out, 'utf8')) as Summary;
+  }
+
+  function blankImage(chip: string): string {
+    const image = tmp(`${chip}.bin`);
+    summary(chip, image); // espefuse creates a zeroed file of the chip's size
+    return image;
+  }
+
+  function keyFile(key: Uint8Array): string {
+    const f = tmp('key.bin');
+    writeFileSync(f, key);
+    return f;
+  }
+
+  function silicon(chip: string, keys: Record<string, Uint8Array | string>): string {
+    const f = tmp('silicon.json');
+    const hex: Record<string, string> = {};
+    for (const [k, v] of Object.entries(keys)) hex[k] = typeof v === 'string' ? v : Buffer.from(v).toString('hex');
+    writeFileSync(f, JSON.stringify({ chip, keys: hex }));
+    return f;
+  }
+
+  function sim(chip: string, image: string, siliconFile: string | null, message = new Uint8Array(0), firmware?: string): Sim {
+    const args = [chip, image, siliconFile ?? '-', Buffer.from(message).toString('hex')];
+    if (firmware) args.push(firmware);
+    const r = run(NO_HMAC.includes(chip) ? bin.nohmac : bin.hmac, args);
+    assert.ok(r.status === 0 || r.status === 2, `sim_check exited ${r.status}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Sim;
+  }
+
+  const hmacOf = (key: Uint8Array, msg: Uint8Array) => createHmac('sha256', key).update(msg).digest('hex');
+
+  /** Every key block's purpose and protection bits as espefuse reports them. */
+  function assertKeysMatch(s: Sim, sum: Summary): void {
+    const rdDis = Number(sum.RD_DIS.raw_value);
+    const wrDis = Number(sum.WR_DIS.raw_value);
+    const keys: KeyState[] = s.keys ?? [];
+    assert.equal(keys.length, 6, 'six key blocks');
+    for (let slot = 0; slot < 6; slot++) {
+      const k = keys[slot];
+      assert.equal(k.purpose, Number(sum[`KEY_PURPOSE_${slot}`].raw_value), `purpose of BLOCK_KEY${slot}`);
+      assert.equal(k.readProtected, ((rdDis >> slot) & 1) === 1, `read protection of BLOCK_KEY${slot}`);
+      assert.equal(k.readProtected, !sum[`BLOCK_KEY${slot}`].readable, `espefuse readable flag of BLOCK_KEY${slot}`);
+      assert.equal(k.writeProtected, ((wrDis >> (23 + slot)) & 1) === 1, `write protection of BLOCK_KEY${slot}`);
+      assert.equal(k.purposeWriteProtected, ((wrDis >> (8 + slot)) & 1) === 1, `KEY_PURPOSE_${slot} write protection`);
+    }
+  }
+
+  it('sim_chips.c is what tools/gen_chips.py makes from the installed espefuse', function () {
+    const python = join(dirname(realpathSync(espefuse)), 'python');
+    if (!existsSync(python)) this.skip(); // espefuse not from a virtualenv: its Python is unknown
+    const r = run(python, [join(IDF, 'tools/gen_chips.py')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, readFileSync(join(IDF, 'sim_chips.c'), 'utf8'), 'regenerate emulator/idf/sim_chips.c');
+  });
+
+  for (const chip of ['esp32s3', 'esp32c3']) {
+    it(`${chip}: HMAC_UP key read-protected in BLOCK_KEY0, HMAC_DOWN_ALL in BLOCK_KEY1`, () => {
+      const image = blankImage(chip);
+      const key0 = new Uint8Array(randomBytes(32));
+      const key1 = new Uint8Array(randomBytes(32));
+      efuse(chip, image, 'burn-key', 'BLOCK_KEY0', keyFile(key0), 'HMAC_UP', 'BLOCK_KEY1', keyFile(key1), 'HMAC_DOWN_ALL');
+      const sum = summary(chip, image);
+      // espefuse exits 0 even when it did not burn: the summary is the proof.
+      assert.equal(sum.KEY_PURPOSE_0.value, 'HMAC_UP');
+      assert.equal(sum.KEY_PURPOSE_1.value, 'HMAC_DOWN_ALL');
+      assert.match(sum.BLOCK_KEY0.raw_value, /^0x0{64}$/, 'a read-protected key block is zero in the image');
+
+      const msg = new Uint8Array(randomBytes(100));
+      const s = sim(chip, image, silicon(chip, { BLOCK_KEY0: key0 }), msg);
+      assert.equal(s.ok, true, s.error);
+      assert.equal(s.target, chip);
+      assertKeysMatch(s, sum);
+      assert.deepEqual(s.keys![0], { purpose: 8, readProtected: true, writeProtected: true, purposeWriteProtected: true, unused: false });
+      assert.equal(s.keys![2].unused, true);
+      assert.equal(s.findHmacUp, 4);
+      assert.equal(s.notKeyBlockPurpose, 16, 'a block that is no key block has purpose ESP_EFUSE_KEY_PURPOSE_MAX');
+      assert.deepEqual(s.hmac![0], { slot: 0, err: 'ESP_OK', mac: hmacOf(key0, msg) });
+      assert.equal(s.hmac![1].err, 'ESP_FAIL', 'HMAC_DOWN_ALL is refused in upstream mode');
+      assert.equal(s.hmac![2].err, 'ESP_FAIL', 'an unused block (purpose USER) is refused');
+      assert.equal(s.hmac![6].err, 'ESP_ERR_INVALID_ARG', 'key id past HMAC_KEY5');
+      assert.equal(s.hmacNullMessage, 'ESP_ERR_INVALID_ARG');
+      assert.equal(s.hmacNullResult, 'ESP_ERR_INVALID_ARG');
+      assert.equal(s.secureBoot, false);
+      assert.equal(s.flashEncryption, false);
+      assert.equal(s.model, chip === 'esp32s3' ? 9 : 5);
+    });
+  }
+
+  it('a readable key is used as the image holds it: key file bytes, no reversal', () => {
+    const image = blankImage('esp32s3');
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+    efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY3', keyFile(key), 'HMAC_UP', '--no-read-protect');
+    const sum = summary('esp32s3', image);
+    assert.equal(sum.BLOCK_KEY3.raw_value, '0x' + Buffer.from(key).toString('hex'));
+    const msg = new TextEncoder().encode('abc');
+    const s = sim('esp32s3', image, null, msg);
+    assert.equal(s.ok, true, s.error);
+    assertKeysMatch(s, sum);
+    assert.equal(s.keys![3].readProtected, false);
+    assert.equal(s.hmac![3].mac, hmacOf(key, msg));
+    // The side file may repeat the key; if it differs, the chip is refused, naming the block.
+    assert.equal(sim('esp32s3', image, silicon('esp32s3', { BLOCK_KEY3: key }), msg).ok, true);
+    const wrong = sim('esp32s3', image, silicon('esp32s3', { BLOCK_KEY3: new Uint8Array(randomBytes(32)) }));
+    assert.equal(wrong.ok, false);
+    assert.match(wrong.error!, /BLOCK_KEY3 .*different key/);
+  });
+
+  it('HMAC over messages of every padding shape matches node:crypto', () => {
+    const image = blankImage('esp32c3');
+    const key = new Uint8Array(randomBytes(32));
+    efuse('esp32c3', image, 'burn-key', 'BLOCK_KEY5', keyFile(key), 'HMAC_UP');
+    const sil = silicon('esp32c3', { BLOCK_KEY5: key });
+    for (const len of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1024, 5000]) {
+      const msg = new Uint8Array(randomBytes(len));
+      assert.equal(sim('esp32c3', image, sil, msg).hmac![5].mac, hmacOf(key, msg), `message of ${len} bytes`);
+    }
+  });
+
+  for (const chip of ['esp32s2', 'esp32c6', 'esp32h2']) {
+    it(`${chip}: key purposes, protection and HMAC from the image`, () => {
+      const image = blankImage(chip);
+      const key = new Uint8Array(randomBytes(32));
+      efuse(chip, image, 'burn-key', 'BLOCK_KEY2', keyFile(key), 'HMAC_UP');
+      const sum = summary(chip, image);
+      const msg = new Uint8Array(randomBytes(40));
+      const s = sim(chip, image, silicon(chip, { BLOCK_KEY2: key }), msg);
+      assert.equal(s.ok, true, s.error);
+      assertKeysMatch(s, sum);
+      assert.equal(s.keys![2].purpose, 8);
+      assert.equal(s.hmac![2].mac, hmacOf(key, msg));
+      assert.equal(s.hmac![0].err, 'ESP_FAIL');
+    });
+  }
+
+  it('refuses a read-protected HMAC_UP block without its key, naming the block', () => {
+    const image = blankImage('esp32s3');
+    efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY4', keyFile(new Uint8Array(randomBytes(32))), 'HMAC_UP');
+    const s = sim('esp32s3', image, null);
+    assert.equal(s.ok, false);
+    assert.match(s.error!, /BLOCK_KEY4 is read-protected with purpose HMAC_UP/);
+    // A read-protected block of another purpose needs no key: HMAC refuses it anyway.
+    const other = blankImage('esp32s3');
+    efuse('esp32s3', other, 'burn-key', 'BLOCK_KEY4', keyFile(new Uint8Array(randomBytes(32))), 'HMAC_DOWN_JTAG');
+    const t = sim('esp32s3', other, null);
+    assert.equal(t.ok, true, t.error);
+    assert.equal(t.hmac![4].err, 'ESP_FAIL');
+  });
+
+  it('refuses bad inputs with a reason: chip, image size, silicon file', () => {
+    const image = blankImage('esp32s3');
+    const cases: [string, string, string | null, RegExp][] = [
+      ['esp99', image, null, /unknown chip "esp99"/],
+      ['esp32c3', join(dir, 'missing.bin'), null, /missing\.bin/],
+      ['esp32s3', silicon('esp32s3', {}), null, /is \d+ bytes; espefuse makes 512-byte files/],
+      ['esp32c3', image, silicon('esp32s3', {}), /is for esp32s3, not esp32c3/],
+      ['esp32s3', image, silicon('esp32s3', { BLOCK_KEY7: new Uint8Array(32) }), /BLOCK_KEY0\.\.BLOCK_KEY5/],
+      ['esp32s3', image, silicon('esp32s3', { BLOCK_KEY0: 'abcd' }), /keys\.BLOCK_KEY0 must be 64 hex/],
+      ['esp32s3', image, silicon('esp32s3', { BLOCK_KEY0: 'zz'.repeat(32) }), /keys\.BLOCK_KEY0 must be 64 hex/],
+    ];
+    const broken = tmp('broken.json');
+    writeFileSync(broken, '{"chip": "esp32s3", "keys": {');
+    cases.push(['esp32s3', image, broken, /silicon file .*broken\.json/]);
+    for (const [chip, img, sil, re] of cases) {
+      const s = sim(chip, img, sil);
+      assert.equal(s.ok, false, `${chip} ${img} ${sil} must be refused`);
+      assert.match(s.error!, re);
+    }
+    // Each build refuses the chips of the other kind: SOC_HMAC_SUPPORTED is fixed at compile time.
+    let r = run(bin.hmac, ['esp32', blankImage('esp32'), '-']);
+    assert.equal(r.status, 2);
+    assert.match(r.stdout, /esp32 has no HMAC peripheral: run the emulator built with EMU_NO_HMAC/);
+    r = run(bin.nohmac, ['esp32s3', image, '-']);
+    assert.equal(r.status, 2);
+    assert.match(r.stdout, /esp32s3 has an HMAC peripheral/);
+  });
+
+  it('secure boot and flash encryption follow SECURE_BOOT_EN and the parity of SPI_BOOT_CRYPT_CNT', () => {
+    const image = blankImage('esp32s3');
+    efuse('esp32s3', image, 'burn-efuse', 'SECURE_BOOT_EN', '1', 'SPI_BOOT_CRYPT_CNT', '1');
+    let sum = summary('esp32s3', image);
+    assert.equal(sum.SECURE_BOOT_EN.value, true);
+    assert.equal(sum.SPI_BOOT_CRYPT_CNT.value, 'Enable');
+    let s = sim('esp32s3', image, null);
+    assert.equal(s.secureBoot, true);
+    assert.equal(s.flashEncryption, true);
+    efuse('esp32s3', image, 'burn-efuse', 'SPI_BOOT_CRYPT_CNT', '3');
+    sum = summary('esp32s3', image);
+    assert.equal(sum.SPI_BOOT_CRYPT_CNT.value, 'Disable');
+    s = sim('esp32s3', image, null);
+    assert.equal(s.flashEncryption, false, 'an even count of bits is disabled');
+  });
+
+  for (const chip of ['esp32s3', 'esp32c3']) {
+    it(`${chip}: factory MAC and wafer revision read as espefuse reads them`, () => {
+      const image = blankImage(chip);
+      const img = new Uint8Array(readFileSync(image));
+      const f = FACTORY[chip];
+      const mac = [0x7c, 0xdf, 0xa1, 0x12, 0x34, 0x56];
+      for (let i = 0; i < 6; i++) setBits(img, f.mac[0], f.mac[1] + 8 * (5 - i), 8, mac[i]);
+      setBits(img, ...f.major!, 1);
+      setBits(img, ...f.minorLo!, 2);
+      setBits(img, ...f.minorHi!, 1);
+      writeFileSync(image, img);
+      const sum = summary(chip, image);
+      const macText = mac.map((b) => b.toString(16).padStart(2, '0')).join(':');
+      assert.equal(String(sum.MAC.value).split(' ')[0], macText, 'espefuse reads the patched MAC');
+      assert.equal(sum.WAFER_VERSION_MAJOR.value, 1);
+      assert.equal(sum.WAFER_VERSION_MINOR.value, 10);
+      const s = sim(chip, image, null);
+      assert.equal(s.mac, macText);
+      assert.equal(s.macErr, 'ESP_OK');
+      assert.equal(s.macNull, 'ESP_ERR_INVALID_ARG');
+      assert.equal(s.revision, 110);
+    });
+  }
+
+  it('original ESP32 (no HMAC, no key purposes): MAC with its CRC, ABS_DONE_1, FLASH_CRYPT_CNT', () => {
+    const image = blankImage('esp32');
+    assert.equal(readFileSync(image).length, 0x120, 'espefuse makes a 288-byte file for the ESP32');
+    const img = new Uint8Array(readFileSync(image));
+    const mac = Uint8Array.of(0x24, 0x0a, 0xc4, 0x01, 0x02, 0x03);
+    for (let i = 0; i < 6; i++) setBits(img, FACTORY.esp32.mac[0], FACTORY.esp32.mac[1] + 8 * (5 - i), 8, mac[i]);
+    setBits(img, FACTORY.esp32.crc![0], FACTORY.esp32.crc![1], 8, crc8(mac));
+    writeFileSync(image, img);
+    const macText = Buffer.from(mac).toString('hex').match(/../g)!.join(':');
+    assert.match(String(summary('esp32', image).MAC.value), new RegExp(`^${macText} \\(CRC 0x[0-9a-f]{2} OK\\)`));
+    let s = sim('esp32', image, null);
+    assert.equal(s.ok, true, s.error);
+    assert.equal(s.mac, macText);
+    assert.equal(s.macErr, 'ESP_OK');
+    assert.equal(s.keys, undefined, 'the no-HMAC build has no key purposes');
+    assert.equal(s.hmac, undefined);
+    assert.equal(s.model, 1);
+    assert.equal(s.cores, 2);
+    assert.equal(s.secureBoot, false);
+    efuse('esp32', image, 'burn-efuse', 'ABS_DONE_1', '1', 'FLASH_CRYPT_CNT', '1');
+    s = sim('esp32', image, null);
+    assert.equal(s.secureBoot, true);
+    assert.equal(s.flashEncryption, true);
+    // A wrong CRC is ESP_ERR_INVALID_CRC, as IDF reports it; espefuse flags it too.
+    const bad = new Uint8Array(readFileSync(image));
+    setBits(bad, FACTORY.esp32.crc![0], FACTORY.esp32.crc![1], 8, crc8(mac) ^ 0xff);
+    writeFileSync(image, bad);
+    assert.match(String(summary('esp32', image).MAC.value), /invalid/);
+    assert.equal(sim('esp32', image, null).macErr, 'ESP_ERR_INVALID_CRC');
+    // Keys in a side file for a chip without key purposes are refused.
+    const k = sim('esp32', image, silicon('esp32', { BLOCK_KEY0: new Uint8Array(32) }));
+    assert.match(k.error!, /no eFuse key purposes/);
+  });
+
+  it('ESP32-C2 builds the no-HMAC way and reads its state', () => {
+    const image = blankImage('esp32c2');
+    efuse('esp32c2', image, 'burn-efuse', 'SECURE_BOOT_EN', '1');
+    const s = sim('esp32c2', image, null);
+    assert.equal(s.ok, true, s.error);
+    assert.equal(s.model, 12);
+    assert.equal(s.secureBoot, true);
+    assert.equal(s.hmac, undefined);
+  });
+
+  it('random bytes, error names and the app description', () => {
+    const image = blankImage('esp32c3');
+    const fw = tmp('main.js');
+    writeFileSync(fw, 'export default 1;\n');
+    const s = sim('esp32c3', image, null, new Uint8Array(0), fw);
+    assert.equal(s.randomDiffers, true);
+    assert.equal(s.errName, 'ESP_ERR_INVALID_STATE');
+    assert.equal(s.unknownErrName, 'UNKNOWN ERROR');
+    assert.deepEqual(s.app, { version: '0.1.0', project: 'efuse-attest', sha256: createHash('sha256').update(readFileSync(fw)).digest('hex') });
+    const d = sim('esp32c3', image, null);
+    assert.equal(d.app.sha256, createHash('sha256').update('efuse-attest emulator firmware').digest('hex'));
+  });
+
+  for (const flags of [[], ['-DEMU_NO_HMAC']]) {
+    it(`device/native/efuse/efuse.c compiles warning-free against the simulated IDF ${flags.join(' ') || '(with HMAC)'}`, () => {
+      const r = run('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', ...flags, `-I${IDF}/include`,
+        `-I${XS}/includes`, `-I${XS}/platforms`, join(ROOT, 'device/native/efuse/efuse.c')]);
+      assert.equal(r.status, 0, r.stderr);
+    });
+  }
+});
