@@ -32,8 +32,10 @@
 #include "esp_sim.h"
 #else
 int esp_sim_init(const char *chip, const char *efuse_image_path, const char *silicon_path, char *err, size_t errlen);
+int esp_sim_set_firmware_file(const char *path, char *err, size_t errlen);
 #endif
 extern __typeof__(esp_sim_init) esp_sim_init __attribute__((weak));
+extern __typeof__(esp_sim_set_firmware_file) esp_sim_set_firmware_file __attribute__((weak));
 
 emu_options emu_opts;
 
@@ -290,8 +292,9 @@ int main(int argc, char **argv)
 	if (!chip)
 		bad_usage("unknown chip \"%s\"; expected one of %s", chipName, chip_names());
 	if (chip_has_hmac(chip) != emu_built_with_hmac) {
-		fprintf(stderr, "%s: %s %s the HMAC peripheral: use %s\n", EMU_NAME, chipName,
-			chip_has_hmac(chip) ? "has" : "has no", chip_has_hmac(chip) ? EMU_NAME : EMU_NAME "-nohmac");
+		fprintf(stderr, "%s: %s %s: use %s\n", EMU_NAME, chipName,
+			chip_has_hmac(chip) ? "has the HMAC peripheral" : "has no HMAC peripheral",
+			chip_has_hmac(chip) ? EMU_NAME : EMU_NAME "-nohmac");
 		return 2;
 	}
 	emu_opts.chip = chipName;
@@ -315,6 +318,11 @@ int main(int argc, char **argv)
 		err[0] = 0;
 		if (esp_sim_init(chipName, efuse, silicon, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s: %s\n", EMU_NAME, err[0] ? err : "esp_sim_init failed");
+			return 2;
+		}
+		/* The app description's ELF SHA-256 (the firmware id) is the entry file's digest. */
+		if (esp_sim_set_firmware_file && esp_sim_set_firmware_file(emu_opts.main, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: %s\n", EMU_NAME, err);
 			return 2;
 		}
 	}
