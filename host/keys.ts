@@ -18,7 +18,7 @@ export const MASTER_MIN = 16;
 export const MASTER_MAX = 1024;
 
 /** The derivation recorded in the escrow beside a derived key (EscrowRecord.derivation). */
-export const DERIVATION_SCHEME = 'dps-hmac-sha256';
+export const DERIVATION_SCHEME = 'dps-hmac-sha256' as const;
 
 /** A fresh random 32-byte key from the OS CSPRNG (getrandom(2) on Linux). */
 export function generateKey(): Uint8Array {

@@ -12,6 +12,7 @@ import { EspefuseError } from '../errors.js';
 import { redactKey } from '../keys.js';
 import { blockName } from '../escrow/store.js';
 import { findEspefuse } from './locate.js';
+import { readSilicon, siliconPath } from './silicon.js';
 import { describeBlock, type EfuseSummary, keyBlock, parseSummary } from './summary.js';
 
 export type EspefuseTarget =
@@ -99,40 +100,59 @@ export class Espefuse {
     return ['burn-key', blockName(block), keyPath, KEY_PURPOSE];
   }
 
-  /** Runs espefuse; EspefuseError on a spawn failure, a timeout or a non-zero exit. */
-  async run(command: string[], opts: { stdin?: Uint8Array; confirm?: false; secret?: Uint8Array } = {}): Promise<RunResult> {
+  /**
+   * Runs espefuse; EspefuseError on a spawn failure, a timeout or a non-zero exit. Its output goes to
+   * files, not pipes, so espefuse never dies of a broken pipe if this process does. A `critical` run
+   * (a burn) is in its own process group, so Ctrl-C at the terminal cannot cut it short, and it is
+   * never killed: on a timeout it is left to finish and the caller is told to re-read the fuses.
+   */
+  async run(command: string[], opts: { confirm?: false; secret?: Uint8Array; critical?: boolean } = {}): Promise<RunResult> {
     await this.checkTarget();
     const args = this.argv(command, opts);
-    return new Promise<RunResult>((resolve, reject) => {
-      const child = spawn(this.bin, args, {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: { ...process.env, NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+    const dir = await mkdtemp(join(tmpdir(), 'efuse-attest-run-'));
+    const outPath = join(dir, 'stdout.txt');
+    const errPath = join(dir, 'stderr.txt');
+    const out = await open(outPath, 'w', 0o600);
+    const err = await open(errPath, 'w', 0o600);
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | Error | 'timeout';
+    const ignore = () => { process.stderr.write('efuse-attest: an eFuse burn is in progress; waiting for espefuse to finish\n'); };
+    if (opts.critical) { process.on('SIGINT', ignore); process.on('SIGTERM', ignore); }
+    try {
+      exit = await new Promise((resolve) => {
+        const child = spawn(this.bin, args, {
+          stdio: ['ignore', out.fd, err.fd],
+          detached: opts.critical === true,
+          env: { ...process.env, NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+        });
+        const timer = setTimeout(() => {
+          if (!opts.critical) child.kill('SIGKILL');
+          else child.unref();
+          resolve('timeout');
+        }, this.timeoutMs);
+        child.on('error', (e) => { clearTimeout(timer); resolve(e); });
+        child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
       });
-      let stdout = '';
-      let stderr = '';
-      let settled = false;
-      const finish = (err: EspefuseError | undefined) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (err) reject(err); else resolve({ stdout, stderr });
-      };
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        finish(new EspefuseError(`espefuse ${command[0]} on ${this.label} did not finish within ${this.timeoutMs / 1000} s`, 'ESPEFUSE_TIMEOUT'));
-      }, this.timeoutMs);
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-      child.stdin.on('error', () => { /* espefuse exited before reading: reported by its exit status */ });
-      child.on('error', (err) => finish(new EspefuseError(`cannot run espefuse (${this.bin}): ${err.message}`, 'ESPEFUSE_MISSING', { cause: err })));
-      child.on('close', (code, signal) => {
-        if (code === 0) return finish(undefined);
+    } finally {
+      if (opts.critical) { process.off('SIGINT', ignore); process.off('SIGTERM', ignore); }
+      await out.close();
+      await err.close();
+    }
+    try {
+      const stdout = await readFile(outPath, 'utf8');
+      const stderr = await readFile(errPath, 'utf8');
+      if (exit === 'timeout') {
+        throw new EspefuseError(`espefuse ${command[0]} on ${this.label} did not finish within ${this.timeoutMs / 1000} s` +
+          (opts.critical ? '; it was left running: do not disconnect the chip, and re-read its eFuses before doing anything else' : ''), 'ESPEFUSE_TIMEOUT');
+      }
+      if (exit instanceof Error) throw new EspefuseError(`cannot run espefuse (${this.bin}): ${exit.message}`, 'ESPEFUSE_MISSING', { cause: exit });
+      if (exit.code !== 0) {
         const why = redactKey(espefuseErrorText(stderr + '\n' + stdout), opts.secret);
-        finish(new EspefuseError(`espefuse ${command[0]} on ${this.label} failed (${signal ?? `exit ${code}`}): ${why}`, 'ESPEFUSE_FAILED'));
-      });
-      if (opts.stdin) child.stdin.write(opts.stdin);
-      child.stdin.end();
-    });
+        throw new EspefuseError(`espefuse ${command[0]} on ${this.label} failed (${exit.signal ?? `exit ${exit.code}`}): ${why}`, 'ESPEFUSE_FAILED');
+      }
+      return { stdout, stderr };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** A virtual image must exist: espefuse would silently make a blank chip at a mistyped path. */
@@ -150,6 +170,9 @@ export class Espefuse {
     if (size !== imageSize(this.chip)) {
       throw new EspefuseError(`${image} is ${size} bytes, not a ${this.chip} virtual eFuse image (${imageSize(this.chip)} bytes)`, 'ESPEFUSE_NO_IMAGE');
     }
+    // The image does not say which chip it is; its side file does (espefuse --chip on a port checks the chip itself).
+    const si = await readSilicon(image);
+    if (si && si.chip !== this.chip) throw new EspefuseError(`${image} is a virtual ${si.chip} (${siliconPath(image)}), not ${this.chip}`, 'CHIP_MISMATCH');
   }
 
   /** Reads the eFuses: `summary --format json --file <private temp>`, parsed. */
@@ -198,7 +221,7 @@ export class Espefuse {
   async burnKey(block: string, key: Uint8Array): Promise<EfuseSummary> {
     const b = blockName(block);
     abytes(key, 'key', 32, 32);
-    await withPrivateKeyFile(key, (path) => this.run(this.burnKeyCommand(b, path), { confirm: false, secret: key }));
+    await withPrivateKeyFile(key, (path) => this.run(this.burnKeyCommand(b, path), { confirm: false, secret: key, critical: true }));
     const after = await this.summary();
     const k = keyBlock(after, b);
     if (k.purpose !== KEY_PURPOSE || !k.readProtected) {

@@ -1,0 +1,246 @@
+// The provisioning sequence for one device (docs/provisioning.md §2):
+//   read → keygen (or derive) → escrow → burn → check → mark-burned → challenge → mark-verified
+// Each step is appended to the audit log when it ends. The order is the safety argument: a key is
+// durably escrowed and read back before espefuse burns it, so a crash at any point never leaves a
+// burned key without its escrow record. Running again after a crash resumes from the fuses and the
+// escrow (plan()): an escrowed key whose block is unused is burned — that key, never a new one; an
+// escrowed key whose block is burned HMAC_UP is verified; a used block without a record is refused.
+import { randomBytes } from 'node:crypto';
+import { equalBytes } from '../../protocol/index.js';
+import { EfuseAttestError, EscrowError, EspefuseError, EXIT } from '../errors.js';
+import { blockName, blockSlot, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../escrow/store.js';
+import type { Espefuse, EspefuseTarget } from '../espefuse/driver.js';
+import { describeBlock, type EfuseSummary, isBurnedHmacUp, keyBlock } from '../espefuse/summary.js';
+import { removeSiliconKey, writeSiliconKey } from '../espefuse/silicon.js';
+import { DERIVATION_SCHEME, deriveDeviceKey, generateKey, masterId, redactKey, wipe } from '../keys.js';
+import type { AuditEntry, AuditOutcome, AuditSink } from './audit.js';
+
+export const STEPS = ['read', 'keygen', 'escrow', 'burn', 'check', 'mark-burned', 'challenge', 'mark-verified'] as const;
+export type Step = (typeof STEPS)[number];
+
+/** Test hook: EFUSE_ATTEST_CRASH_AFTER=<step> kills the process (SIGKILL) right after that step. */
+export function crashPoint(step: Step): void {
+  if (process.env.EFUSE_ATTEST_CRASH_AFTER === step) process.kill(process.pid, 'SIGKILL');
+}
+
+export interface ChallengeTarget {
+  target: EspefuseTarget;
+  chip: string;
+  deviceId: string;
+  block: string;
+  slot: number;
+}
+
+/** Proves the device holds `key` in `slot` (throws otherwise); see challenge.ts for the default. */
+export type ChallengeFn = (target: ChallengeTarget, key: Uint8Array) => Promise<void>;
+
+export type Plan =
+  | { action: 'burn-new'; detail: string }
+  | { action: 'burn-escrowed'; detail: string }
+  | { action: 'verify'; detail: string }
+  | { action: 'refuse'; code: string; detail: string };
+
+/** What to do with this device, from its fuses and its escrow record. Pure: used by dry runs too. */
+export function plan(s: EfuseSummary, chip: string, block: string, rec: EscrowRecord | undefined, escrowName = 'the escrow'): Plan {
+  const b = blockName(block);
+  if (/^0{12}$/.test(s.mac)) return { action: 'refuse', code: 'NO_DEVICE_ID', detail: 'the factory MAC reads as all zeros, so the device has no id' };
+  const k = keyBlock(s, b);
+  if (rec) {
+    if (rec.chip !== chip) return { action: 'refuse', code: 'ESCROW_CHIP_MISMATCH', detail: `${escrowName} holds device ${s.mac} as ${rec.chip}, not ${chip}` };
+    if (isBurnedHmacUp(k)) return { action: 'verify', detail: `${b} is burned (${describeBlock(k)}) and its key is escrowed (${rec.state}): verify it` };
+    if (k.unused) return { action: 'burn-escrowed', detail: `${b} is unused and a key is escrowed (${rec.state}): burn that key` };
+    return {
+      action: 'refuse', code: 'BLOCK_STATE',
+      detail: `${b} of device ${s.mac} is ${describeBlock(k)} — neither unused nor burned HMAC_UP and read-protected, ` +
+        'although a key is escrowed for it (an interrupted burn?). Not touching it: inspect it with espefuse summary',
+    };
+  }
+  if (k.unused) return { action: 'burn-new', detail: `${b} is unused: make a key, escrow it, burn it` };
+  return {
+    action: 'refuse', code: 'BLOCK_USED',
+    detail: `${b} of device ${s.mac} is already used (${describeBlock(k)}) and ${escrowName} has no key for it. ` +
+      'A used block is never burned again; if its key is escrowed elsewhere, add it with `efuse-attest escrow import`',
+  };
+}
+
+export interface ProvisionOptions {
+  espefuse: Espefuse;
+  store: EscrowStore;
+  audit: AuditSink;
+  block: string;
+  /** Derive the key from this master (keys.ts) instead of generating one. */
+  master?: Uint8Array;
+  /** Omitted or null: no challenge; the record stays "burned" and the outcome says so. */
+  challenge?: ChallengeFn | null;
+  /** Groups the audit entries of a batch. */
+  run?: string;
+  /** Called when a step ends (progress). */
+  onStep?: (step: Step, outcome: AuditOutcome) => void;
+}
+
+export type Outcome = 'provisioned' | 'resumed' | 'already-provisioned' | 'burned-unverified' | 'refused' | 'failed';
+
+export interface ProvisionResult {
+  target: string;
+  chip: string;
+  block: string;
+  deviceId?: string;
+  outcome: Outcome;
+  /** The escrow record's state at the end. */
+  state?: EscrowState;
+  derived: boolean;
+  /** A burn happened in this run. */
+  burned: boolean;
+  steps: { step: Step; outcome: AuditOutcome; ms: number; detail?: string }[];
+  ms: number;
+  error?: { code: string; message: string; exitCode: number };
+}
+
+/** The device or the escrow is in a state this sequence will not touch. */
+class Refusal extends EfuseAttestError {
+  constructor(message: string, code: string) {
+    super(message, code, code.startsWith('ESCROW') ? EXIT.ESCROW : EXIT.ESPEFUSE);
+  }
+}
+
+/** Provisions one device. Never throws: failures are in the result (and the audit log). */
+export async function provisionDevice(opts: ProvisionOptions): Promise<ProvisionResult> {
+  const ef = opts.espefuse;
+  const chip = ef.chip;
+  const block = blockName(opts.block);
+  const slot = blockSlot(block);
+  const run = opts.run ?? randomBytes(6).toString('hex');
+  const t0 = Date.now();
+  const result: ProvisionResult = { target: ef.label, chip, block, outcome: 'failed', derived: opts.master !== undefined, burned: false, steps: [], ms: 0 };
+  let key: Uint8Array | undefined;
+  let current: Step = 'read';
+
+  const log = async (step: Step, outcome: AuditOutcome, started: number, extra: Partial<AuditEntry> = {}) => {
+    const ms = Date.now() - started;
+    const entry: AuditEntry = {
+      time: new Date().toISOString(), run, ...(result.deviceId ? { deviceId: result.deviceId } : {}),
+      chip, block, target: ef.label, step, outcome, ms, ...extra,
+    };
+    if (entry.error) entry.error = redactKey(entry.error, key);
+    if (entry.detail) entry.detail = redactKey(entry.detail, key);
+    await opts.audit.append(entry);
+    result.steps.push({ step, outcome, ms, ...(extra.detail ? { detail: entry.detail } : {}) });
+    opts.onStep?.(step, outcome);
+    if (outcome === 'ok') crashPoint(step);
+  };
+  const skip = async (step: Step, detail: string) => { current = step; await log(step, 'skip', Date.now(), { detail }); };
+
+  try {
+    // read: the fuses say who the device is and what its block holds.
+    let started = Date.now();
+    let summary = await ef.summary();
+    result.deviceId = summary.mac;
+    const rec = /^0{12}$/.test(summary.mac) ? undefined : await opts.store.get(summary.mac, block);
+    const p = plan(summary, chip, block, rec, `the escrow (${opts.store.location})`);
+    if (p.action === 'refuse') throw new Refusal(p.detail, p.code);
+    await log('read', 'ok', started, { detail: p.detail });
+
+    // keygen: a new key only when nothing is escrowed; an escrowed key always wins.
+    current = 'keygen';
+    started = Date.now();
+    const derived = opts.master ? deriveDeviceKey(opts.master, summary.mac) : undefined;
+    if (rec) {
+      key = Uint8Array.from(rec.key);
+      wipe(rec.key);
+      if (derived && !equalBytes(derived, key)) {
+        wipe(derived);
+        throw new Refusal(`the key escrowed for device ${summary.mac} ${block} is not the one derived from this master; ` +
+          'an escrowed key is never replaced — provision it without --master, or with the master it came from', 'ESCROW_CONFLICT');
+      }
+      wipe(derived);
+      result.derived = rec.derivation !== undefined;
+      await skip('keygen', 'using the escrowed key');
+      await skip('escrow', `already escrowed (${rec.state})`);
+    } else {
+      key = derived ?? generateKey();
+      await log('keygen', 'ok', started, { detail: derived ? `derived (${DERIVATION_SCHEME})` : 'random' });
+
+      // escrow: durable and read back before anything irreversible.
+      current = 'escrow';
+      started = Date.now();
+      await opts.store.put(newRecord({
+        deviceId: summary.mac, chip, block, purpose: 'HMAC_UP', key,
+        ...(opts.master ? { derivation: { scheme: DERIVATION_SCHEME, registrationId: summary.mac, masterId: masterId(opts.master) } } : {}),
+      }));
+      const back = await opts.store.get(summary.mac, block);
+      const same = back !== undefined && equalBytes(back.key, key);
+      if (back) wipe(back.key);
+      if (!same) throw new EscrowError(`the escrow does not return the key just stored for device ${summary.mac} ${block}; not burning`, 'ESCROW_READBACK');
+      await log('escrow', 'ok', started, { detail: opts.store.location });
+    }
+
+    // burn: only into an unused block, and only the escrowed key.
+    current = 'burn';
+    if (p.action === 'verify') {
+      await skip('burn', 'already burned');
+    } else {
+      started = Date.now();
+      ef.preflight(summary, block);
+      if (ef.target.kind === 'virt') await writeSiliconKey(ef.target.image, chip, block, key); // the silicon takes the key
+      try {
+        summary = await ef.burnKey(block, key);
+      } catch (err) {
+        // Take the key back out of the virtual silicon only if the fuses show nothing was burned.
+        if (ef.target.kind === 'virt') {
+          const now = await ef.summary().catch(() => undefined);
+          if (now && keyBlock(now, block).unused) await removeSiliconKey(ef.target.image, block).catch(() => {});
+        }
+        throw err;
+      }
+      result.burned = true;
+      await log('burn', 'ok', started, { detail: `burn-key ${block} HMAC_UP` });
+    }
+
+    // check: the fuses show purpose HMAC_UP and read protection, on this device.
+    current = 'check';
+    started = Date.now();
+    const k = keyBlock(summary, block);
+    if (!isBurnedHmacUp(k) || summary.mac !== result.deviceId) {
+      throw new EspefuseError(`${block} of device ${summary.mac} is ${describeBlock(k)}, not HMAC_UP and read-protected`, 'BURN_UNCONFIRMED');
+    }
+    await log('check', 'ok', started, { detail: describeBlock(k) });
+
+    current = 'mark-burned';
+    started = Date.now();
+    await opts.store.setState(summary.mac, block, 'burned');
+    await log('mark-burned', 'ok', started);
+
+    current = 'challenge';
+    if (!opts.challenge) {
+      await skip('challenge', 'no challenge: the record stays "burned"');
+      result.state = rec?.state === 'verified' ? 'verified' : 'burned';
+      result.outcome = 'burned-unverified';
+      return result;
+    }
+    started = Date.now();
+    await opts.challenge({ target: ef.target, chip, deviceId: summary.mac, block, slot }, key);
+    await log('challenge', 'ok', started);
+
+    current = 'mark-verified';
+    started = Date.now();
+    await opts.store.setState(summary.mac, block, 'verified');
+    await log('mark-verified', 'ok', started);
+    result.state = 'verified';
+    result.outcome = !rec ? 'provisioned' : rec.state === 'verified' ? 'already-provisioned' : 'resumed';
+    return result;
+  } catch (err) {
+    const e = err instanceof EfuseAttestError ? err : undefined;
+    const message = redactKey(err instanceof Error ? err.message : String(err), key);
+    const code = e?.code ?? (err instanceof RangeError || err instanceof TypeError ? 'USAGE' : 'FAILURE');
+    result.outcome = err instanceof Refusal ? 'refused' : 'failed';
+    result.error = { code, message, exitCode: e?.exitCode ?? 1 };
+    await log(current, err instanceof Refusal ? 'refuse' : 'fail', Date.now(), { error: message, code }).catch(() => {});
+    if (result.deviceId && !/^0{12}$/.test(result.deviceId)) {
+      result.state = (await opts.store.get(result.deviceId, block).then((r) => { const s = r?.state; if (r) wipe(r.key); return s; }, () => undefined));
+    }
+    return result;
+  } finally {
+    wipe(key);
+    result.ms = Date.now() - t0;
+  }
+}
