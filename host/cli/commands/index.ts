@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import { attest } from './attest.js';
 import { chip } from './chip.js';
+import { emulate } from './emulate.js';
 import { escrow } from './escrow.js';
 import { info } from './info.js';
 import { keygen } from './keygen.js';
@@ -18,6 +19,7 @@ export const commands: readonly Command[] = Object.freeze([
   attest,
   verify,
   token,
+  emulate,
   keygen,
   escrow,
   provision,
