@@ -10,9 +10,11 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { startEmulator } from '../host/emulator.js';
 import { ROOT } from './support/vectors.js';
 
 const IDF = join(ROOT, 'emulator/idf');
+const CONTRACT = join(ROOT, 'test/fixtures/efuse/contract.js');
 const XS = join(ROOT, 'node_modules/@agoric/xsnap/moddable/xs');
 
 function findEspefuse(): string {
@@ -32,6 +34,7 @@ function run(cmd: string, args: string[]): { status: number; stdout: string; std
 
 type Summary = Record<string, { value: unknown; raw_value: string; readable: boolean }>;
 interface KeyState { purpose: number; readProtected: boolean; writeProtected: boolean; purposeWriteProtected: boolean; unused: boolean }
+interface Call { name: string; ok: boolean; value?: unknown; error?: string; message?: string }
 interface Sim {
   ok: boolean; error?: string; target: string; model: number; revision: number; cores: number;
   mac: string; macErr: string; macNull: string; secureBoot: boolean; flashEncryption: boolean;
@@ -384,9 +387,106 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     assert.equal(d.app.sha256, createHash('sha256').update('efuse-attest emulator firmware').digest('hex'));
   });
 
+  /** Runs test/fixtures/efuse/contract.js on the emulator (real XS engine, efuse.c, this simulated
+   *  IDF) and returns what each call of the native module returned or threw, by name. */
+  async function contract(chip: string, image: string, siliconFile?: string): Promise<Map<string, Call>> {
+    let line = '';
+    const logs: string[] = [];
+    const emu = await startEmulator({
+      chip, efuse: image, main: CONTRACT, verbose: true, ...(siliconFile ? { silicon: siliconFile } : {}),
+      onLog: (l) => { if (l.startsWith('efuse-contract ')) line = l.slice('efuse-contract '.length); else logs.push(l); },
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!line && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(line, `no efuse-contract line from the emulator: ${logs.slice(-5).join(' / ')}`);
+    } finally {
+      await emu.stop();
+    }
+    return new Map((JSON.parse(line) as Call[]).map((c) => [c.name, c]));
+  }
+
+  const bytesOf = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + 1) & 0xff);
+  const value = (calls: Map<string, Call>, name: string): unknown => {
+    const c = calls.get(name);
+    assert.ok(c, `no call ${name}`);
+    assert.equal(c.ok, true, `${name} threw ${c.error}: ${c.message}`);
+    return c.value;
+  };
+  const thrown = (calls: Map<string, Call>, name: string, error: string, message: RegExp): void => {
+    const c = calls.get(name);
+    assert.ok(c, `no call ${name}`);
+    assert.equal(c.ok, false, `${name} must throw`);
+    assert.equal(c.error, error, `${name}: ${c.message}`);
+    assert.match(c.message!, message, name);
+  };
+
+  it('efuse module on the XS engine (esp32s3): results, argument errors and esp_err_t messages', async () => {
+    const image = blankImage('esp32s3');
+    const key0 = new Uint8Array(randomBytes(32));
+    efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY0', keyFile(key0), 'HMAC_UP', 'BLOCK_KEY1', keyFile(new Uint8Array(randomBytes(32))), 'HMAC_DOWN_ALL');
+    efuse('esp32s3', image, 'burn-efuse', 'SECURE_BOOT_EN', '1');
+    const calls = await contract('esp32s3', image, silicon('esp32s3', { BLOCK_KEY0: key0 }));
+    const sum = summary('esp32s3', image);
+
+    assert.deepEqual(value(calls, 'chip'), { model: 'esp32s3', revision: 0, hmac: true, secureBoot: true, flashEncryption: false });
+    assert.deepEqual(value(calls, 'mac'), { buffer: '000000000000' });
+    assert.deepEqual(value(calls, 'firmware'), {
+      id: createHash('sha256').update(readFileSync(CONTRACT)).digest('hex'), version: '0.1.0', project: 'efuse-attest',
+    });
+    assert.equal(value(calls, 'random(1)'), 1);
+    assert.equal(value(calls, 'random(256)'), 256);
+    for (const a of ['0', '257', '1.5', 'NaN']) thrown(calls, `random(${a})`, 'RangeError', /count: must be an integer 1\.\.256/);
+    for (const a of ["'3'", 'undefined']) thrown(calls, `random(${a})`, 'TypeError', /count: expected an integer/);
+    for (let slot = 0; slot < 6; slot++) {
+      const k = value(calls, `keyBlock(${slot})`) as { purpose: number; readProtected: boolean };
+      assert.equal(k.purpose, Number(sum[`KEY_PURPOSE_${slot}`].raw_value));
+      assert.equal(k.readProtected, ((Number(sum.RD_DIS.raw_value) >> slot) & 1) === 1);
+    }
+    assert.deepEqual(value(calls, 'keyBlock(0)'), { purpose: 8, readProtected: true, writeProtected: true, unused: false });
+    assert.deepEqual(value(calls, 'keyBlock(2)'), { purpose: 0, readProtected: false, writeProtected: false, unused: true });
+    thrown(calls, 'keyBlock(6)', 'RangeError', /slot: must be an integer 0\.\.5/);
+    thrown(calls, 'keyBlock(-1)', 'RangeError', /slot/);
+    thrown(calls, "keyBlock('0')", 'TypeError', /slot: expected an integer/);
+
+    const m = bytesOf(100);
+    const h = (msg: Uint8Array) => ({ buffer: hmacOf(key0, msg) });
+    assert.deepEqual(value(calls, 'hmac(0, Uint8Array)'), h(m));
+    assert.deepEqual(value(calls, 'hmac(0, ArrayBuffer)'), h(m));
+    for (const v of ['Uint8Array view at offset 10 of 40', 'DataView at offset 10 of 40', 'Uint16Array at offset 10 of 20 elements']) {
+      assert.deepEqual(value(calls, `hmac(0, ${v})`), h(m.subarray(10, 50)), v);
+    }
+    assert.deepEqual(value(calls, 'hmac(0, empty)'), h(new Uint8Array(0)));
+    assert.deepEqual(value(calls, 'hmac(0, 1024 bytes)'), h(bytesOf(1024)));
+    thrown(calls, 'hmac(0, 1025 bytes)', 'RangeError', /message: at most 1024 bytes, got 1025/);
+    for (const a of ['string', 'object']) thrown(calls, `hmac(0, ${a})`, 'TypeError', /message: expected an ArrayBuffer or an ArrayBuffer view/);
+    thrown(calls, 'hmac(0)', 'TypeError', /message/);
+    thrown(calls, 'hmac(6, m)', 'RangeError', /slot: must be an integer 0\.\.5/);
+    thrown(calls, 'hmac(-1, m)', 'RangeError', /slot/);
+    thrown(calls, "hmac('0', m)", 'TypeError', /slot: expected an integer/);
+    // esp_err_t errors start with the name (device/src/device.ts maps them to protocol statuses).
+    thrown(calls, 'hmac(1, m)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'hmac(2, m)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is USER \(0\), not HMAC_UP \(8\)$/);
+    if (calls.has('hmac(0, view of SharedArrayBuffer)')) thrown(calls, 'hmac(0, view of SharedArrayBuffer)', 'TypeError', /SharedArrayBuffer/);
+  });
+
+  it('efuse module on the XS engine (original ESP32): no HMAC peripheral, no key purposes, arguments still checked', async () => {
+    const image = blankImage('esp32');
+    const calls = await contract('esp32', image);
+    assert.deepEqual(value(calls, 'chip'), { model: 'esp32', revision: 0, hmac: false, secureBoot: false, flashEncryption: false });
+    assert.deepEqual(value(calls, 'mac'), { buffer: '000000000000' });
+    thrown(calls, 'hmac(0, Uint8Array)', 'Error', /^no HMAC peripheral on esp32$/);
+    thrown(calls, 'hmac(6, m)', 'RangeError', /slot/);
+    thrown(calls, 'hmac(0, string)', 'TypeError', /message/);
+    thrown(calls, 'keyBlock(0)', 'Error', /^ESP_ERR_NOT_SUPPORTED: esp32 has no eFuse key purposes$/);
+    thrown(calls, 'keyBlock(6)', 'RangeError', /slot/);
+    assert.equal(value(calls, 'random(256)'), 256);
+  });
+
   for (const flags of [[], ['-DEMU_NO_HMAC']]) {
     it(`device/native/efuse/efuse.c compiles warning-free against the simulated IDF ${flags.join(' ') || '(with HMAC)'}`, () => {
-      const r = run('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-fsyntax-only', ...flags, `-I${IDF}/include`,
+      // A full compile (-c), not -fsyntax-only: unused-function and similar warnings come later.
+      const r = run('cc', ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-c', '-o', tmp('efuse.o'), ...flags, `-I${IDF}/include`,
         `-I${XS}/includes`, `-I${XS}/platforms`, join(ROOT, 'device/native/efuse/efuse.c')]);
       assert.equal(r.status, 0, r.stderr);
     });

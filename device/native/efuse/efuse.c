@@ -48,13 +48,6 @@ static const struct { int model; const char *name; } CHIP_NAMES[] = {
 	{ 13, "esp32c6" }, { 16, "esp32h2" }, { 18, "esp32p4" }, { 23, "esp32c5" },
 };
 
-/* esp_efuse_purpose_t names by value, as DESIGN.md and protocol/chips.ts list them. */
-static const char *const PURPOSE_NAMES[] = {
-	"USER", "RESERVED", "XTS_AES_256_KEY_1", "XTS_AES_256_KEY_2", "XTS_AES_128_KEY", "HMAC_DOWN_ALL",
-	"HMAC_DOWN_JTAG", "HMAC_DOWN_DIGITAL_SIGNATURE", "HMAC_UP", "SECURE_BOOT_DIGEST0",
-	"SECURE_BOOT_DIGEST1", "SECURE_BOOT_DIGEST2",
-};
-
 static const char *chip_name(void)
 {
 	esp_chip_info_t info;
@@ -64,10 +57,19 @@ static const char *chip_name(void)
 	return "unknown";
 }
 
+#if SOC_HMAC_SUPPORTED
+/* esp_efuse_purpose_t names by value, as DESIGN.md and protocol/chips.ts list them. */
+static const char *const PURPOSE_NAMES[] = {
+	"USER", "RESERVED", "XTS_AES_256_KEY_1", "XTS_AES_256_KEY_2", "XTS_AES_128_KEY", "HMAC_DOWN_ALL",
+	"HMAC_DOWN_JTAG", "HMAC_DOWN_DIGITAL_SIGNATURE", "HMAC_UP", "SECURE_BOOT_DIGEST0",
+	"SECURE_BOOT_DIGEST1", "SECURE_BOOT_DIGEST2",
+};
+
 static const char *purpose_name(unsigned purpose)
 {
 	return purpose < sizeof(PURPOSE_NAMES) / sizeof(PURPOSE_NAMES[0]) ? PURPOSE_NAMES[purpose] : "UNKNOWN";
 }
+#endif
 
 static void memzero(void *p, size_t n)
 {
