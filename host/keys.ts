@@ -50,11 +50,23 @@ function amaster(master: unknown): Uint8Array {
   return master;
 }
 
-/** HMAC-SHA256(master, utf8(registrationId(deviceId))): the device's key under group enrollment. */
+/**
+ * The DPS group-enrollment key of any registration id: HMAC-SHA256(master, utf8(registrationId)).
+ * DPS registration ids are 1..128 characters of lowercase letters, digits, '-', '.', '_' and ':'.
+ */
+export function dpsDeviceKey(master: Uint8Array, registrationId: string): Uint8Array {
+  amaster(master);
+  if (typeof registrationId !== 'string') throw new TypeError('registrationId must be a string');
+  if (!/^[a-z0-9._:-]{1,128}$/.test(registrationId)) {
+    throw new RangeError(`registrationId must be 1..128 of a-z 0-9 - . _ :, got "${registrationId}"`);
+  }
+  return new Uint8Array(createHmac('sha256', master).update(utf8Encode(registrationId)).digest());
+}
+
+/** The key of a device under group enrollment: dpsDeviceKey(master, registrationId(deviceId)). */
 export function deriveDeviceKey(master: Uint8Array, deviceId: string | Uint8Array): Uint8Array {
   amaster(master);
-  const message = utf8Encode(normalizeDeviceId(deviceId));
-  return new Uint8Array(createHmac('sha256', master).update(message).digest());
+  return dpsDeviceKey(master, normalizeDeviceId(deviceId));
 }
 
 /**

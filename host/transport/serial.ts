@@ -1,7 +1,8 @@
 // Serial transport over the `serialport` package: a USB-serial bridge or the emulator's
 // pseudo-terminal, opened the same way. hupcl is off so that opening and closing the port does not
 // pulse DTR/RTS, which resets most ESP32 boards through their auto-reset circuit.
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
+import { binding } from './binding.js';
 import { TransportError } from '../errors.js';
 import type { Transport } from './transport.js';
 
@@ -19,7 +20,7 @@ export class SerialTransport implements Transport {
   private closeHandler: (err?: Error) => void = () => {};
   private closing = false;
 
-  private constructor(private readonly port: SerialPort) {
+  private constructor(private readonly port: SerialPortStream) {
     this.name = port.path;
     port.on('data', (chunk: Buffer) => this.dataHandler(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
     port.on('close', (err?: Error & { disconnected?: boolean }) => {
@@ -32,7 +33,7 @@ export class SerialTransport implements Transport {
     if (typeof path !== 'string' || path === '') throw new TypeError('port path must be a non-empty string');
     const baudRate = opts.baud ?? DEFAULT_BAUD;
     if (!Number.isInteger(baudRate) || baudRate < 300 || baudRate > 5_000_000) throw new RangeError(`baud must be 300..5000000, got ${baudRate}`);
-    const port = new SerialPort({ path, baudRate, hupcl: false, autoOpen: false });
+    const port = new SerialPortStream({ binding, path, baudRate, hupcl: false, autoOpen: false });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new TransportError(`opening ${path} timed out`)), opts.openTimeoutMs ?? 5000);
       port.open((err) => {

@@ -1,0 +1,112 @@
+// End to end through serialport → pty → XS → native C → simulated ESP-IDF, beyond the conformance
+// suite: chips without an HMAC peripheral, boot text on the line, resets mid-exchange, hostile
+// input through the real engine, and the engine's own memory counters.
+import assert from 'node:assert/strict';
+import { Client } from '../host/client.js';
+import { DeviceError } from '../host/errors.js';
+import { startEmulator } from '../host/emulator.js';
+import { verifyAttestation } from '../host/verify.js';
+import { chipName, PURPOSE_HMAC_UP } from '../protocol/index.js';
+import { makeChip } from './support/chips.js';
+import { hostileInput } from './support/fuzz.js';
+import { emulatorTarget } from './support/more-targets.js';
+import { TEST_KEY } from './support/targets.js';
+import { FUZZ_COUNT, FUZZ_SEED } from './fuzz.test.js';
+
+describe('emulator: end to end', function () {
+  this.timeout(300_000);
+
+  it('a chip without an HMAC peripheral (ESP32-C2) answers INFO and refuses ATTEST and TOKEN clearly', async () => {
+    const made = await makeChip('esp32c2', {});
+    const emu = await startEmulator({ chip: 'esp32c2', efuse: made.image });
+    const client = await Client.open(emu.path);
+    try {
+      const info = await client.info();
+      assert.equal(chipName(info.chip), 'esp32c2');
+      assert.equal(info.hmac, false);
+      await assert.rejects(client.attest(), (e: unknown) => e instanceof DeviceError && e.statusName === 'NO_HMAC' && /no HMAC peripheral on esp32c2/.test(e.detail));
+      await assert.rejects(client.token({ resource: 'hub/devices/c2' }), (e: unknown) => e instanceof DeviceError && e.statusName === 'NO_HMAC');
+    } finally {
+      await client.close();
+      await emu.stop();
+    }
+  });
+
+  it('boot ROM text is on the line and surfaces as log lines, not as answers', async () => {
+    const made = await makeChip('esp32s3', { BLOCK_KEY0: [TEST_KEY, 'HMAC_UP'] });
+    const emu = await startEmulator({ chip: 'esp32s3', efuse: made.image });
+    const logs: string[] = [];
+    const client = await Client.open(emu.path, { onLog: (l) => logs.push(l) });
+    try {
+      await emu.reset(); // the ROM prints again, as on a real reset
+      const att = await client.attest();
+      verifyAttestation(att, { key: TEST_KEY, deviceId: made.deviceId });
+      assert.ok(logs.some((l) => l.startsWith('ESP-ROM:esp32s3')), `boot text seen: ${JSON.stringify(logs.slice(0, 4))}`);
+    } finally {
+      await client.close();
+      await emu.stop();
+    }
+  });
+
+  it('a reset in the middle of an exchange costs a retry, not the answer', async () => {
+    const t = await emulatorTarget('esp32s3');
+    try {
+      const pending = t.client.attest();
+      await t.emulator.reset();
+      verifyAttestation(await pending, { key: t.key });
+      const info = await t.client.info();
+      assert.equal(info.keys[0].purpose, PURPOSE_HMAC_UP);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it(`fuzz: ${FUZZ_COUNT} hostile inputs through the real engine; it still attests, memory stays bounded`, async () => {
+    const t = await emulatorTarget('esp32s3');
+    try {
+      verifyAttestation(await t.client.attest(), { key: t.key });
+      const before = await t.emulator.stats();
+      let bytes = 0;
+      let batch: Uint8Array[] = [];
+      let batchLen = 0;
+      for (const chunk of hostileInput(FUZZ_SEED, FUZZ_COUNT)) {
+        batch.push(chunk);
+        batchLen += chunk.length;
+        if (batchLen > 32_768) {
+          await t.client.session.transport.write(Buffer.concat(batch));
+          bytes += batchLen;
+          batch = [];
+          batchLen = 0;
+        }
+      }
+      if (batchLen) await t.client.session.transport.write(Buffer.concat(batch));
+      bytes += batchLen;
+      await new Promise((r) => setTimeout(r, 200));
+      const att = await t.client.attest();
+      verifyAttestation(att, { key: t.key });
+      const after = await t.emulator.stats();
+      console.log(`      ${bytes} bytes in; chunks ${before.chunkBytes} -> ${after.chunkBytes} B (peak ${after.chunkPeak}), slots ${before.slotBytes} -> ${after.slotBytes} B (peak ${after.slotPeak}), callback errors ${after.callbackErrors}`);
+      assert.equal(after.callbackErrors, 0, 'no exception escaped the service');
+      assert.ok(after.chunkBytes < before.chunkBytes + 64 * 1024, 'chunk heap did not grow with the input');
+      assert.ok(after.slotBytes < before.slotBytes + 64 * 1024, 'slot heap did not grow with the input');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('memory after boot and after 1,000 requests (engine counters)', async () => {
+    const t = await emulatorTarget('esp32s3');
+    try {
+      const boot = await t.emulator.stats();
+      for (let i = 0; i < 1000; i++) {
+        if (i % 2) await t.client.attest();
+        else await t.client.info();
+      }
+      const after = await t.emulator.stats();
+      console.log(`      after boot: chunks ${boot.chunkBytes} B, slots ${boot.slotBytes} B; after 1000 requests: chunks ${after.chunkBytes} B (peak ${after.chunkPeak}), slots ${after.slotBytes} B (peak ${after.slotPeak})`);
+      assert.ok(after.chunkBytes < boot.chunkBytes + 16 * 1024 && after.slotBytes < boot.slotBytes + 16 * 1024, 'live memory does not grow per request');
+    } finally {
+      await t.close();
+    }
+  });
+});
