@@ -61,11 +61,13 @@ describe('emulator: end to end', function () {
     }
   });
 
-  it(`fuzz: ${FUZZ_COUNT} hostile inputs through the real engine; it still attests, memory stays bounded`, async () => {
+  it(`fuzz: ${FUZZ_COUNT} hostile inputs (seed ${FUZZ_SEED}) through the real engine; it still attests, memory stays bounded`, async function () {
+    this.timeout(FUZZ_COUNT > 10_000 ? 1_800_000 : 300_000);
     const t = await emulatorTarget('esp32s3');
     try {
       verifyAttestation(await t.client.attest(), { key: t.key });
       const before = await t.emulator.stats();
+      const started = Date.now();
       let bytes = 0;
       let batch: Uint8Array[] = [];
       let batchLen = 0;
@@ -84,8 +86,12 @@ describe('emulator: end to end', function () {
       await new Promise((r) => setTimeout(r, 200));
       const att = await t.client.attest();
       verifyAttestation(att, { key: t.key });
+      const seconds = (Date.now() - started) / 1000;
       const after = await t.emulator.stats();
-      console.log(`      ${bytes} bytes in; chunks ${before.chunkBytes} -> ${after.chunkBytes} B (peak ${after.chunkPeak}), slots ${before.slotBytes} -> ${after.slotBytes} B (peak ${after.slotPeak}), callback errors ${after.callbackErrors}`);
+      const s = t.client.session.stats;
+      console.log(`      seed ${FUZZ_SEED}: ${FUZZ_COUNT} inputs, ${bytes} bytes in ${seconds.toFixed(1)} s; device read ${after.bytesIn - before.bytesIn} B, wrote ${after.bytesOut - before.bytesOut} B (${s.stale} answers to fuzz frames, ${s.badFrames} undecodable)`);
+      console.log(`      heap before/after (after GC): chunks ${before.chunkBytes} -> ${after.chunkBytes} B (peak ${after.chunkPeak}), slots ${before.slotBytes} -> ${after.slotBytes} B (peak ${after.slotPeak}), callback errors ${after.callbackErrors}`);
+      assert.equal(after.bytesIn - before.bytesIn >= bytes, true, 'the device read every byte sent');
       assert.equal(after.callbackErrors, 0, 'no exception escaped the service');
       assert.ok(after.chunkBytes < before.chunkBytes + 64 * 1024, 'chunk heap did not grow with the input');
       assert.ok(after.slotBytes < before.slotBytes + 64 * 1024, 'slot heap did not grow with the input');

@@ -1,5 +1,5 @@
 // Device-side fuzzing: hostile input against the running service, then a valid ATTEST must still
-// verify. In-memory here; the emulator version (real XS engine) is in emulator-fuzz.test.ts.
+// verify. In-memory here; the emulator version (real XS engine) is the `fuzz:` test in emulator.test.ts.
 // EFUSE_ATTEST_FUZZ=long (npm run fuzz) runs 100,000 inputs; CI runs a short, seeded version.
 import assert from 'node:assert/strict';
 import { Client } from '../host/client.js';
