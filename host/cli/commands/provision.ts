@@ -148,7 +148,10 @@ ${VAULT_USAGE}`,
         const ok = await ctx.confirm(confirmText(rows, block, vault.location), 'BURN');
         if (!ok) {
           wipe(master);
-          throw new AbortedError('nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
+          // ctx.confirm answers false without asking when there is no terminal: say which case this was.
+          throw new AbortedError(process.stdin.isTTY
+            ? 'nothing was burned: the answer was not BURN'
+            : 'nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
         }
       }
     }
