@@ -179,6 +179,9 @@ describe('provision: real espefuse on virtual chips', function () {
       assert.equal(ex.code, 0, ex.stderr);
       const exported = new Uint8Array(readFileSync(keyFile));
       assert.deepEqual(exported, rec!.key);
+      const none = await efa(['escrow', 'export', '--device-id', '020000000000', '--reveal', '--vault', vault, '--json']);
+      assert.equal(none.code, EXIT.ESCROW, none.stdout);
+      assert.equal((JSON.parse(none.stdout) as { error: { code: string } }).error.code, 'ESCROW_MISSING');
       await challenge(chip, image, deviceId, exported);
       const wrong = Uint8Array.from(exported);
       wrong[0] ^= 1;

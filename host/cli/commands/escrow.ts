@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { toHex } from '../../../protocol/index.js';
 import { describeIoError } from '../../atomic.js';
-import { UsageError } from '../../errors.js';
+import { EscrowError, UsageError } from '../../errors.js';
 import { blockName, type Derivation, type EscrowEntry, type EscrowState, newRecord, STATES } from '../../escrow/store.js';
 import { DERIVATION_SCHEME, deriveDeviceKey, generateKey, masterId, normalizeDeviceId, wipe } from '../../keys.js';
 import { type Command, required, str, type Values } from '../command.js';
@@ -99,7 +99,7 @@ ${VAULT_USAGE}`,
         if (!out && !reveal) throw new UsageError('give --out FILE to write the key file, or --reveal to print the key');
         const vault = await openVault(values, { mustExist: true });
         const rec = await vault.get(deviceId, block);
-        if (!rec) throw new UsageError(`the vault has no key for device ${deviceId} ${block}`);
+        if (!rec) throw new EscrowError(`the vault ${vault.location} has no key for device ${deviceId} ${block}`, 'ESCROW_MISSING');
         try {
           if (out) await writeKeyFile(out, rec.key, values.force === true);
           return { deviceId, block, state: rec.state, ...(out ? { out } : {}), ...(reveal ? { key: toHex(rec.key) } : {}) };
