@@ -339,6 +339,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	boot(BOOT_POWERON);
+	/* Power-on text goes into the pty before its path is announced, as a board has printed its boot
+	   text before anyone opens the port: a host that opens it later does not see that text. */
+	if (uart_flush())
+		serial_drained();
 	printf("PTY %s\n", uart_slave_path());
 	fflush(stdout);
 	run();

@@ -2,6 +2,7 @@
 import type { Command } from '../command.js';
 import { attest } from './attest.js';
 import { chip } from './chip.js';
+import { demo } from './demo.js';
 import { emulate } from './emulate.js';
 import { escrow } from './escrow.js';
 import { info } from './info.js';
@@ -13,6 +14,7 @@ import { token } from './token.js';
 import { verify } from './verify.js';
 
 export const commands: readonly Command[] = Object.freeze([
+  demo,
   list,
   info,
   ping,
