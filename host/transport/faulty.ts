@@ -1,20 +1,25 @@
 // A fault-injecting transport for reliability tests: wraps another transport and, with a seeded
-// PRNG (reproducible runs), drops, duplicates or flips bytes, delays chunks, or cuts a chunk
-// short, in either direction. Per-byte fault rates; `cut` is per chunk.
+// PRNG (reproducible runs), drops, duplicates or flips bytes, cuts the link mid-chunk, and delays
+// chunks, in either direction. Every rate is per byte, so the same rates mean the same thing over an
+// in-memory pair (one chunk per frame) and a serial port (chunks of whatever size the OS reads).
+// Delays hold the stream back without reordering it: a UART is late, never out of order.
 import type { Transport } from './transport.js';
 
 export interface FaultRates {
+  /** Probability a byte is lost. */
   drop?: number;
+  /** Probability a byte arrives twice. */
   duplicate?: number;
+  /** Probability a byte has one bit flipped. */
   flip?: number;
-  /** Probability a chunk loses its tail (the link cut mid-frame). */
+  /** Probability the link is cut at a byte: it and the rest of its chunk are lost. */
   cut?: number;
-  /** Probability a chunk is held back by up to `maxDelayMs`. */
+  /** Probability a chunk (and so everything behind it) is held back by up to `maxDelayMs`. */
   delay?: number;
   maxDelayMs?: number;
 }
 
-export interface FaultStats { dropped: number; duplicated: number; flipped: number; cut: number; delayed: number }
+export interface FaultStats { dropped: number; duplicated: number; flipped: number; cut: number; delayed: number; outageBytes: number }
 
 /** mulberry32: small, fast, good enough for fault patterns, reproducible from a 32-bit seed. */
 export function prng(seed: number): () => number {
@@ -28,26 +33,114 @@ export function prng(seed: number): () => number {
   };
 }
 
+function arate(value: number | undefined, name: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  if (!(value >= 0 && value <= 1)) throw new RangeError(`${name} must be a probability 0..1, got ${value}`);
+}
+
+function checkRates(r: FaultRates | undefined, dir: string): void {
+  if (!r) return;
+  for (const k of ['drop', 'duplicate', 'flip', 'cut', 'delay'] as const) arate(r[k], `${dir}.${k}`);
+  if (r.maxDelayMs !== undefined && !(Number.isInteger(r.maxDelayMs) && r.maxDelayMs >= 0)) {
+    throw new RangeError(`${dir}.maxDelayMs must be a non-negative integer, got ${r.maxDelayMs}`);
+  }
+}
+
+/** Delivers chunks in order; a delayed chunk holds back the ones behind it. */
+class Lane {
+  private readonly queue: { at: number; bytes: Uint8Array; to: (b: Uint8Array) => void | Promise<void> }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  send(bytes: Uint8Array, delayMs: number, to: (b: Uint8Array) => void | Promise<void>): void {
+    const now = Date.now();
+    const last = this.queue.length ? this.queue[this.queue.length - 1].at : 0;
+    const at = Math.max(now + delayMs, last);
+    if (this.queue.length === 0 && at <= now) { void to(bytes); return; }
+    this.queue.push({ at, bytes, to });
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.queue.length === 0) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const now = Date.now();
+      while (this.queue.length && this.queue[0].at <= now) {
+        const c = this.queue.shift()!;
+        void c.to(c.bytes);
+      }
+      this.schedule();
+    }, Math.max(0, this.queue[0].at - Date.now()));
+  }
+}
+
 export class FaultyTransport implements Transport {
   readonly name: string;
-  readonly stats: FaultStats = { dropped: 0, duplicated: 0, flipped: 0, cut: 0, delayed: 0 };
+  readonly stats: FaultStats = { dropped: 0, duplicated: 0, flipped: 0, cut: 0, delayed: 0, outageBytes: 0 };
   private readonly rnd: () => number;
   private dataHandler: (bytes: Uint8Array) => void = () => {};
+  private readonly txLane = new Lane();
+  private readonly rxLane = new Lane();
+  private outageUntil = 0;
+  private armed: { dir: 'tx' | 'rx'; left: number; ms: number } | undefined;
+  private rates: { tx?: FaultRates; rx?: FaultRates } = {};
 
-  constructor(private readonly inner: Transport, public rates: { tx?: FaultRates; rx?: FaultRates }, seed = 1) {
+  constructor(private readonly inner: Transport, rates: { tx?: FaultRates; rx?: FaultRates }, seed = 1) {
     this.name = `${inner.name} (faulty)`;
     this.rnd = prng(seed);
-    inner.onData((bytes) => this.deliver(this.mangle(bytes, this.rates.rx), this.rates.rx, (b) => this.dataHandler(b)));
+    this.setRates(rates);
+    inner.onData((bytes) => this.pass(bytes, 'rx', this.rxLane, (b) => this.dataHandler(b)));
+  }
+
+  /** Changes the fault rates from now on (e.g. a noisy spell in the middle of a run). */
+  setRates(rates: { tx?: FaultRates; rx?: FaultRates }): void {
+    if (rates === null || typeof rates !== 'object') throw new TypeError('rates must be an object');
+    checkRates(rates.tx, 'tx');
+    checkRates(rates.rx, 'rx');
+    this.rates = rates;
+  }
+
+  /** The link goes dead for `ms`: every byte in either direction is lost until then. */
+  outage(ms: number): void {
+    if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`ms must be a non-negative integer, got ${ms}`);
+    this.outageUntil = Math.max(this.outageUntil, Date.now() + ms);
+  }
+
+  /**
+   * Cuts the link mid-stream: `bytes` more bytes pass in direction `dir`, then the link goes dead in
+   * both directions for `ms` (a cable pulled in the middle of a frame, then plugged back).
+   */
+  cutAfter(dir: 'tx' | 'rx', bytes: number, ms: number): void {
+    if (dir !== 'tx' && dir !== 'rx') throw new TypeError(`dir must be "tx" or "rx", got ${String(dir)}`);
+    if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`bytes must be a non-negative integer, got ${bytes}`);
+    if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`ms must be a non-negative integer, got ${ms}`);
+    this.armed = { dir, left: bytes, ms };
   }
 
   get isOpen(): boolean { return this.inner.isOpen; }
 
-  private mangle(bytes: Uint8Array, r: FaultRates | undefined): Uint8Array {
-    if (!r) return bytes;
+  private mangle(bytes: Uint8Array, r: FaultRates | undefined, dir: 'tx' | 'rx'): Uint8Array {
+    const a = this.armed;
+    if (a && a.dir === dir) {
+      if (bytes.length > a.left) {
+        this.armed = undefined;
+        this.stats.cut++;
+        this.stats.outageBytes += bytes.length - a.left;
+        const head = bytes.subarray(0, a.left);
+        this.outage(a.ms);
+        return r ? this.faults(head, r) : head;
+      }
+      a.left -= bytes.length;
+    }
+    if (Date.now() < this.outageUntil) { this.stats.outageBytes += bytes.length; return new Uint8Array(0); }
+    return r ? this.faults(bytes, r) : bytes;
+  }
+
+  private faults(bytes: Uint8Array, r: FaultRates): Uint8Array {
     const out: number[] = [];
-    let end = bytes.length;
-    if (r.cut && this.rnd() < r.cut) { end = Math.floor(this.rnd() * bytes.length); this.stats.cut++; }
-    for (let i = 0; i < end; i++) {
+    for (let i = 0; i < bytes.length; i++) {
+      if (r.cut && this.rnd() < r.cut) { this.stats.cut++; break; }
       let b = bytes[i];
       if (r.drop && this.rnd() < r.drop) { this.stats.dropped++; continue; }
       if (r.flip && this.rnd() < r.flip) { b ^= 1 << Math.floor(this.rnd() * 8); this.stats.flipped++; }
@@ -57,19 +150,20 @@ export class FaultyTransport implements Transport {
     return Uint8Array.from(out);
   }
 
-  private deliver(bytes: Uint8Array, r: FaultRates | undefined, to: (b: Uint8Array) => void | Promise<void>): void {
-    if (bytes.length === 0) return;
+  private pass(bytes: Uint8Array, dir: 'tx' | 'rx', lane: Lane, to: (b: Uint8Array) => void | Promise<void>): void {
+    const r = this.rates[dir];
+    const m = this.mangle(bytes, r, dir);
+    if (m.length === 0) return;
+    let delayMs = 0;
     if (r?.delay && this.rnd() < r.delay) {
       this.stats.delayed++;
-      setTimeout(() => void to(bytes), Math.floor(this.rnd() * (r.maxDelayMs ?? 100)));
-    } else {
-      void to(bytes);
+      delayMs = Math.floor(this.rnd() * (r.maxDelayMs ?? 100));
     }
+    lane.send(m, delayMs, to);
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    const m = this.mangle(bytes, this.rates.tx);
-    this.deliver(m, this.rates.tx, (b) => this.inner.write(b).catch(() => {}));
+    this.pass(bytes, 'tx', this.txLane, (b) => this.inner.write(b).catch(() => {}));
   }
 
   onData(handler: (bytes: Uint8Array) => void): void { this.dataHandler = handler; }
