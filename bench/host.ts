@@ -5,9 +5,9 @@ import { createDevice } from '../device/src/device.js';
 import { verifyAttestation } from '../host/verify.js';
 import { buildTranscript, encodeFrame, FrameDecoder, MAX_PAYLOAD } from '../protocol/index.js';
 import { softChip } from '../test/support/soft-chip.js';
-import { compare, line, measure } from './util.js';
+import { compare, line, measure, verdict } from './util.js';
 
-export function benchVerify(): Record<string, number> {
+export function benchVerify(): Record<string, number | boolean> {
   const key = new Uint8Array(randomBytes(32));
   const dev = createDevice(softChip({ keys: { 0: { key } } }));
   const nonce = new Uint8Array(randomBytes(32));
@@ -21,8 +21,8 @@ export function benchVerify(): Record<string, number> {
   if (sink === 0x1234) console.log('');
   line('1. verifyAttestation (verifications/s)', r.a.toFixed(0));
   line('   raw node:crypto HMAC-SHA256 of the transcript (/s)', r.b.toFixed(0));
-  line('   ratio (target >= 0.9)', r.ratio.toFixed(3));
-  return { verifyPerSecond: r.a, rawHmacPerSecond: r.b, verifyRatio: r.ratio };
+  line('   ratio (target >= 0.9)', `${r.ratio.toFixed(3)} (${verdict(r.ratio >= 0.9)})`);
+  return { verifyPerSecond: r.a, rawHmacPerSecond: r.b, verifyRatio: r.ratio, met: r.ratio >= 0.9 };
 }
 
 export function benchCodec(): Record<string, number> {
@@ -38,5 +38,8 @@ export function benchCodec(): Record<string, number> {
   line('3. frame encode, 1024-byte payloads (MB/s)', encMB.toFixed(1));
   line('   frame decode, 1024-byte payloads (MB/s)', decMB.toFixed(1));
   line('   frame decode, 58-byte frames (frames/s)', decSmall.perSecond.toFixed(0));
-  return { encodeMBps: encMB, decodeMBps: decMB, smallFramesPerSecond: decSmall.perSecond };
+  // No target of its own: the codec only has to stay far ahead of the fastest UART it serves.
+  const uartMBps = 921600 / 10 / 1e6;
+  line('   slowest of the two vs a 921600-baud UART (× faster)', `${(Math.min(encMB, decMB) / uartMBps).toFixed(0)}×`);
+  return { encodeMBps: encMB, decodeMBps: decMB, smallFramesPerSecond: decSmall.perSecond, uartMBps };
 }

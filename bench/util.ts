@@ -31,3 +31,19 @@ export function compare(a: () => void, b: () => void, rounds = 5, budgetMs = 400
 export function line(label: string, value: string): void {
   console.log(`${label.padEnd(58)} ${value}`);
 }
+
+export interface Summary { n: number; mean: number; median: number; p95: number; min: number; max: number }
+
+/** Mean, median, 95th percentile, min and max of `samples` (any unit). */
+export function summarize(samples: readonly number[]): Summary {
+  if (samples.length === 0) throw new RangeError('samples must not be empty');
+  const s = [...samples].sort((x, y) => x - y);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return { n: s.length, mean, median: at(0.5), p95: at(0.95), min: s[0]!, max: s[s.length - 1]! };
+}
+
+/** "met" or "MISSED", for a figure printed beside its target. */
+export function verdict(ok: boolean): string {
+  return ok ? 'met' : 'MISSED';
+}

@@ -1,0 +1,52 @@
+// 5. Firmware footprint in the emulator: the XS engine's own counters (emulator.stats(), taken after a
+// garbage collection) right after boot, then across a run of mixed INFO/ATTEST requests — growth per
+// request (what the service retains) and the peaks (what it needs while working). The figures are
+// the XS heap of the firmware as it runs on the 64-bit host build of the engine (a slot is 32 bytes
+// here, 16 on the 32-bit ESP32; modules are parsed at boot here, preloaded into flash on a device),
+// so read them as relative, not as bytes of device RAM; the growth per request carries over.
+import type { Client } from '../host/client.js';
+import type { Emulator, EmulatorStats } from '../host/emulator.js';
+import { line, verdict } from './util.js';
+
+type Mem = Pick<EmulatorStats, 'chunkBytes' | 'chunkPeak' | 'slotBytes' | 'slotPeak' | 'heapCount'>;
+
+const pick = (s: EmulatorStats): Mem => ({
+  chunkBytes: s.chunkBytes, chunkPeak: s.chunkPeak, slotBytes: s.slotBytes, slotPeak: s.slotPeak, heapCount: s.heapCount,
+});
+
+export interface FootprintFigures {
+  boot: Mem;
+  requests: number;
+  /** After the first quarter of the run (the steady state), and at the end. */
+  warm: Mem;
+  end: Mem;
+  /** (end − warm) / requests in the last three quarters: what each request leaves behind. */
+  chunkGrowthPerRequest: number;
+  slotGrowthPerRequest: number;
+  /** Target: no growth once warm (less than 1 byte per request, i.e. under 1 kB per 1000). */
+  met: boolean;
+}
+
+/** `boot`: the stats taken before the first request. */
+export async function benchFootprint(emu: Emulator, client: Client, boot: EmulatorStats, n = 1000): Promise<FootprintFigures> {
+  const quarter = Math.floor(n / 4);
+  let warm: Mem | undefined;
+  for (let i = 0; i < n; i++) {
+    if (i % 2 === 0) await client.info();
+    else await client.attest();
+    if (i + 1 === quarter) warm = pick(await emu.stats());
+  }
+  const end = pick(await emu.stats());
+  const w = warm!;
+  const rest = n - quarter;
+  const chunkGrowthPerRequest = (end.chunkBytes - w.chunkBytes) / rest;
+  const slotGrowthPerRequest = (end.slotBytes - w.slotBytes) / rest;
+  const met = chunkGrowthPerRequest < 1 && slotGrowthPerRequest < 1;
+  const b = pick(boot);
+  const kb = (x: number) => (x / 1024).toFixed(1);
+  line('5. XS heap after boot: chunks / slots (kB)', `${kb(b.chunkBytes)} / ${kb(b.slotBytes)} (peaks ${kb(b.chunkPeak)} / ${kb(b.slotPeak)}), ${b.heapCount} slots`);
+  line(`   after ${n} mixed INFO/ATTEST: chunks / slots (kB)`, `${kb(end.chunkBytes)} / ${kb(end.slotBytes)}, ${end.heapCount} slots`);
+  line('   peaks under load: chunks / slots (kB)', `${kb(end.chunkPeak)} / ${kb(end.slotPeak)}`);
+  line('   growth per request once warm: chunks / slots (bytes)', `${chunkGrowthPerRequest.toFixed(2)} / ${slotGrowthPerRequest.toFixed(2)} (target < 1: ${verdict(met)})`);
+  return { boot: b, requests: n, warm: w, end, chunkGrowthPerRequest, slotGrowthPerRequest, met };
+}
