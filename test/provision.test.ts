@@ -17,7 +17,7 @@ import { FileVault, HEADER_SIZE } from '../host/escrow/vault.js';
 import { Espefuse, keyDirBase, shellQuote } from '../host/espefuse/driver.js';
 import { isBurnedHmacUp, keyBlock, type EfuseSummary } from '../host/espefuse/summary.js';
 import { createVirtualChip, readSilicon, siliconPath } from '../host/espefuse/virtual.js';
-import { DERIVATION_SCHEME, masterId } from '../host/keys.js';
+import { DERIVATION_SCHEME, deriveDeviceKey, masterId } from '../host/keys.js';
 import type { AuditEntry } from '../host/provision/audit.js';
 import { defaultChallenge } from '../host/provision/challenge.js';
 import { CSV_COLUMNS } from '../host/provision/report.js';
@@ -487,5 +487,32 @@ describe('provision: real espefuse on virtual chips', function () {
     assert.match(t.stderr, /failed its integrity check: it was altered or damaged \(the passphrase is right\); nothing was changed/);
     assert.deepEqual(readFileSync(vault), tampered);
     unchanged();
+  });
+});
+
+describe('docs/provisioning.md matches the code', () => {
+  const doc = readFileSync(ROOT + 'docs/provisioning.md', 'utf8');
+  const cell = (label: string) => {
+    const m = new RegExp(`^\\| ${label.replace(/[()]/g, '\\$&')} \\| \`([^\`]+)\``, 'm').exec(doc);
+    assert.ok(m, `the §4 table has a row "${label}"`);
+    return m[1]!;
+  };
+
+  it('§4 vector: the derived key and the master id', () => {
+    const master = new Uint8Array(Buffer.from(cell('master (base64)'), 'base64'));
+    assert.equal(master.length, 64);
+    const key = deriveDeviceKey(master, cell('MAC'));
+    assert.equal(cell('registrationId'), 'aabbccddeeff');
+    assert.equal(Buffer.from(key).toString('base64'), cell('deviceKey (base64)'));
+    assert.equal(toHex(key), cell('deviceKey (hex)'));
+    assert.equal(masterId(master), cell('masterId'));
+  });
+
+  it('§2 lists the steps in order, and §6 the exit codes', () => {
+    const section2 = doc.slice(doc.indexOf('## 2. The sequence'), doc.indexOf('### 2.1'));
+    const steps = [...section2.matchAll(/^\| `([a-z-]+)` \| /gm)].map((m) => m[1]);
+    assert.deepEqual(steps, [...STEPS]);
+    const codes = [...doc.slice(doc.indexOf('Exit codes (')).matchAll(/^\| (\d) \| /gm)].map((m) => Number(m[1]));
+    assert.deepEqual(codes, Object.values(EXIT));
   });
 });
