@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../protocol/index.js';
@@ -133,6 +133,7 @@ function challenge(chip: string, image: string, deviceId: string, key: Uint8Arra
 describe('provision: real espefuse on virtual chips', function () {
   this.timeout(60_000);
   const dir = mkdtempSync(join(tmpdir(), 'efa-provision-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   let n = 0;
   /** A fresh work directory with its own vault and audit log. */
   const workdir = () => {
