@@ -4,17 +4,25 @@
 // with the real serialport. Success rates per fault rate are printed and recorded in
 // docs/reliability.md. EFUSE_ATTEST_FUZZ=long runs ten times as many tries and a higher rate.
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { keyMap, Verifier } from '../host/backend.js';
 import { Client } from '../host/client.js';
 import { startEmulator } from '../host/emulator.js';
-import { TimeoutError } from '../host/errors.js';
+import { TimeoutError, VerificationError } from '../host/errors.js';
 import { FaultyTransport } from '../host/transport/faulty.js';
 import { MemoryTransport } from '../host/transport/memory.js';
 import { SerialTransport } from '../host/transport/serial.js';
+import type { Transport } from '../host/transport/transport.js';
 import { verifyAttestation } from '../host/verify.js';
 import { AttestService } from '../device/src/service.js';
 import { createDevice } from '../device/src/device.js';
+import { decodeHeader, encodeFrame, encodeResponse, FrameDecoder } from '../protocol/index.js';
 import { makeChip } from './support/chips.js';
+import { cli } from './support/cli.js';
 import { describeTrial, expectedSuccess, faultMix, faultTrial, type TrialResult } from './support/faults.js';
+import { hostileInput } from './support/fuzz.js';
 import { softChip } from './support/soft-chip.js';
 import { TEST_KEY } from './support/targets.js';
 
@@ -129,9 +137,17 @@ describe('reliability: link faults (emulator over a pty)', function () {
   });
 
   async function serial(): Promise<SerialTransport> {
-    const t = await SerialTransport.open(emu.path);
-    open.push(t);
-    return t;
+    // Another program probing serial ports may hold the pty's lock for a moment: try again.
+    for (let i = 0; ; i++) {
+      try {
+        const t = await SerialTransport.open(emu.path);
+        open.push(t);
+        return t;
+      } catch (e) {
+        if (i === 20 || !/Cannot lock port/.test(String(e))) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
   }
 
   for (const rate of RATES) {
@@ -188,5 +204,97 @@ describe('reliability: link faults (emulator over a pty)', function () {
     const before = client.session.stats.retries;
     verifyAttestation(await client.attest(), { key: TEST_KEY, deviceId });
     assert.equal(client.session.stats.retries, before);
+  });
+
+  // Security checks over the real link. Covered elsewhere and not repeated here: the device refusing
+  // short nonces by status (conformance), A-as-B and Verifier replays in memory (verify.test.ts),
+  // `verify --json` output (cli.test.ts).
+  const keyForms = [Buffer.from(TEST_KEY).toString('hex'), Buffer.from(TEST_KEY).toString('hex').toUpperCase(), Buffer.from(TEST_KEY).toString('base64')];
+  const hasKey = (text: string) => keyForms.some((k) => text.includes(k));
+  const containsBytes = (hay: Uint8Array, needle: Uint8Array) => Buffer.from(hay).includes(Buffer.from(needle));
+
+  it('security: the host refuses a nonce shorter than 16 bytes before anything is sent', async () => {
+    const faulty = new FaultyTransport(await serial(), {});
+    let sent = 0;
+    faulty.onTraffic((dir, b) => { if (dir === 'tx') sent += b.length; });
+    const client = new Client(faulty, { timeoutMs: 500 });
+    await assert.rejects(client.attest({ nonce: new Uint8Array(15) }), (e: unknown) => e instanceof RangeError && /nonce/.test((e as Error).message));
+    await assert.rejects(client.attest({ nonce: new Uint8Array(0) }), RangeError);
+    assert.equal(sent, 0);
+    assert.throws(() => new Verifier({ keys: keyMap([]), nonceSize: 15 }), RangeError);
+  });
+
+  it('security: a recorded answer replayed on the wire for a new challenge is rejected', async () => {
+    const port = await serial();
+    const verifier = new Verifier({ keys: keyMap([[`${deviceId}/0`, TEST_KEY]]) });
+    const honest = new Client(port, { timeoutMs: 500 });
+    const first = await honest.attest({ nonce: verifier.challenge(deviceId).nonce });
+    assert.equal((await verifier.verify(first)).deviceId, deviceId);
+    await assert.rejects(verifier.verify(first), (e: unknown) => e instanceof VerificationError && e.reason === 'NONCE', 'the same answer twice');
+    // A man in the middle answers the next request itself with the recorded answer, re-framed with
+    // the new request id (a CRC is not a MAC): the host takes it as the answer, the MAC does not.
+    const decoder = new FrameDecoder();
+    let toHost: (b: Uint8Array) => void = () => {};
+    const mitm: Transport = {
+      name: 'man in the middle',
+      isOpen: true,
+      async write(b) {
+        for (const ev of decoder.push(b)) {
+          if (ev.type !== 'frame') continue;
+          const id = decodeHeader(ev.payload).id;
+          setImmediate(() => toHost(encodeFrame(encodeResponse({ type: 'attest', id, attestation: first.response }))));
+        }
+      },
+      onData(h) { toHost = h; },
+      onClose() {},
+      async close() {},
+    };
+    const fooled = new Client(mitm, { timeoutMs: 500 });
+    const c2 = verifier.challenge(deviceId);
+    const replayed = await fooled.attest({ nonce: c2.nonce });
+    assert.deepEqual(replayed.response.mac, first.response.mac);
+    assert.throws(() => verifyAttestation(replayed, { key: TEST_KEY, deviceId }), (e: unknown) => e instanceof VerificationError && e.reason === 'MAC');
+    await assert.rejects(verifier.verify(replayed), (e: unknown) => e instanceof VerificationError && e.reason === 'MAC');
+  });
+
+  it('security: the device never sends its key, even to hostile input on a faulty link; logs and errors never show it', async () => {
+    const faulty = new FaultyTransport(await serial(), { tx: faultMix(0.003), rx: faultMix(0.003) }, 11);
+    const rx: Uint8Array[] = [];
+    faulty.onTraffic((dir, b) => { if (dir === 'rx') rx.push(b.slice()); });
+    const text: string[] = [];
+    const client = new Client(faulty, { timeoutMs: 150, retries: 4, onLog: (l) => text.push(l), onFrameError: (d) => text.push(d) });
+    const inputs = [...hostileInput(4242, 2000)];
+    for (let i = 0; i < inputs.length; i += 20) await faulty.write(Buffer.concat(inputs.slice(i, i + 20)));
+    for (let i = 0; i < 10; i++) {
+      try {
+        const att = await client.attest();
+        try { verifyAttestation(att, { key: new Uint8Array(32).fill(7) }); } catch (e) { text.push(String(e), JSON.stringify(e)); }
+      } catch (e) { text.push(String(e), (e as Error).stack ?? ''); }
+    }
+    const wire = Buffer.concat(rx);
+    assert.ok(wire.length > 10_000, `the device answered (${wire.length} bytes)`);
+    assert.ok(!containsBytes(wire, TEST_KEY), 'key bytes on the wire');
+    assert.ok(!hasKey(wire.toString('latin1')) && !text.some(hasKey), 'key in logs or errors');
+  });
+
+  it('security: `attest --json` and its errors never contain the key bytes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'efa-rel-'));
+    const keyFile = join(dir, 'key.bin');
+    const wrongKey = join(dir, 'wrong.bin');
+    writeFileSync(keyFile, TEST_KEY);
+    writeFileSync(wrongKey, new Uint8Array(32).fill(9));
+    const runs = [
+      { args: ['attest', '--port', emu.path, '--key', keyFile, '--json'], code: 0 },
+      { args: ['attest', '--port', emu.path, '--key', wrongKey, '--json'], code: 3 },
+      { args: ['attest', '--port', emu.path, '--key', wrongKey, '--debug'], code: 3 },
+      { args: ['attest', '--port', emu.path, '--key', keyFile, '--nonce', '00'.repeat(15), '--json'], code: -1 },
+      { args: ['token', '--port', emu.path, '--resource', 'hub/devices/x', '--json'], code: 0 },
+    ];
+    for (const r of runs) {
+      const out = await cli(r.args);
+      if (r.code >= 0) assert.equal(out.code, r.code, `${r.args.join(' ')}: ${out.stderr}`);
+      else assert.notEqual(out.code, 0, r.args.join(' '));
+      assert.ok(!hasKey(out.stdout) && !hasKey(out.stderr), `key bytes in the output of ${r.args.join(' ')}`);
+    }
   });
 });

@@ -84,6 +84,7 @@ export class FaultyTransport implements Transport {
   private readonly rxLane = new Lane();
   private outageUntil = 0;
   private armed: { dir: 'tx' | 'rx'; left: number; ms: number } | undefined;
+  private tap: (dir: 'tx' | 'rx', bytes: Uint8Array) => void = () => {};
   private rates: { tx?: FaultRates; rx?: FaultRates } = {};
 
   constructor(private readonly inner: Transport, rates: { tx?: FaultRates; rx?: FaultRates }, seed = 1) {
@@ -100,6 +101,9 @@ export class FaultyTransport implements Transport {
     checkRates(rates.rx, 'rx');
     this.rates = rates;
   }
+
+  /** Sees every chunk as it enters the link (before any fault): what the host wrote, what the device sent. */
+  onTraffic(handler: (dir: 'tx' | 'rx', bytes: Uint8Array) => void): void { this.tap = handler; }
 
   /** The link goes dead for `ms`: every byte in either direction is lost until then. */
   outage(ms: number): void {
@@ -151,6 +155,7 @@ export class FaultyTransport implements Transport {
   }
 
   private pass(bytes: Uint8Array, dir: 'tx' | 'rx', lane: Lane, to: (b: Uint8Array) => void | Promise<void>): void {
+    this.tap(dir, bytes);
     const r = this.rates[dir];
     const m = this.mangle(bytes, r, dir);
     if (m.length === 0) return;
