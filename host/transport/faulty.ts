@@ -3,7 +3,11 @@
 // chunks, in either direction. Every rate is per byte, so the same rates mean the same thing over an
 // in-memory pair (one chunk per frame) and a serial port (chunks of whatever size the OS reads).
 // Delays hold the stream back without reordering it: a UART is late, never out of order.
+import { aint } from '../../protocol/index.js';
 import type { Transport } from './transport.js';
+
+/** The longest delay or outage a test can ask for (setTimeout's limit). */
+const MAX_MS = 2 ** 31 - 1;
 
 export interface FaultRates {
   /** Probability a byte is lost. */
@@ -42,9 +46,7 @@ function arate(value: number | undefined, name: string): void {
 function checkRates(r: FaultRates | undefined, dir: string): void {
   if (!r) return;
   for (const k of ['drop', 'duplicate', 'flip', 'cut', 'delay'] as const) arate(r[k], `${dir}.${k}`);
-  if (r.maxDelayMs !== undefined && !(Number.isInteger(r.maxDelayMs) && r.maxDelayMs >= 0)) {
-    throw new RangeError(`${dir}.maxDelayMs must be a non-negative integer, got ${r.maxDelayMs}`);
-  }
+  if (r.maxDelayMs !== undefined) aint(r.maxDelayMs, `${dir}.maxDelayMs`, 0, MAX_MS);
 }
 
 /** Delivers chunks in order; a delayed chunk holds back the ones behind it. */
@@ -107,7 +109,7 @@ export class FaultyTransport implements Transport {
 
   /** The link goes dead for `ms`: every byte in either direction is lost until then. */
   outage(ms: number): void {
-    if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`ms must be a non-negative integer, got ${ms}`);
+    aint(ms, 'ms', 0, MAX_MS);
     this.outageUntil = Math.max(this.outageUntil, Date.now() + ms);
   }
 
@@ -117,8 +119,8 @@ export class FaultyTransport implements Transport {
    */
   cutAfter(dir: 'tx' | 'rx', bytes: number, ms: number): void {
     if (dir !== 'tx' && dir !== 'rx') throw new TypeError(`dir must be "tx" or "rx", got ${String(dir)}`);
-    if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`bytes must be a non-negative integer, got ${bytes}`);
-    if (!Number.isInteger(ms) || ms < 0) throw new RangeError(`ms must be a non-negative integer, got ${ms}`);
+    aint(bytes, 'bytes', 0, Number.MAX_SAFE_INTEGER);
+    aint(ms, 'ms', 0, MAX_MS);
     this.armed = { dir, left: bytes, ms };
   }
 
