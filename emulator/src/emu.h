@@ -2,7 +2,8 @@
  * Internal interfaces of the emulator runtime, one section per file:
  * uart.c (the pseudo-terminal that stands in for the chip's UART), boot.c (chips and ROM boot text),
  * engine.c (the XS machine: create, run, callbacks, stats), modules.c (module resolution and loading,
- * host-function binding), serial.c (the embedded:io/serial host functions), main.c (CLI, event loop).
+ * host-function binding), linkmap.c (the modules the manifests name), serial.c (the embedded:io/serial
+ * host functions), main.c (CLI, event loop).
  */
 #ifndef EMU_H
 #define EMU_H
@@ -19,7 +20,8 @@
 typedef struct {
 	const char *chip;        /* "esp32s3", ... */
 	const char *root;        /* repository root, absolute */
-	const char *main;        /* entry module, absolute */
+	const char *main;        /* --main: a file that replaces the module named "main", or NULL */
+	const char *linkmap;     /* the link map, absolute */
 	const char *configJson;  /* --config-json text, or NULL */
 	bool verbose;
 } emu_options;
@@ -28,6 +30,20 @@ extern emu_options emu_opts;
 
 /* Prints "efuse-attest-emu: <message>" on stderr. */
 void emu_log(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- linkmap.c ---- */
+
+/* Reads the link map; -1 with a message in err when it cannot, or when the target does not build. */
+int linkmap_load(const char *path, char *err, size_t errlen);
+/* The file of the module with this manifest name, or NULL. */
+const char *linkmap_file(const char *name);
+/* Makes name refer to file (--main). */
+void linkmap_override(const char *name, const char *file);
+size_t linkmap_preload_count(void);
+const char *linkmap_preload(size_t index);
+/* The target's mc/config as JSON text. */
+const char *linkmap_config(void);
+const char *linkmap_platform(void);
 
 /* ---- uart.c ---- */
 
@@ -87,7 +103,10 @@ typedef struct {
 	uint64_t callbackErrors, bytesIn, bytesOut, resets;
 } emu_stats;
 
-/* Creates the machine and runs the entry module; 0 on success, else -1 with a message in err. */
+/* The module that freezes the built-ins after the preloads, as xsl does (emulator/modules). */
+#define FREEZE_MODULE "emulator:freeze-builtins"
+
+/* Creates the machine, preloads, freezes the built-ins and runs "main"; 0 on success, else -1 with a message in err. */
 int engine_start(char *err, size_t errlen);
 void engine_stop(void);
 bool engine_running(void);

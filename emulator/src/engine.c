@@ -173,25 +173,16 @@ static void main_rejected(txMachine *the)
 	mainState = MAIN_REJECTED;
 }
 
-int engine_start(char *err, size_t errlen)
+/* import(name).then(fulfilled, rejected), then the promise jobs: MAIN_PENDING afterwards means the
+   module awaits something (top-level await), which is fine. */
+static int run_import(const char *name, const char *what, char *err, size_t errlen)
 {
-	machine = xsCreateMachine(&creation, "efuse-attest", NULL);
-	if (!machine) {
-		snprintf(err, errlen, "cannot create the XS machine");
-		return -1;
-	}
 	mainState = MAIN_PENDING;
 	mainError[0] = 0;
-
 	xsBeginHost(machine);
 	{
-		xsVars(1);
-		xsVar(0) = xsNewHostFunction(xs_trace, 1);
-		xsDefine(xsGlobal, xsID("trace"), xsVar(0), xsDontEnum);
-
-		/* import(main).then(fulfilled, rejected) */
 		txSlot *realm = mxProgram.value.reference->next->value.module.realm;
-		mxPushStringC((txString)emu_opts.main);
+		mxPushStringC((txString)name);
 		fxRunImport(the, realm, XS_NO_ID);
 		mxDub();
 		fxGetID(the, mxID(_then));
@@ -205,15 +196,40 @@ int engine_start(char *err, size_t errlen)
 	run_jobs();
 
 	if (machine->abortStatus) {
-		snprintf(err, errlen, "the firmware aborted while starting (%s)", abort_reason(machine->abortStatus));
+		snprintf(err, errlen, "the firmware aborted while %s \"%s\" (%s)", what, name, abort_reason(machine->abortStatus));
 		return -1;
 	}
 	if (mainState == MAIN_REJECTED) {
-		snprintf(err, errlen, "the firmware failed to start: %s", mainError);
+		snprintf(err, errlen, "the firmware failed while %s \"%s\": %s", what, name, mainError);
 		return -1;
 	}
-	/* MAIN_PENDING is fine: the entry module awaits something (top-level await). */
 	return 0;
+}
+
+/* The device's state at boot: xsl has run the preloaded modules at build time and frozen the
+   built-ins (manifest_base's "strip"), then the device imports "main". */
+int engine_start(char *err, size_t errlen)
+{
+	machine = xsCreateMachine(&creation, "efuse-attest", NULL);
+	if (!machine) {
+		snprintf(err, errlen, "cannot create the XS machine");
+		return -1;
+	}
+	xsBeginHost(machine);
+	{
+		xsVars(1);
+		xsVar(0) = xsNewHostFunction(xs_trace, 1);
+		xsDefine(xsGlobal, xsID("trace"), xsVar(0), xsDontEnum);
+	}
+	xsEndHost(machine);
+
+	for (size_t i = 0; i < linkmap_preload_count(); i++) {
+		if (run_import(linkmap_preload(i), "preloading", err, errlen) != 0)
+			return -1;
+	}
+	if (run_import(FREEZE_MODULE, "freezing the built-ins with", err, errlen) != 0)
+		return -1;
+	return run_import("main", "starting", err, errlen);
 }
 
 void engine_stop(void)

@@ -63,9 +63,11 @@ static const char usage[] =
 	"  --efuse FILE        eFuse image written by espefuse --virt (--path-efuse-file)\n"
 	"  --silicon FILE      what the silicon holds beyond the image (default: FILE.silicon.json)\n"
 	"  --link PATH         also make PATH a symbolic link to the pty (removed on exit)\n"
-	"  --main FILE         entry module (default: <root>/dist/device/src/main.js)\n"
+	"  --main FILE         a file to run as the module \"main\" instead of the firmware's\n"
+	"  --linkmap FILE      the modules to link (default: <root>/emulator/build/maps/CHIP.map,\n"
+	"                      written by make from the manifests)\n"
 	"  --root DIR          repository root (default: found from this program's location)\n"
-	"  --config-json JSON  merged over the \"config\" of <root>/moddable.json (module mc/config)\n"
+	"  --config-json JSON  merged over the target's config from the manifests (module mc/config)\n"
 	"  --verbose           trace() text, module loads and warnings also on stderr\n"
 	"  --help              this text\n"
 	"\n"
@@ -252,14 +254,15 @@ int main(int argc, char **argv)
 		{ "silicon", required_argument, NULL, 's' },
 		{ "link", required_argument, NULL, 'l' },
 		{ "main", required_argument, NULL, 'm' },
+		{ "linkmap", required_argument, NULL, 'k' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "config-json", required_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *chipName = NULL, *efuse = NULL, *silicon = NULL, *link = NULL, *mainFile = NULL, *root = NULL;
-	char defaultSilicon[PATH_MAX], defaultMain[PATH_MAX], err[1024];
+	const char *chipName = NULL, *efuse = NULL, *silicon = NULL, *link = NULL, *mainFile = NULL, *root = NULL, *linkmap = NULL;
+	char defaultSilicon[PATH_MAX], defaultMap[PATH_MAX], freezer[PATH_MAX], err[1024];
 	int option;
 
 	opterr = 0;
@@ -270,6 +273,7 @@ int main(int argc, char **argv)
 		case 's': silicon = optarg; break;
 		case 'l': link = optarg; break;
 		case 'm': mainFile = optarg; break;
+		case 'k': linkmap = optarg; break;
 		case 'r': root = optarg; break;
 		case 'j': emu_opts.configJson = optarg; break;
 		case 'v': emu_opts.verbose = true; break;
@@ -302,13 +306,23 @@ int main(int argc, char **argv)
 	emu_opts.root = root ? absolute(root, "--root") : find_root();
 	if (!emu_opts.root)
 		bad_usage("cannot find the repository root from this program's location; give --root");
-	if (!mainFile) {
-		snprintf(defaultMain, sizeof(defaultMain), "%s/dist/device/src/main.js", emu_opts.root);
-		if (!is_file(defaultMain))
-			bad_usage("no firmware at %s: build it with npx tsc -p device/tsconfig.json, or give --main", defaultMain);
-		mainFile = defaultMain;
+	if (!linkmap) {
+		snprintf(defaultMap, sizeof(defaultMap), "%s/emulator/build/maps/%s.map", emu_opts.root, chipName);
+		linkmap = defaultMap;
 	}
-	emu_opts.main = absolute(mainFile, "--main");
+	emu_opts.linkmap = absolute(linkmap, "--linkmap");
+	if (linkmap_load(emu_opts.linkmap, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", EMU_NAME, err);
+		return 2;
+	}
+	if (mainFile) {
+		emu_opts.main = absolute(mainFile, "--main");
+		linkmap_override("main", emu_opts.main);
+	}
+	else if (!linkmap_file("main") || !is_file(linkmap_file("main")))
+		bad_usage("no firmware: the link map %s names no readable module \"main\" (npm run build)", emu_opts.linkmap);
+	snprintf(freezer, sizeof(freezer), "%s/emulator/modules/freeze-builtins.js", emu_opts.root);
+	linkmap_override(FREEZE_MODULE, freezer);
 	if (!silicon) {
 		snprintf(defaultSilicon, sizeof(defaultSilicon), "%s.silicon.json", efuse);
 		silicon = defaultSilicon;
@@ -320,8 +334,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s\n", EMU_NAME, err[0] ? err : "esp_sim_init failed");
 			return 2;
 		}
-		/* The app description's ELF SHA-256 (the firmware id) is the entry file's digest. */
-		if (esp_sim_set_firmware_file && esp_sim_set_firmware_file(emu_opts.main, err, sizeof(err)) != 0) {
+		/* The app description's ELF SHA-256 (the firmware id): the link map's, which carries a digest
+		   of every module it links, or the --main file's. */
+		if (esp_sim_set_firmware_file && esp_sim_set_firmware_file(emu_opts.main ? emu_opts.main : emu_opts.linkmap, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s: %s\n", EMU_NAME, err);
 			return 2;
 		}

@@ -1,13 +1,11 @@
 /*
  * Module resolution and loading for the emulator (the engine calls fxFindModule and fxLoadModule).
  *
- * Modules are ES modules read from disk and parsed at import time. Relative specifiers ("./x.js",
- * "../y") resolve against the importing file, with ".js" tried for extensionless ones, as
- * TypeScript's ESM output expects. Bare specifiers are the few a Moddable build provides:
- *   "efuse"               <root>/device/native/efuse/efuse.js (the firmware's native module)
- *   "embedded:io/serial"  <root>/emulator/modules/serial.js (ECMA-419 Serial over the pty)
- *   "mc/config"           the "config" of <root>/moddable.json merged with --config-json
- * Anything else fails, naming the specifier and the importing module.
+ * Modules are found as on the device: by the name their manifest gives them (the link map, linkmap.c),
+ * with import specifiers turned into names exactly as xsl and the device's loader do (resolve below).
+ * A specifier that would not link on the device fails here with the same ReferenceError, naming the
+ * specifier and the importing module. "mc/config" is the target's config from the manifests, merged
+ * with --config-json. Sources are parsed when first imported (xsl compiles them ahead on a device).
  *
  * Sources are parsed with mxCFlag so `@ "xs_name"` declarations are accepted; the parser records
  * the names and this file binds them to the C functions of the generated host table (hosts.h).
@@ -40,66 +38,66 @@ static void throw_message(txMachine *the, const char *constructor, const char *f
 
 /* ---- resolution ---- */
 
-static bool is_file(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static bool set_path(char *path, size_t size, const char *a, const char *b)
-{
-	return (size_t)snprintf(path, size, "%s%s", a, b) < size;
-}
-
-/* Fills path with the module's key: an absolute real path, or CONFIG_MODULE. Returns NULL on
-   success, else why the specifier does not resolve. */
-static const char *resolve(const char *specifier, const char *referrer, char *path, size_t size)
+/* The module name a specifier refers to, as xsl (tools/xsl.c) and the device's loader
+   (xs/platforms/mc/xsHosts.c) compute it: a ".js" or ".mjs" suffix of the last segment is dropped;
+   "./x" and "../x" are taken relative to the importing module's *name* (not a file), "moddable:x" is x.
+   Returns NULL on success, else why the specifier names no module. */
+static const char *resolve(const char *specifier, const char *referrer, char *name, size_t size)
 {
 	static char why[C_PATH_MAX + 64];
-	char candidate[C_PATH_MAX];
-	const char *target = NULL;
+	char spec[C_PATH_MAX];
+	char *dot, *slash;
+	size_t ups = 0, skip = 0;
 
 	if (strcmp(specifier, CONFIG_MODULE) == 0) {
-		snprintf(path, size, "%s", CONFIG_MODULE);
+		snprintf(name, size, "%s", CONFIG_MODULE);
 		return NULL;
 	}
-	if (strcmp(specifier, "efuse") == 0)
-		target = "/device/native/efuse/efuse.js";
-	else if (strcmp(specifier, "embedded:io/serial") == 0)
-		target = "/emulator/modules/serial.js";
-	if (target) {
-		if (!set_path(candidate, sizeof(candidate), emu_opts.root, target))
-			return "path too long";
-		if (!is_file(candidate) || !realpath(candidate, path)) {
-			snprintf(why, sizeof(why), "maps to %s, which does not exist", candidate);
-			return why;
-		}
-		return NULL;
+	if (strlen(specifier) >= sizeof(spec))
+		return "specifier too long";
+	snprintf(spec, sizeof(spec), "%s", strncmp(specifier, "moddable:", 9) ? specifier : specifier + 9);
+	slash = strrchr(spec, '/');
+	dot = strrchr(slash ? slash : spec, '.');
+	if (dot && (!strcmp(dot, ".js") || !strcmp(dot, ".mjs")))
+		*dot = 0;
+	if (spec[0] == '.' && spec[1] == '/') {
+		ups = 1;
+		skip = 1;
 	}
-
-	if (specifier[0] == '/' || strncmp(specifier, "./", 2) == 0 || strncmp(specifier, "../", 3) == 0) {
-		char base[C_PATH_MAX];
-		if (specifier[0] == '/')
-			base[0] = 0;
-		else if (referrer && referrer[0] == '/') {
-			/* the directory of the importing file, with its trailing slash */
-			snprintf(base, sizeof(base), "%s", referrer);
-			*(strrchr(base, '/') + 1) = 0;
+	else if (spec[0] == '.' && spec[1] == '.' && spec[2] == '/') {
+		ups = 2;
+		skip = 2;
+		while (spec[skip + 1] == '.' && spec[skip + 2] == '.' && spec[skip + 3] == '/') {
+			ups++;
+			skip += 3;
 		}
-		else if (!getcwd(base, sizeof(base) - 1) || !strcat(base, "/"))
-			return "no working directory";
-		if (!set_path(candidate, sizeof(candidate), base, specifier))
-			return "path too long";
-		if (is_file(candidate) && realpath(candidate, path))
-			return NULL;
-		if (strlen(candidate) + 3 < sizeof(candidate)) {
-			strcat(candidate, ".js");
-			if (is_file(candidate) && realpath(candidate, path))
-				return NULL;
-		}
-		return "no such file";
 	}
-	return "unknown bare specifier (known: efuse, embedded:io/serial, mc/config, or a relative path)";
+	if (ups) {
+		char buffer[C_PATH_MAX + 1];
+		if (!referrer || !referrer[0])
+			return "a relative specifier outside a module";
+		snprintf(buffer, sizeof(buffer), "/%s", referrer);
+		while (ups--) {
+			slash = strrchr(buffer, '/');
+			if (!slash) {
+				snprintf(why, sizeof(why), "it climbs above the top of the module names (from \"%s\")", referrer);
+				return why;
+			}
+			*slash = 0;
+		}
+		if (strlen(buffer) + strlen(spec + skip) >= sizeof(buffer))
+			return "path too long";
+		strcat(buffer, spec + skip);
+		snprintf(spec, sizeof(spec), "%s", buffer + 1);
+	}
+	if (!linkmap_file(spec)) {
+		snprintf(why, sizeof(why), "no module \"%s\" in the manifests for %s", spec, linkmap_platform());
+		return why;
+	}
+	if (strlen(spec) >= size)
+		return "path too long";
+	snprintf(name, size, "%s", spec);
+	return NULL;
 }
 
 txID fxFindModule(txMachine *the, txSlot *realm, txID moduleID, txSlot *slot)
@@ -173,8 +171,8 @@ static void append_literal(char **out, const char *text)
 	}
 }
 
-/* `export default <moddable.json config merged with --config-json>;`, merged by the engine itself
-   so malformed JSON is reported by JSON.parse with the source named. */
+/* `export default <the target's config merged with --config-json>;`, merged by the engine itself
+   so malformed JSON is reported by JSON.parse with its source named. */
 static char *config_source(size_t *size, char *why, size_t whySize)
 {
 	static const char prologue[] =
@@ -193,37 +191,25 @@ static char *config_source(size_t *size, char *why, size_t whySize)
 		"  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`${what} must be a JSON object`);\n"
 		"  return value;\n"
 		"}\n";
-	char manifestPath[C_PATH_MAX];
-	size_t manifestSize = 0;
-	char *manifest, *source, *out;
+	const char *target = linkmap_config();
 	const char *extra = emu_opts.configJson ? emu_opts.configJson : "{}";
+	char *source, *out;
 
-	if (!set_path(manifestPath, sizeof(manifestPath), emu_opts.root, "/moddable.json"))
-		return NULL;
-	manifest = read_file(manifestPath, &manifestSize);
-	if (!manifest) {
-		snprintf(why, whySize, "cannot read %s: %s", manifestPath, strerror(errno));
-		return NULL;
-	}
 	/* each byte becomes at most 6 (\u00XX) */
-	source = malloc(sizeof(prologue) + 6 * (manifestSize + strlen(extra) + strlen(manifestPath)) + 512);
+	source = malloc(sizeof(prologue) + 6 * (strlen(target) + strlen(extra)) + 512);
 	if (!source) {
-		free(manifest);
 		snprintf(why, whySize, "out of memory");
 		return NULL;
 	}
 	out = source;
 	out += sprintf(out, "%s", prologue);
-	out += sprintf(out, "const manifest = parse(\"");
-	append_literal(&out, manifest);
-	out += sprintf(out, "\", \"");
-	append_literal(&out, manifestPath);
-	out += sprintf(out, "\");\nconst extra = parse(\"");
+	out += sprintf(out, "const target = parse(\"");
+	append_literal(&out, target);
+	out += sprintf(out, "\", \"the manifests' config\");\nconst extra = parse(\"");
 	append_literal(&out, extra);
 	out += sprintf(out, "\", \"--config-json\");\n");
-	out += sprintf(out, "export default Object.freeze(merge(merge({}, manifest.config ?? {}), extra));\n");
+	out += sprintf(out, "export default Object.freeze(merge(target, extra));\n");
 	*size = (size_t)(out - source);
-	free(manifest);
 	return source;
 }
 
@@ -371,6 +357,7 @@ static void bind_hosts(txMachine *the)
 
 void fxLoadModule(txMachine *the, txSlot *module, txID moduleID)
 {
+	char name[C_PATH_MAX];
 	char path[C_PATH_MAX];
 	char why[C_PATH_MAX + 128];
 	char *source;
@@ -378,12 +365,16 @@ void fxLoadModule(txMachine *the, txSlot *module, txID moduleID)
 	txScript *script;
 
 	/* copy the key now: the engine's strings move when it allocates */
-	snprintf(path, sizeof(path), "%s", fxGetKeyName(the, moduleID));
+	snprintf(name, sizeof(name), "%s", fxGetKeyName(the, moduleID));
 	why[0] = 0;
-	if (strcmp(path, CONFIG_MODULE) == 0)
+	if (strcmp(name, CONFIG_MODULE) == 0) {
+		snprintf(path, sizeof(path), "%s", CONFIG_MODULE);
 		source = config_source(&size, why, sizeof(why));
+	}
 	else {
-		source = read_file(path, &size);
+		const char *file = linkmap_file(name);
+		snprintf(path, sizeof(path), "%s", file ? file : name);
+		source = file ? read_file(path, &size) : NULL;
 		if (!source)
 			snprintf(why, sizeof(why), "cannot read %s: %s", path, strerror(errno));
 	}
