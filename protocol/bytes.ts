@@ -81,9 +81,15 @@ export function utf8Encode(s: string): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** Decodes UTF-8; malformed sequences become U+FFFD (log text from the wire is never trusted). */
+/**
+ * Decodes UTF-8; malformed sequences become U+FFFD (log text from the wire is never trusted). Code
+ * points are gathered and turned into text a chunk at a time: on XS, whose strings are flat, adding one
+ * character at a time copies the whole string per character (quadratic time, kilobytes of garbage).
+ */
+const DECODE_CHUNK = 256;
 export function utf8Decode(b: Uint8Array): string {
-  let s = '';
+  const parts: string[] = [];
+  const points: number[] = [];
   for (let i = 0; i < b.length;) {
     const c = b[i];
     let cp = 0xfffd;
@@ -98,10 +104,15 @@ export function utf8Decode(b: Uint8Array): string {
       cp = ((c & 7) << 18) | ((b[i + 1] & 63) << 12) | ((b[i + 2] & 63) << 6) | (b[i + 3] & 63); n = 4;
       if (cp < 0x10000 || cp > 0x10ffff) cp = 0xfffd;
     }
-    s += String.fromCodePoint(cp);
+    points.push(cp);
+    if (points.length === DECODE_CHUNK) {
+      parts.push(String.fromCodePoint.apply(null, points));
+      points.length = 0;
+    }
     i += n;
   }
-  return s;
+  if (points.length > 0) parts.push(String.fromCodePoint.apply(null, points));
+  return parts.length === 1 ? parts[0] : parts.join('');
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -193,10 +204,12 @@ export class Writer {
  * device status it maps to (docs/protocol.md §6): MALFORMED, BAD_VERSION or UNKNOWN_TYPE.
  */
 export class MalformedError extends Error {
+  // A class field, not `this.name = …`: on a device Error.prototype is frozen (xsl freezes the
+  // built-ins), and assigning over its read-only `name` throws there.
+  override readonly name = 'MalformedError';
   readonly status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE';
   constructor(message: string, status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE' = 'MALFORMED') {
     super(message);
-    this.name = 'MalformedError';
     this.status = status;
   }
 }

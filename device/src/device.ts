@@ -9,11 +9,12 @@ import {
 import type { Hardware } from './hardware.js';
 
 export class DeviceFault extends Error {
+  // A class field: `this.name = …` throws on a device, whose Error.prototype xsl has frozen.
+  override readonly name = 'DeviceFault';
   readonly status: StatusName;
   readonly espErr: number;
   constructor(status: StatusName, message: string, espErr = 0) {
     super(message);
-    this.name = 'DeviceFault';
     this.status = status;
     this.espErr = espErr;
   }
