@@ -4,10 +4,13 @@
 // The process protocol (emulator/src/main.c): one "PTY /dev/pts/N" line on stdout when the firmware
 // runs; SIGUSR1 -> one {"stats":{...}} line on stderr; SIGHUP resets the chip; SIGTERM ends it.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasHmacPeripheral } from '../protocol/chips.js';
 import { TimeoutError, TransportError, UsageError } from './errors.js';
+import { linkMap } from './firmware/link-map.js';
 
 export interface EmulatorOptions {
   /** "esp32s3", "esp32c3", … (protocol/chips.ts). esp32 and esp32c2 run the -nohmac binary. */
@@ -18,7 +21,12 @@ export interface EmulatorOptions {
   silicon?: string;
   /** Also make this path a symbolic link to the pty (removed when the emulator ends). */
   link?: string;
-  /** Entry module; default <root>/dist/device/src/main.js (the firmware). */
+  /**
+   * A root manifest to link instead of the firmware's moddable.json (its modules, preloads and config
+   * for this chip, as mcconfig would resolve them).
+   */
+  manifest?: string;
+  /** A file to run as the module "main" instead of the one the manifests name (device/boot.js). */
   main?: string;
   /** Pass the emulator's stderr (trace, module loads) through to onLog, or process.stderr. */
   verbose?: boolean;
@@ -94,8 +102,9 @@ export function parseStatsLine(line: string): EmulatorStats | undefined {
   return out;
 }
 
-function buildArgs(opts: EmulatorOptions): string[] {
+function buildArgs(opts: EmulatorOptions, linkmap: string | undefined): string[] {
   const args = ['--chip', opts.chip, '--efuse', opts.efuse, '--root', ROOT];
+  if (linkmap !== undefined) args.push('--linkmap', linkmap);
   if (opts.silicon !== undefined) args.push('--silicon', astring(opts.silicon, 'silicon'));
   if (opts.link !== undefined) args.push('--link', astring(opts.link, 'link'));
   if (opts.main !== undefined) args.push('--main', astring(opts.main, 'main'));
@@ -113,7 +122,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const chip = astring(opts.chip, 'chip');
   astring(opts.efuse, 'efuse');
   const binary = opts.binary ?? emulatorBinary(chip); // checks the chip name (RangeError)
-  const args = buildArgs(opts);
+  let linkmapDir: string | undefined;
+  let linkmap: string | undefined;
+  if (opts.manifest !== undefined) {
+    const text = linkMap(ROOT, chip, astring(opts.manifest, 'manifest'));
+    linkmapDir = mkdtempSync(join(tmpdir(), 'efuse-attest-linkmap-'));
+    linkmap = join(linkmapDir, `${chip}.map`);
+    writeFileSync(linkmap, text);
+  }
+  const args = buildArgs(opts, linkmap);
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
   if (!existsSync(binary)) {
     throw new TransportError(`emulator not built: ${binary} is missing (run scripts/setup.sh, or make -C emulator)`);
@@ -145,7 +162,10 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   });
   const onParentExit = () => { if (exitCode === undefined) child.kill('SIGKILL'); };
   process.once('exit', onParentExit);
-  void exited.then(() => process.removeListener('exit', onParentExit));
+  void exited.then(() => {
+    process.removeListener('exit', onParentExit);
+    if (linkmapDir) rmSync(linkmapDir, { recursive: true, force: true });
+  });
 
   let stderrBuffer = '';
   child.stderr.setEncoding('utf8');

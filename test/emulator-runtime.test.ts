@@ -19,6 +19,7 @@ import { ROOT } from './support/vectors.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/emulator');
 const ECHO = join(FIXTURES, 'echo.js');
+const ECHO_MANIFEST = join(FIXTURES, 'manifest.json');
 const BOOT_ROM = 'ESP-ROM:esp32s3-20210327';
 const SW_RESET = 'rst:0xc (RTC_SW_CPU_RST)';
 const READY = 'echo: ready\n';
@@ -98,7 +99,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
 
   async function start(opts: Partial<EmulatorOptions> = {}, logs?: string[]): Promise<Emulator> {
     const emu = await startEmulator({
-      chip: 'esp32s3', efuse: s3, main: ECHO, ...opts,
+      chip: 'esp32s3', efuse: s3, manifest: ECHO_MANIFEST, ...opts,
       onLog: (line) => { logs?.push(line); },
     });
     running.push(emu);
@@ -156,7 +157,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
   it('finishes a 1 MB write that the firmware answers once at its start (SerialTransport keeps both poll interests)', async function () {
     // With serialport's own binding, the reader re-arming "readable" after the answer drops the
     // writer's "writable" interest, and the write never completes once the pty is full.
-    const real = await start({ main: join(ROOT, 'dist/device/src/main.js') });
+    const real = await start({ manifest: undefined });
     const transport = await SerialTransport.open(real.path);
     try {
       const ping = encodeFrame(encodeRequest({ type: 'ping', id: 7, data: new Uint8Array(8) }));
@@ -235,11 +236,33 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
     assert.match(await port.command('!receiver'), /^\w*Error: /);
   });
 
-  it('gives mc/config: moddable.json "config" merged with --config-json', async function () {
+  it('gives mc/config: the target\'s config from its manifests\' platform entry, merged with --config-json', async function () {
     const emu = await start({ configJson: { attestUart: { baud: 9600 }, extra: [1, 2] } });
     const port = await open(emu);
     const config = JSON.parse(await port.command('!config')) as Record<string, unknown>;
     assert.deepEqual(config, { attestUart: { port: 0, baud: 9600, transmit: 43, receive: 44 }, extra: [1, 2] });
+    const classic = await start({ chip: 'esp32', efuse: esp32 });
+    const port2 = await open(classic);
+    assert.deepEqual(JSON.parse(await port2.command('!config')), { attestUart: { port: 0, baud: 115200, transmit: 1, receive: 3 } });
+  });
+
+  it('runs with the built-ins frozen as xsl leaves them: assigning an inherited read-only name throws', async function () {
+    const emu = await start();
+    const port = await open(emu);
+    assert.match(await port.command('!frozen'), /^TypeError: .*name/);
+  });
+
+  it('links modules by their manifest names only: a name with ".js" (which xsl strips from imports) is not found', async function () {
+    const manifest = join(dir, 'bad-names.json');
+    writeFileSync(manifest, JSON.stringify({
+      include: [join(ROOT, 'device/native/efuse/manifest.json')],
+      modules: { main: join(FIXTURES, 'echo'), 'missing.js': join(FIXTURES, 'missing') },
+    }));
+    await assert.rejects(startEmulator({ chip: 'esp32s3', efuse: s3, manifest }), (e: unknown) => {
+      assert.ok(e instanceof TransportError, String(e));
+      assert.match(e.message, /module "\.\/missing\.js" not found \(imported by main\): no module "missing" in the manifests for esp32\/esp32s3/);
+      return true;
+    });
   });
 
   it('logs and counts an exception that escapes a callback, and an unhandled rejection, and keeps running', async function () {
@@ -289,7 +312,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
 
     const firmware = join(ROOT, 'dist/device/src/main.js');
     assert.ok(existsSync(firmware), `${firmware} is missing: npx tsc -p device/tsconfig.json`);
-    const real = await start({ main: firmware });
+    const real = await start({ manifest: undefined });
     const raw = await open(real);
     for (let i = 0; i < garbage.length; i += 4096) await raw.write(garbage.subarray(i, i + 4096));
     // Bytes still in the pty when the last holder of the slave closes are discarded by the kernel.
@@ -318,10 +341,10 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
 
   it('refuses an unknown module, naming it and the importing file', async function () {
     await assert.rejects(
-      startEmulator({ chip: 'esp32s3', efuse: s3, main: join(FIXTURES, 'bad-import.js') }),
+      startEmulator({ chip: 'esp32s3', efuse: s3, manifest: ECHO_MANIFEST, main: join(FIXTURES, 'bad-import.js') }),
       (e: unknown) => {
         assert.ok(e instanceof TransportError, String(e));
-        assert.match(e.message, /module "no-such-module" not found \(imported by [^)]*bad-import\.js\)/);
+        assert.match(e.message, /module "no-such-module" not found \(imported by main\): no module "no-such-module" in the manifests/);
         return true;
       },
     );
@@ -358,7 +381,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
   });
 
   it('startEmulator maps a refused image to UsageError and checks its own arguments', async function () {
-    await assert.rejects(startEmulator({ chip: 'esp32s3', efuse: esp32, main: ECHO }), UsageError);
+    await assert.rejects(startEmulator({ chip: 'esp32s3', efuse: esp32, manifest: ECHO_MANIFEST }), UsageError);
     await assert.rejects(startEmulator({ chip: 'esp99', efuse: s3 }), RangeError);
     await assert.rejects(startEmulator({ chip: 'esp32s3', efuse: 42 as unknown as string }), TypeError);
   });

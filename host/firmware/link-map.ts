@@ -27,12 +27,13 @@ export function platformOf(chip: string): string {
   return chip === 'esp32' ? 'esp32' : `esp32/${chip}`;
 }
 
-export function linkMap(root: string, chip: string): string {
+/** The link map of `manifest` (default: the firmware's, ROOT/moddable.json) for one chip. */
+export function linkMap(root: string, chip: string, manifest = join(root, 'moddable.json')): string {
   const platform = platformOf(chip);
   const clean = (s: string): string => s.replace(/[\t\r\n]/g, ' ');
   let m;
   try {
-    m = resolveManifest(join(root, 'moddable.json'), platform);
+    m = resolveManifest(manifest, platform);
   }
   catch (e) {
     if (!(e instanceof ManifestError)) throw e;
