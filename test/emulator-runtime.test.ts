@@ -265,25 +265,27 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
     });
   });
 
-  it('logs and counts an exception that escapes a callback, and an unhandled rejection, and keeps running', async function () {
+  it('resets the chip when an exception escapes a callback (as Moddable does on a board); logs and counts an unhandled rejection', async function () {
     const logs: string[] = [];
     const emu = await start({}, logs);
     const port = await open(emu);
-    // One command at a time: a throw from onReadable drops the rest of the bytes that callback had.
-    const errorsReach = async (n: number) => {
-      let seen = -1;
-      for (let i = 0; i < 100 && seen < n; i++) {
-        seen = (await emu.stats()).callbackErrors; // each stats is a collection: a lost rejected promise is reported
-        if (seen < n) await new Promise((r) => setTimeout(r, 20));
-      }
-      assert.equal(seen, n);
-    };
+    port.clear();
     await port.write('!throw\n');
-    await errorsReach(1);
+    const text = (await port.until('boot text after the exception', (b) => b.includes(READY))).toString('latin1');
+    assert.ok(text.includes(SW_RESET), text);
+    const stats = await emu.stats();
+    assert.deepEqual([stats.callbackErrors, stats.resets], [1, 1]);
+    assert.ok(logs.some((l) => /exception in a callback: Error: thrown by the test firmware; at .*echo\.js:\d+.*; the chip resets/.test(l)), logs.join('\n'));
+
     await port.write('!reject\n');
-    await errorsReach(2);
+    let seen = 0;
+    for (let i = 0; i < 100 && seen < 2; i++) {
+      seen = (await emu.stats()).callbackErrors; // each stats is a collection: a lost rejected promise is reported
+      if (seen < 2) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(seen, 2);
+    assert.equal((await emu.stats()).resets, 1, 'a rejection does not reset');
     assert.equal(await port.command('!budget'), '4096'); // still serving
-    assert.ok(logs.some((l) => /exception in a callback: Error: thrown by the test firmware; at .*echo\.js:\d+/.test(l)), logs.join('\n'));
     assert.ok(logs.some((l) => /unhandled rejection: Error: rejected by the test firmware/.test(l)), logs.join('\n'));
   });
 

@@ -110,13 +110,14 @@ typedef struct {
 int engine_start(char *err, size_t errlen);
 void engine_stop(void);
 bool engine_running(void);
-/* A fatal engine abort (memory full, stack overflow) happened: the chip would reset. */
+/* A fatal engine abort (memory full, stack overflow) happened, or an exception escaped a callback:
+   the chip resets. */
 bool engine_aborted(void);
 /* Live numbers after a garbage collection (zeros for the machine fields when none is running). */
 void engine_stats(emu_stats *stats);
 void engine_count_reset(void);
-/* Runs body inside the machine as an event callback would: exceptions are reported and counted,
-   promise jobs run afterwards. */
+/* Runs body inside the machine as an event callback would: an exception that escapes is reported
+   and counted and makes engine_aborted() true (the chip resets); promise jobs run afterwards. */
 void engine_callback(void (*body)(void *the, void *context), void *context);
 
 /* ---- serial.c ---- */

@@ -14,6 +14,9 @@
 
 static txMachine *machine;
 static uint64_t callbackErrors;
+/* An exception escaped an event callback: on a board Moddable's runtime reports it and restarts the
+   chip (a boot loop when it happens at every boot), so the event loop resets here too. */
+static bool panicked;
 static uint64_t resets;
 
 /* Outcome of importing the entry module. */
@@ -215,6 +218,7 @@ int engine_start(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the XS machine");
 		return -1;
 	}
+	panicked = false;
 	xsBeginHost(machine);
 	{
 		xsVars(1);
@@ -248,7 +252,7 @@ bool engine_running(void)
 
 bool engine_aborted(void)
 {
-	return machine && machine->abortStatus;
+	return machine && (machine->abortStatus || panicked);
 }
 
 void engine_count_reset(void)
@@ -258,7 +262,7 @@ void engine_count_reset(void)
 
 void engine_callback(void (*body)(void *the, void *context), void *context)
 {
-	if (!machine || machine->abortStatus)
+	if (!machine || machine->abortStatus || panicked)
 		return;
 	xsBeginHost(machine);
 	{
@@ -266,9 +270,10 @@ void engine_callback(void (*body)(void *the, void *context), void *context)
 			body(the, context);
 		}
 		xsCatch {
-			emu_log("exception in a callback: %s", describe(the, &xsException));
+			emu_log("exception in a callback: %s; the chip resets", describe(the, &xsException));
 			xsException = xsUndefined;
 			callbackErrors++;
+			panicked = true;
 		}
 	}
 	xsEndHost(machine);
