@@ -37,7 +37,7 @@ interface KeyState { purpose: number; readProtected: boolean; writeProtected: bo
 interface Call { name: string; ok: boolean; value?: unknown; error?: string; message?: string }
 interface Sim {
   ok: boolean; error?: string; target: string; model: number; revision: number; cores: number;
-  mac: string; macErr: string; macNull: string; secureBoot: boolean; flashEncryption: boolean;
+  mac: string; macErr: string; macNull: string; secureBoot: boolean; secureBootApp: boolean; flashEncryption: boolean;
   keys?: KeyState[]; findHmacUp?: number; notKeyBlockPurpose?: number;
   hmac?: { slot: number; err: string; mac: string }[]; hmacNullMessage?: string; hmacNullResult?: string;
   randomDiffers: boolean; app: { version: string; project: string; sha256: string };
@@ -351,7 +351,8 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     assert.equal(s.secureBoot, false);
     efuse('esp32', image, 'burn-efuse', 'ABS_DONE_1', '1', 'FLASH_CRYPT_CNT', '1');
     s = sim('esp32', image, null);
-    assert.equal(s.secureBoot, true);
+    assert.equal(s.secureBoot, true, 'ABS_DONE_1 read from the eFuse');
+    assert.equal(s.secureBootApp, false, 'esp_secure_boot_enabled() reports the app\'s sdkconfig on the ESP32, as in IDF');
     assert.equal(s.flashEncryption, true);
     // A wrong CRC is ESP_ERR_INVALID_CRC, as IDF reports it; espefuse flags it too.
     const bad = new Uint8Array(readFileSync(image));
@@ -380,7 +381,7 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     writeFileSync(fw, 'export default 1;\n');
     const s = sim('esp32c3', image, null, new Uint8Array(0), fw);
     assert.equal(s.randomDiffers, true);
-    assert.equal(s.errName, 'ESP_ERR_INVALID_STATE');
+    assert.equal(s.errName, 'UNKNOWN ERROR', 'no name table in Moddable\'s configuration: the native module names codes itself');
     assert.equal(s.unknownErrName, 'UNKNOWN ERROR');
     assert.deepEqual(s.app, { version: '0.1.0', project: 'efuse-attest', sha256: createHash('sha256').update(readFileSync(fw)).digest('hex') });
     const d = sim('esp32c3', image, null);
@@ -470,11 +471,29 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     if (calls.has('hmac(0, view of SharedArrayBuffer)')) thrown(calls, 'hmac(0, view of SharedArrayBuffer)', 'TypeError', /SharedArrayBuffer/);
   });
 
+  it('efuse module on the XS engine (esp32h2): key purposes 1 and 2 are named ECDSA_KEY and RESERVED there', async () => {
+    const image = blankImage('esp32h2');
+    efuse('esp32h2', image, 'burn-efuse', 'KEY_PURPOSE_0', '1', 'KEY_PURPOSE_1', '2');
+    const calls = await contract('esp32h2', image);
+    thrown(calls, 'hmac(0, Uint8Array)', 'Error', /^ESP_FAIL: key block BLOCK_KEY0 purpose is ECDSA_KEY \(1\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'hmac(1, m)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is RESERVED \(2\), not HMAC_UP \(8\)$/);
+  });
+
   it('efuse module on the XS engine (original ESP32): no HMAC peripheral, no key purposes, arguments still checked', async () => {
     const image = blankImage('esp32');
-    const calls = await contract('esp32', image);
+    let calls = await contract('esp32', image);
     assert.deepEqual(value(calls, 'chip'), { model: 'esp32', revision: 0, hmac: false, secureBoot: false, flashEncryption: false });
     assert.deepEqual(value(calls, 'mac'), { buffer: '000000000000' });
+    // Secure boot as the chip's eFuses have it (ABS_DONE_1), not as esp_secure_boot_enabled()
+    // reports the app's sdkconfig on the ESP32; a MAC with a bad CRC is named by the module itself
+    // (esp_err_to_name has no table in Moddable's configuration).
+    efuse('esp32', image, 'burn-efuse', 'ABS_DONE_1', '1');
+    const bad = new Uint8Array(readFileSync(image));
+    setBits(bad, FACTORY.esp32.crc![0], FACTORY.esp32.crc![1], 8, 0x5a);
+    writeFileSync(image, bad);
+    calls = await contract('esp32', image);
+    assert.equal((value(calls, 'chip') as { secureBoot: boolean }).secureBoot, true);
+    thrown(calls, 'mac', 'Error', /^ESP_ERR_INVALID_CRC: esp_efuse_mac_get_default$/);
     thrown(calls, 'hmac(0, Uint8Array)', 'Error', /^no HMAC peripheral on esp32$/);
     thrown(calls, 'hmac(6, m)', 'RangeError', /slot/);
     thrown(calls, 'hmac(0, string)', 'TypeError', /message/);

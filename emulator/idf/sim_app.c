@@ -12,6 +12,7 @@
 #include "esp_err.h"
 #include "esp_random.h"
 #include "esp_sim.h"
+#include "sdkconfig.h"
 
 #include "sim_internal.h"
 
@@ -39,10 +40,16 @@ static const struct { esp_err_t code; const char *name; } ERRORS[] = {
 	{ ESP_ERR_DAMAGED_READING, "ESP_ERR_DAMAGED_READING" },
 };
 
+/* As IDF built with Moddable's sdkconfig (CONFIG_ESP_ERR_TO_NAME_LOOKUP off): no names at all. */
 const char *esp_err_to_name(esp_err_t code)
 {
+#if CONFIG_ESP_ERR_TO_NAME_LOOKUP
 	for (size_t i = 0; i < sizeof(ERRORS) / sizeof(ERRORS[0]); i++)
 		if (ERRORS[i].code == code) return ERRORS[i].name;
+#else
+	(void)code;
+	(void)ERRORS;
+#endif
 	return "UNKNOWN ERROR";
 }
 

@@ -17,6 +17,8 @@
 #include "esp_flash_encrypt.h"
 #include "esp_mac.h"
 #include "esp_secure_boot.h"
+#include "esp_efuse_table.h"
+#include "sdkconfig.h"
 #include "esp_sim.h"
 #include "soc/soc_caps.h"
 
@@ -278,9 +280,41 @@ void esp_chip_info(esp_chip_info_t *out_info)
 	out_info->revision = (uint16_t)(wafer_major(l) * 100 + minor);
 }
 
+/* On the original ESP32, IDF's esp_secure_boot_enabled() is a static inline that answers false unless
+ * the app's sdkconfig enables secure boot, whatever the chip's eFuses say; Moddable's defaults do not
+ * enable it. The later chips read the eFuse. */
 bool esp_secure_boot_enabled(void)
 {
+#if CONFIG_IDF_TARGET_ESP32 && !CONFIG_SECURE_BOOT
+	return false;
+#else
 	return sim.layout && sim_field_u32(&sim.layout->secure_boot);
+#endif
+}
+
+/* The secure boot descriptors of esp_efuse_table.h. Their bits are the simulated chip's (the layout
+ * is chosen at run time), so they are told apart by address. */
+static const esp_efuse_desc_t SECURE_BOOT_FIELD[] = { { EFUSE_BLK0, 0, 1 } };
+static const esp_efuse_desc_t ABS_DONE_0_FIELD[] = { { EFUSE_BLK0, 196, 1 } };
+#if CONFIG_IDF_TARGET_ESP32
+const esp_efuse_desc_t *ESP_EFUSE_ABS_DONE_0[] = { &ABS_DONE_0_FIELD[0], NULL };
+const esp_efuse_desc_t *ESP_EFUSE_ABS_DONE_1[] = { &SECURE_BOOT_FIELD[0], NULL };
+#else
+const esp_efuse_desc_t *ESP_EFUSE_SECURE_BOOT_EN[] = { &SECURE_BOOT_FIELD[0], NULL };
+#endif
+
+bool esp_efuse_read_field_bit(const esp_efuse_desc_t *field[])
+{
+	if (!sim.layout || !field || !field[0]) return false;
+	if (field[0] == &SECURE_BOOT_FIELD[0]) return sim_field_u32(&sim.layout->secure_boot) != 0;
+	if (field[0] == &ABS_DONE_0_FIELD[0]) {
+		/* ESP32 only: the bit before ABS_DONE_1 */
+		sim_field_t f = sim.layout->secure_boot;
+		if (f.block < 0 || f.bit == 0) return false;
+		f.bit -= 1;
+		return sim_field_u32(&f) != 0;
+	}
+	return false;
 }
 
 bool esp_flash_encryption_enabled(void)

@@ -19,14 +19,16 @@
 
 #include "xsmc.h"
 
+#include "sdkconfig.h"
+
 #include "esp_app_desc.h"
 #include "esp_chip_info.h"
 #include "esp_efuse.h"
+#include "esp_efuse_table.h"
 #include "esp_err.h"
 #include "esp_flash_encrypt.h"
 #include "esp_mac.h"
 #include "esp_random.h"
-#include "esp_secure_boot.h"
 #include "soc/soc_caps.h"
 #if SOC_HMAC_SUPPORTED
 #include "esp_hmac.h"
@@ -64,12 +66,47 @@ static const char *const PURPOSE_NAMES[] = {
 	"HMAC_DOWN_JTAG", "HMAC_DOWN_DIGITAL_SIGNATURE", "HMAC_UP", "SECURE_BOOT_DIGEST0",
 	"SECURE_BOOT_DIGEST1", "SECURE_BOOT_DIGEST2",
 };
+#define CHIP_MODEL_ESP32H2 16
 
+/* The ESP32-H2 numbers purposes 1 and 2 differently: ECDSA_KEY and RESERVED (it has no XTS-AES-256). */
 static const char *purpose_name(unsigned purpose)
 {
+	esp_chip_info_t info;
+	esp_chip_info(&info);
+	if ((int)info.model == CHIP_MODEL_ESP32H2 && (purpose == 1 || purpose == 2))
+		return purpose == 1 ? "ECDSA_KEY" : "RESERVED";
 	return purpose < sizeof(PURPOSE_NAMES) / sizeof(PURPOSE_NAMES[0]) ? PURPOSE_NAMES[purpose] : "UNKNOWN";
 }
 #endif
+
+#define NAMED(code) { code, #code }
+/* The codes the IDF calls below can return, by name (see the header comment). */
+static const struct { esp_err_t code; const char *name; } ERROR_NAMES[] = {
+	NAMED(ESP_FAIL), NAMED(ESP_ERR_NO_MEM), NAMED(ESP_ERR_INVALID_ARG), NAMED(ESP_ERR_INVALID_STATE),
+	NAMED(ESP_ERR_INVALID_SIZE), NAMED(ESP_ERR_NOT_FOUND), NAMED(ESP_ERR_NOT_SUPPORTED),
+	NAMED(ESP_ERR_TIMEOUT), NAMED(ESP_ERR_INVALID_RESPONSE), NAMED(ESP_ERR_INVALID_CRC),
+	NAMED(ESP_ERR_INVALID_VERSION), NAMED(ESP_ERR_INVALID_MAC), NAMED(ESP_ERR_NOT_FINISHED),
+	NAMED(ESP_ERR_NOT_ALLOWED), NAMED(ESP_ERR_EFUSE_CNT_IS_FULL), NAMED(ESP_ERR_EFUSE_REPEATED_PROG),
+	NAMED(ESP_ERR_CODING), NAMED(ESP_ERR_NOT_ENOUGH_UNUSED_KEY_BLOCKS), NAMED(ESP_ERR_DAMAGED_READING),
+};
+
+static const char *error_name(esp_err_t err)
+{
+	for (size_t i = 0; i < sizeof(ERROR_NAMES) / sizeof(ERROR_NAMES[0]); i++)
+		if (ERROR_NAMES[i].code == err) return ERROR_NAMES[i].name;
+	return NULL;
+}
+
+/* Secure boot as the chip's eFuses have it: ABS_DONE_0 (V1) or ABS_DONE_1 (V2) on the original
+ * ESP32, SECURE_BOOT_EN on the later chips. */
+static bool secure_boot_fused(void)
+{
+#if CONFIG_IDF_TARGET_ESP32
+	return esp_efuse_read_field_bit(ESP_EFUSE_ABS_DONE_0) || esp_efuse_read_field_bit(ESP_EFUSE_ABS_DONE_1);
+#else
+	return esp_efuse_read_field_bit(ESP_EFUSE_SECURE_BOOT_EN);
+#endif
+}
 
 static void memzero(void *p, size_t n)
 {
@@ -91,11 +128,11 @@ static void throw_error(xsMachine *the, const char *fmt, ...)
 	xsThrow(xsResult);
 }
 
-/* "<ESP_ERR name>: <what>"; a code esp_err_to_name does not know keeps its number. */
+/* "<ESP_ERR name>: <what>"; a code without a name here keeps its number. */
 static void throw_esp(xsMachine *the, esp_err_t err, const char *what)
 {
-	const char *name = esp_err_to_name(err);
-	if (strncmp(name, "ESP_", 4))
+	const char *name = error_name(err);
+	if (!name)
 		throw_error(the, "ESP_ERR_UNKNOWN: %s returned 0x%x", what, (unsigned)err);
 	throw_error(the, "%s: %s", name, what);
 }
@@ -204,7 +241,7 @@ void xs_efuse_chip(xsMachine *the)
 	xsmcSet(xsResult, xsID("revision"), xsVar(0));
 	xsmcSetBoolean(xsVar(0), HAS_HMAC);
 	xsmcSet(xsResult, xsID("hmac"), xsVar(0));
-	xsmcSetBoolean(xsVar(0), esp_secure_boot_enabled());
+	xsmcSetBoolean(xsVar(0), secure_boot_fused());
 	xsmcSet(xsResult, xsID("secureBoot"), xsVar(0));
 	xsmcSetBoolean(xsVar(0), esp_flash_encryption_enabled());
 	xsmcSet(xsResult, xsID("flashEncryption"), xsVar(0));

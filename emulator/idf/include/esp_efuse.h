@@ -23,6 +23,15 @@ extern "C" {
 #define ESP_ERR_DAMAGED_READING                   (ESP_ERR_EFUSE + 0x06)
 
 /** Read protection (RD_DIS) of a key block EFUSE_BLK_KEY0..EFUSE_BLK_KEY5. */
+/* A field: where its bits are (IDF's layout of esp_efuse_desc_t). */
+typedef struct {
+	esp_efuse_block_t efuse_block: 8;
+	uint8_t bit_start;
+	uint16_t bit_count;
+} esp_efuse_desc_t;
+
+bool esp_efuse_read_field_bit(const esp_efuse_desc_t *field[]);
+
 bool esp_efuse_get_key_dis_read(esp_efuse_block_t block);
 /** Write protection (WR_DIS) of a key block. */
 bool esp_efuse_get_key_dis_write(esp_efuse_block_t block);

@@ -10,6 +10,8 @@
 #include "esp_app_desc.h"
 #include "esp_chip_info.h"
 #include "esp_efuse.h"
+#include "esp_efuse_table.h"
+#include "sdkconfig.h"
 #include "esp_err.h"
 #include "esp_flash_encrypt.h"
 #include "esp_mac.h"
@@ -20,6 +22,20 @@
 #if SOC_HMAC_SUPPORTED
 #include "esp_hmac.h"
 #endif
+
+/* The codes by name: esp_err_to_name() has no table in Moddable's configuration (sdkconfig.h). */
+static const char *err_name(esp_err_t e)
+{
+	static const struct { esp_err_t code; const char *name; } names[] = {
+		{ ESP_OK, "ESP_OK" }, { ESP_FAIL, "ESP_FAIL" }, { ESP_ERR_NO_MEM, "ESP_ERR_NO_MEM" },
+		{ ESP_ERR_INVALID_ARG, "ESP_ERR_INVALID_ARG" }, { ESP_ERR_INVALID_STATE, "ESP_ERR_INVALID_STATE" },
+		{ ESP_ERR_INVALID_SIZE, "ESP_ERR_INVALID_SIZE" }, { ESP_ERR_NOT_FOUND, "ESP_ERR_NOT_FOUND" },
+		{ ESP_ERR_NOT_SUPPORTED, "ESP_ERR_NOT_SUPPORTED" }, { ESP_ERR_INVALID_CRC, "ESP_ERR_INVALID_CRC" },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].code == e) return names[i].name;
+	return "UNKNOWN ERROR";
+}
 
 static void json_string(const char *s)
 {
@@ -82,10 +98,16 @@ int main(int argc, char **argv)
 
 	uint8_t mac[8];
 	esp_err_t e = esp_efuse_mac_get_default(mac);
-	printf(",\"macErr\":\"%s\",\"mac\":", esp_err_to_name(e));
+	printf(",\"macErr\":\"%s\",\"mac\":", err_name(e));
 	hex(mac, 6, ":");
-	printf(",\"macNull\":\"%s\"", esp_err_to_name(esp_efuse_mac_get_default(NULL)));
-	printf(",\"secureBoot\":%s,\"flashEncryption\":%s", esp_secure_boot_enabled() ? "true" : "false",
+	printf(",\"macNull\":\"%s\"", err_name(esp_efuse_mac_get_default(NULL)));
+#if CONFIG_IDF_TARGET_ESP32
+	bool fused = esp_efuse_read_field_bit(ESP_EFUSE_ABS_DONE_1);
+#else
+	bool fused = esp_efuse_read_field_bit(ESP_EFUSE_SECURE_BOOT_EN);
+#endif
+	printf(",\"secureBootApp\":%s", esp_secure_boot_enabled() ? "true" : "false");
+	printf(",\"secureBoot\":%s,\"flashEncryption\":%s", fused ? "true" : "false",
 		esp_flash_encryption_enabled() ? "true" : "false");
 
 #if SOC_EFUSE_KEY_PURPOSE_FIELD
@@ -108,13 +130,13 @@ int main(int argc, char **argv)
 	for (int s = 0; s <= HMAC_KEY_MAX; s++) {
 		uint8_t out[32] = { 0 };
 		e = esp_hmac_calculate((hmac_key_id_t)s, message, len, out);
-		printf("%s{\"slot\":%d,\"err\":\"%s\",\"mac\":", s ? "," : "", s, esp_err_to_name(e));
+		printf("%s{\"slot\":%d,\"err\":\"%s\",\"mac\":", s ? "," : "", s, err_name(e));
 		hex(out, e == ESP_OK ? 32 : 0, NULL);
 		printf("}");
 	}
 	uint8_t out[32];
-	printf("],\"hmacNullMessage\":\"%s\"", esp_err_to_name(esp_hmac_calculate(HMAC_KEY0, NULL, 0, out)));
-	printf(",\"hmacNullResult\":\"%s\"", esp_err_to_name(esp_hmac_calculate(HMAC_KEY0, message, len, NULL)));
+	printf("],\"hmacNullMessage\":\"%s\"", err_name(esp_hmac_calculate(HMAC_KEY0, NULL, 0, out)));
+	printf(",\"hmacNullResult\":\"%s\"", err_name(esp_hmac_calculate(HMAC_KEY0, message, len, NULL)));
 #else
 	(void)len;
 #endif
