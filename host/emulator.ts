@@ -80,10 +80,14 @@ function astring(value: unknown, name: string): string {
   return value;
 }
 
-/** The binary for a chip: the HMAC build, or the -nohmac build for chips without the peripheral. */
-export function emulatorBinary(chip: string): string {
+/**
+ * The binary for a chip: the HMAC build, or the -nohmac build for chips without the peripheral, from
+ * `dir` (default: $EFUSE_ATTEST_EMULATOR_DIR, else <root>/emulator/build; emulator/build/sdk holds the
+ * build on a Moddable SDK's own XS engine when one was found).
+ */
+export function emulatorBinary(chip: string, dir = process.env.EFUSE_ATTEST_EMULATOR_DIR || ROOT + 'emulator/build'): string {
   const name = hasHmacPeripheral(chip) ? 'efuse-attest-emu' : 'efuse-attest-emu-nohmac';
-  return ROOT + 'emulator/build/' + name;
+  return join(dir, name);
 }
 
 /** Parses a `{"stats":{...}}` line; undefined for any other line. */

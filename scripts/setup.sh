@@ -36,3 +36,14 @@ say "building TypeScript and the emulator"
 npx tsc -p tsconfig.json
 npx tsc -p device/tsconfig.json
 make -s -C emulator -j"$(nproc)"
+
+# The emulator also on a Moddable SDK's own XS engine (the one a device runs), when an SDK is here:
+# $MODDABLE, else the SDK kit beside the project (../shared/sdk-kit). Its binaries go to
+# emulator/build/sdk; the tests run the emulator suites on both engines (scripts/test.sh).
+sdk_xs=""
+if [ -n "${MODDABLE:-}" ] && [ -f "$MODDABLE/xs/sources/xsAll.h" ]; then sdk_xs="$MODDABLE/xs"
+elif [ -f ../shared/sdk-kit/moddable/xs/sources/xsAll.h ]; then sdk_xs="$(cd ../shared/sdk-kit/moddable/xs && pwd)"
+fi
+if [ -n "$sdk_xs" ]; then
+  make -s -C emulator -j"$(nproc)" XS="$sdk_xs" BUILD="$PWD/emulator/build/sdk"
+fi

@@ -24,7 +24,8 @@ describe('README', () => {
     const lines = block('## Two commands');
     assert.deepEqual(lines.map((l) => l.split('#')[0].trim()), ['npm run demo', 'npm test']);
     assert.match(pkg.scripts.demo, /bin\.js demo$/);
-    assert.match(pkg.scripts.test, /mocha/);
+    assert.match(pkg.scripts.test, /scripts\/test\.sh/);
+    assert.match(readFileSync(ROOT + 'scripts/test.sh', 'utf8'), /mocha/);
     assert.match(readFileSync(ROOT + '.ci/run', 'utf8'), /^npm test$/m);
   });
 

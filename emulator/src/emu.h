@@ -120,6 +120,11 @@ void engine_count_reset(void);
    and counted and makes engine_aborted() true (the chip resets); promise jobs run afterwards. */
 void engine_callback(void (*body)(void *the, void *context), void *context);
 
+/* ---- modules.c ---- */
+
+/* Frees what the machine's modules kept (host function builders); after the machine is deleted. */
+void modules_release(void);
+
 /* ---- serial.c ---- */
 
 /* Delivers pending onReadable/onWritable callbacks to the open Serial instance, if any; true when

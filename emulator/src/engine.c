@@ -25,18 +25,21 @@ static char mainError[2048];
 
 /* Device-like sizes that grow on demand: the stats then show what the firmware really uses. */
 static txCreation creation = {
-	32 * 1024,  /* initialChunkSize */
-	16 * 1024,  /* incrementalChunkSize */
-	4096,       /* initialHeapCount */
-	2048,       /* incrementalHeapCount */
-	2048,       /* stackCount */
-	2048,       /* initialKeyCount */
-	1024,       /* incrementalKeyCount */
-	1993,       /* nameModulo */
-	127,        /* symbolModulo */
-	64 * 1024,  /* parserBufferSize */
-	1993,       /* parserTableModulo */
-	0,          /* staticSize */
+	.initialChunkSize = 32 * 1024,
+	.incrementalChunkSize = 16 * 1024,
+	.initialHeapCount = 4096,
+	.incrementalHeapCount = 2048,
+	.stackCount = 2048,
+	.initialKeyCount = 2048,
+	.incrementalKeyCount = 1024,
+	.nameModulo = 1993,
+	.symbolModulo = 127,
+	.parserBufferSize = 64 * 1024,
+	.parserTableModulo = 1993,
+	.staticSize = 0,
+#if XS_MAJOR_VERSION >= 17
+	.nativeStackSize = 0, /* the engine's default: this process's C stack is a desktop one */
+#endif
 };
 
 /* ---- describing exceptions ---- */
@@ -78,7 +81,12 @@ static const char *describe(txMachine *the, txSlot *exception)
 static const char *abort_reason(int status)
 {
 	switch (status) {
+#if XS_MAJOR_VERSION < 17
 	case XS_STACK_OVERFLOW_EXIT: return "stack overflow";
+#else
+	case XS_JAVASCRIPT_STACK_OVERFLOW_EXIT: return "stack overflow";
+	case XS_NATIVE_STACK_OVERFLOW_EXIT: return "native stack overflow";
+#endif
 	case XS_NOT_ENOUGH_MEMORY_EXIT: return "memory full";
 	case XS_NO_MORE_KEYS_EXIT: return "not enough keys";
 	case XS_TOO_MUCH_COMPUTATION_EXIT: return "too much computation";
@@ -186,7 +194,12 @@ static int run_import(const char *name, const char *what, char *err, size_t errl
 	{
 		txSlot *realm = mxProgram.value.reference->next->value.module.realm;
 		mxPushStringC((txString)name);
+#if XS_MAJOR_VERSION >= 17
+		mxPushUndefined(); /* import options */
+		fxRunImport(the, realm, C_NULL);
+#else
 		fxRunImport(the, realm, XS_NO_ID);
+#endif
 		mxDub();
 		fxGetID(the, mxID(_then));
 		mxCall();
@@ -242,6 +255,7 @@ void engine_stop(void)
 		/* Host objects' destructors run here (serial.c unregisters its UART). */
 		xsDeleteMachine(machine);
 		machine = NULL;
+		modules_release();
 	}
 }
 

@@ -100,7 +100,7 @@ static char *absolute(const char *path, const char *what)
 	return strdup(real);
 }
 
-/* The binary lives at <root>/emulator/build/<name>. */
+/* The binary lives at <root>/emulator/build/<name>, or a folder below build/ (build/sdk). */
 static char *find_root(void)
 {
 	char exe[PATH_MAX];
@@ -109,14 +109,16 @@ static char *find_root(void)
 	if (n <= 0)
 		return NULL;
 	exe[n] = 0;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 5; i++) {
 		char *slash = strrchr(exe, '/');
 		if (!slash)
 			return NULL;
 		*slash = 0;
+		snprintf(probe, sizeof(probe), "%s/emulator/modules/serial.js", exe);
+		if (is_file(probe))
+			return strdup(exe);
 	}
-	snprintf(probe, sizeof(probe), "%s/emulator/modules/serial.js", exe);
-	return is_file(probe) ? strdup(exe) : NULL;
+	return NULL;
 }
 
 static void on_signal(int signal)

@@ -308,6 +308,32 @@ static void unlinked_host(txMachine *the)
 	throw_message(the, "Error", "host function %s is not linked into this emulator", name);
 }
 
+/* The builder arrays of the machine's modules. With mxHostFunctionPrimitive (XS 17) a host function
+   keeps a pointer to its builder, so they live as long as the machine (modules_release). */
+static txHostFunctionBuilder **builderArrays;
+static size_t builderArrayCount;
+
+void modules_release(void)
+{
+	for (size_t i = 0; i < builderArrayCount; i++)
+		free(builderArrays[i]);
+	free(builderArrays);
+	builderArrays = NULL;
+	builderArrayCount = 0;
+}
+
+static void keep_builders(txMachine *the, txHostFunctionBuilder *builders)
+{
+	txHostFunctionBuilder **more = realloc(builderArrays, (builderArrayCount + 1) * sizeof(*more));
+	if (!more) {
+		free(builders);
+		fxAbort(the, XS_NOT_ENOUGH_MEMORY_EXIT);
+		return;
+	}
+	builderArrays = more;
+	builderArrays[builderArrayCount++] = builders;
+}
+
 /* script->callback: builds the array of host functions the module's `@` declarations index. */
 static void bind_hosts(txMachine *the)
 {
@@ -350,8 +376,8 @@ static void bind_hosts(txMachine *the)
 		}
 		builders[i].length = length;
 	}
+	keep_builders(the, builders);
 	fxBuildHosts(the, count, builders);
-	free(builders);
 	mxPullSlot(mxResult);
 }
 
