@@ -1,4 +1,4 @@
-// Starts the emulator (emulator/build/efuse-attest-emu): an emulated ESP32 that runs the firmware on
+// Starts the emulator (emulator/build/<chip>/efuse-attest-emu): an emulated ESP32 that runs the firmware on
 // the real XS engine with a simulated ESP-IDF, its UART on a pseudo-terminal. `path` is a real serial
 // device node: open it with Client.open (serialport) exactly as a USB bridge.
 // The process protocol (emulator/src/main.c): one "PTY /dev/pts/N" line on stdout when the firmware
@@ -8,12 +8,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasHmacPeripheral } from '../protocol/chips.js';
+import { chipCode } from '../protocol/chips.js';
 import { TimeoutError, TransportError, UsageError } from './errors.js';
 import { linkMap } from './firmware/link-map.js';
 
 export interface EmulatorOptions {
-  /** "esp32s3", "esp32c3", … (protocol/chips.ts). esp32 and esp32c2 run the -nohmac binary. */
+  /** "esp32s3", "esp32c3", … (protocol/chips.ts): emulator/build/<chip>/efuse-attest-emu runs it. */
   chip: string;
   /** eFuse image made by espefuse --virt. */
   efuse: string;
@@ -81,13 +81,13 @@ function astring(value: unknown, name: string): string {
 }
 
 /**
- * The binary for a chip: the HMAC build, or the -nohmac build for chips without the peripheral, from
- * `dir` (default: $EFUSE_ATTEST_EMULATOR_DIR, else <root>/emulator/build; emulator/build/sdk holds the
- * build on a Moddable SDK's own XS engine when one was found).
+ * The binary for a chip (one per chip, as an IDF app is built for one target) from `dir` (default:
+ * $EFUSE_ATTEST_EMULATOR_DIR, else <root>/emulator/build; emulator/build/sdk holds the build on a
+ * Moddable SDK's own XS engine when one was found).
  */
 export function emulatorBinary(chip: string, dir = process.env.EFUSE_ATTEST_EMULATOR_DIR || ROOT + 'emulator/build'): string {
-  const name = hasHmacPeripheral(chip) ? 'efuse-attest-emu' : 'efuse-attest-emu-nohmac';
-  return join(dir, name);
+  chipCode(chip); // a known chip name (RangeError)
+  return join(dir, chip, 'efuse-attest-emu');
 }
 
 /** Parses a `{"stats":{...}}` line; undefined for any other line. */
@@ -137,7 +137,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const args = buildArgs(opts, linkmap);
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
   if (!existsSync(binary)) {
-    throw new TransportError(`emulator not built: ${binary} is missing (run scripts/setup.sh, or make -C emulator)`);
+    throw new UsageError(`no emulator for ${chip}: ${binary} is missing (the emulator is built for esp32, esp32s2, esp32s3, esp32c3, esp32c6 and esp32h2 by scripts/setup.sh, or make -C emulator)`);
   }
 
   // Own process group: a Ctrl-C at the terminal reaches the caller, which stops the emulator in order.

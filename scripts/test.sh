@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx mocha 'dist/test/**/*.test.js' "$@"
-if [ -x emulator/build/sdk/efuse-attest-emu ]; then
+if [ -x emulator/build/sdk/esp32s3/efuse-attest-emu ]; then
   printf '\nThe emulator suites on the Moddable SDK XS engine (emulator/build/sdk):\n'
   EFUSE_ATTEST_EMULATOR_DIR="$PWD/emulator/build/sdk" npx mocha dist/test/emulator.test.js \
     dist/test/emulator-runtime.test.js dist/test/conformance.test.js "$@"

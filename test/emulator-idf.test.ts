@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startEmulator } from '../host/emulator.js';
+import { linkMap } from '../host/firmware/link-map.js';
 import { ROOT } from './support/vectors.js';
 
 const IDF = join(ROOT, 'emulator/idf');
@@ -44,7 +45,18 @@ interface Sim {
   errName: string; unknownErrName: string;
 }
 
-const NO_HMAC = ['esp32', 'esp32c2'];
+/** The include path of the simulated IDF's own sources for a chip, as the emulator's Makefile gives it. */
+function idfIncludes(chip: string): string[] {
+  const components = ['bootloader_support/include', 'esp_app_format/include', 'esp_common/include', 'esp_hw_support/include',
+    `soc/${chip}/include`, 'efuse/include', `efuse/${chip}/include`, 'esp_security/include', 'esp_hal_security/include'];
+  return [...components.map((c) => `-I${IDF}/components/${c}`), `-I${IDF}/config/${chip}`, `-I${IDF}/sim/include`, `-I${IDF}`];
+}
+
+/** Moddable's include path for a manifest's C that the simulated IDF has (make.esp32.mk INC_DIRS). */
+function moddableIncludes(chip: string): string[] {
+  return ['bootloader_support/include', 'esp_app_format/include', 'esp_common/include', 'esp_hw_support/include', `soc/${chip}/include`]
+    .map((c) => `-I${IDF}/components/${c}`).concat(`-I${IDF}/config/${chip}`);
+}
 
 /** Factory-only fields a test sets by hand, where espefuse keeps them: block read offsets from
  *  espefuse/efuse/<chip>/mem_definition.py, bit positions from efuse_defs/<chip>.yaml. espefuse's own
@@ -79,20 +91,26 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
   this.timeout(120_000);
   let espefuse = '';
   let dir = '';
-  const bin = { hmac: '', nohmac: '' };
+  const bins = new Map<string, string>();
   let n = 0;
 
   before(function () {
     espefuse = findEspefuse();
     dir = mkdtempSync(join(tmpdir(), 'efa-idf-'));
-    for (const [name, flags] of [['hmac', []], ['nohmac', ['-DEMU_NO_HMAC']]] as const) {
-      const out = join(dir, `sim_check_${name}`);
-      const srcs = readdirC(IDF).concat(join(IDF, 'test/sim_check.c'));
-      const r = run('cc', ['-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', ...flags, `-I${IDF}/include`, `-I${IDF}`, ...srcs, '-o', out]);
-      assert.equal(r.status, 0, `cc sim_check (${name}):\n${r.stderr}`);
-      bin[name] = out;
-    }
   });
+
+  /** sim_check built for one chip (compiled on first use), as an IDF app is built for one target. */
+  function simBinary(chip: string): string {
+    let out = bins.get(chip);
+    if (!out) {
+      out = join(dir, `sim_check_${chip}`);
+      const srcs = readdirC(IDF).concat(join(IDF, 'test/sim_check.c'));
+      const r = run('cc', ['-std=c11', '-O1', '-Wall', '-Wextra', '-Werror', ...idfIncludes(chip), ...srcs, '-o', out]);
+      assert.equal(r.status, 0, `cc sim_check (${chip}):\n${r.stderr}`);
+      bins.set(chip, out);
+    }
+    return out;
+  }
 
   after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
@@ -138,7 +156,8 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
   function sim(chip: string, image: string, siliconFile: string | null, message = new Uint8Array(0), firmware?: string): Sim {
     const args = [chip, image, siliconFile ?? '-', Buffer.from(message).toString('hex')];
     if (firmware) args.push(firmware);
-    const r = run(NO_HMAC.includes(chip) ? bin.nohmac : bin.hmac, args);
+    // A chip the simulated IDF has no folder for goes to the ESP32-S3 build, which refuses it.
+    const r = run(simBinary(existsSync(join(IDF, 'config', chip)) ? chip : 'esp32s3'), args);
     assert.ok(r.status === 0 || r.status === 2, `sim_check exited ${r.status}: ${r.stderr}`);
     return JSON.parse(r.stdout) as Sim;
   }
@@ -281,13 +300,13 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
       assert.equal(s.ok, false, `${chip} ${img} ${sil} must be refused`);
       assert.match(s.error!, re);
     }
-    // Each build refuses the chips of the other kind: SOC_HMAC_SUPPORTED is fixed at compile time.
-    let r = run(bin.hmac, ['esp32', blankImage('esp32'), '-']);
+    // Each build is for one chip, as CONFIG_IDF_TARGET fixes it at compile time.
+    let r = run(simBinary('esp32s3'), ['esp32', blankImage('esp32'), '-']);
     assert.equal(r.status, 2);
-    assert.match(r.stdout, /esp32 has no HMAC peripheral: run the emulator built with EMU_NO_HMAC/);
-    r = run(bin.nohmac, ['esp32s3', image, '-']);
+    assert.match(r.stdout, /esp32: this simulated IDF is built for esp32s3/);
+    r = run(simBinary('esp32'), ['esp32s3', image, '-']);
     assert.equal(r.status, 2);
-    assert.match(r.stdout, /esp32s3 has an HMAC peripheral/);
+    assert.match(r.stdout, /esp32s3: this simulated IDF is built for esp32/);
   });
 
   it('secure boot and flash encryption follow SECURE_BOOT_EN and the parity of SPI_BOOT_CRYPT_CNT', () => {
@@ -363,16 +382,6 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     // Keys in a side file for a chip without key purposes are refused.
     const k = sim('esp32', image, silicon('esp32', { BLOCK_KEY0: new Uint8Array(32) }));
     assert.match(k.error!, /no eFuse key purposes/);
-  });
-
-  it('ESP32-C2 builds the no-HMAC way and reads its state', () => {
-    const image = blankImage('esp32c2');
-    efuse('esp32c2', image, 'burn-efuse', 'SECURE_BOOT_EN', '1');
-    const s = sim('esp32c2', image, null);
-    assert.equal(s.ok, true, s.error);
-    assert.equal(s.model, 12);
-    assert.equal(s.secureBoot, true);
-    assert.equal(s.hmac, undefined);
   });
 
   it('random bytes, error names and the app description', () => {
@@ -502,12 +511,19 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     assert.equal(value(calls, 'random(256)'), 256);
   });
 
-  for (const flags of [[], ['-DEMU_NO_HMAC']]) {
-    it(`device/native/efuse/efuse.c compiles warning-free against the simulated IDF ${flags.join(' ') || '(with HMAC)'}`, () => {
+  for (const chip of ['esp32s3', 'esp32c3', 'esp32']) {
+    it(`${chip}: efuse.c compiles warning-free with Moddable's include path plus what the manifests add, and not without the latter`, () => {
+      const map = linkMap(ROOT, chip);
+      const added = map.split('\n').filter((l) => l.startsWith('cinclude\t')).map((l) => `-I${l.slice(9)}`);
+      assert.ok(added.some((d) => d.endsWith('components/efuse/include')), `the manifests add efuse/include for ${chip}:\n${map}`);
       // A full compile (-c), not -fsyntax-only: unused-function and similar warnings come later.
-      const r = run('cc', ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-c', '-o', tmp('efuse.o'), ...flags, `-I${IDF}/include`,
-        `-I${XS}/includes`, `-I${XS}/platforms`, join(ROOT, 'device/native/efuse/efuse.c')]);
+      const cc = (includes: string[]) => run('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-c', '-o', tmp('efuse.o'),
+        ...includes, `-I${XS}/includes`, `-I${XS}/platforms`, join(ROOT, 'device/native/efuse/efuse.c')]);
+      const r = cc([...moddableIncludes(chip), ...added]);
       assert.equal(r.status, 0, r.stderr);
+      const bare = cc(moddableIncludes(chip));
+      assert.notEqual(bare.status, 0, 'Moddable\'s own include path lacks the eFuse headers');
+      assert.match(bare.stderr, /esp_efuse\.h: No such file/);
     });
   }
 });

@@ -223,7 +223,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
     assert.equal(chip.hmac, true);
   });
 
-  it('runs chips without the HMAC peripheral on the -nohmac binary', async function () {
+  it('runs a chip without the HMAC peripheral (the original ESP32) on its own build', async function () {
     const emu = await start({ chip: 'esp32', efuse: esp32 });
     const port = await open(emu);
     const chip = JSON.parse(await port.command('!chip')) as { model: string; hmac: boolean };
@@ -367,7 +367,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
       [['--chip', 'esp32s3'], /--efuse is required/],
       [['--efuse', s3], /--chip is required/],
       [['--chip', 'esp99', '--efuse', s3], /unknown chip "esp99"/],
-      [['--chip', 'esp32', '--efuse', esp32], /esp32 has no HMAC peripheral: use efuse-attest-emu-nohmac/],
+      [['--chip', 'esp32', '--efuse', esp32], /this emulator is built for esp32s3: run emulator\/build\/esp32\/efuse-attest-emu/],
       [['--chip', 'esp32s3', '--efuse', s3, '--bogus'], /unknown option --bogus/],
       [['--chip', 'esp32s3', '--efuse', esp32, '--main', ECHO], /288 bytes/],
       [['--chip', 'esp32s3', '--efuse', s3, '--main', join(dir, 'none.js')], /--main .*none\.js/],

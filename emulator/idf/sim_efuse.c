@@ -107,13 +107,9 @@ int esp_sim_init(const char *chip, const char *efuse_image_path, const char *sil
 	if (c == CHIP_COUNT || n == sim_chip_layout_count)
 		return fail(err, errlen, "unknown chip \"%s\" (the emulator knows esp32, esp32s2, esp32s3, esp32c2, esp32c3, esp32c6, esp32h2)", chip);
 	l = &sim_chip_layouts[n];
-#if SOC_HMAC_SUPPORTED
-	if (!CHIPS[c].hmac)
-		return fail(err, errlen, "%s has no HMAC peripheral: run the emulator built with EMU_NO_HMAC", chip);
-#else
-	if (CHIPS[c].hmac)
-		return fail(err, errlen, "%s has an HMAC peripheral: run the emulator built without EMU_NO_HMAC", chip);
-#endif
+	/* Built for one chip, as an IDF app is (CONFIG_IDF_TARGET). */
+	if (strcmp(chip, CONFIG_IDF_TARGET))
+		return fail(err, errlen, "%s: this simulated IDF is built for %s", chip, CONFIG_IDF_TARGET);
 
 	FILE *f = fopen(efuse_image_path, "rb");
 	if (!f) return fail(err, errlen, "eFuse image %s: %s", efuse_image_path, strerror(errno));
@@ -147,8 +143,13 @@ int esp_sim_init(const char *chip, const char *efuse_image_path, const char *sil
 			memcpy(sim.key[s], silicon.key[s], SIM_KEY_BYTES);
 			sim.key_known[s] = true;
 		}
+#if SOC_EFUSE_KEY_PURPOSE_FIELD
 		else if (purpose == ESP_EFUSE_KEY_PURPOSE_HMAC_UP)
 			return fail(err, errlen, "BLOCK_KEY%d is read-protected with purpose HMAC_UP, but the silicon file has no key for it", s);
+#else
+		else
+			(void)purpose;
+#endif
 	}
 	sim_memzero(&silicon, sizeof(silicon));
 	memcpy(sim.mem, mem, sizeof(mem));

@@ -92,9 +92,10 @@ bool chip_has_hmac(const emu_chip *chip);
 const char *chip_names(void);
 void boot_banner(const emu_chip *chip, emu_boot_reason reason);
 
-/* ---- variant.c (compiled once per binary) ---- */
+/* ---- variant.c (compiled once per chip) ---- */
 
-extern const bool emu_built_with_hmac;
+/* The chip this binary is built for (CONFIG_IDF_TARGET). */
+extern const char *const emu_target;
 
 /* ---- engine.c ---- */
 

@@ -297,10 +297,8 @@ int main(int argc, char **argv)
 	chip = chip_find(chipName);
 	if (!chip)
 		bad_usage("unknown chip \"%s\"; expected one of %s", chipName, chip_names());
-	if (chip_has_hmac(chip) != emu_built_with_hmac) {
-		fprintf(stderr, "%s: %s %s: use %s\n", EMU_NAME, chipName,
-			chip_has_hmac(chip) ? "has the HMAC peripheral" : "has no HMAC peripheral",
-			chip_has_hmac(chip) ? EMU_NAME : EMU_NAME "-nohmac");
+	if (strcmp(chipName, emu_target) != 0) {
+		fprintf(stderr, "%s: this emulator is built for %s: run emulator/build/%s/%s\n", EMU_NAME, emu_target, chipName, EMU_NAME);
 		return 2;
 	}
 	emu_opts.chip = chipName;

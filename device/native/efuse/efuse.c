@@ -66,15 +66,14 @@ static const char *const PURPOSE_NAMES[] = {
 	"HMAC_DOWN_JTAG", "HMAC_DOWN_DIGITAL_SIGNATURE", "HMAC_UP", "SECURE_BOOT_DIGEST0",
 	"SECURE_BOOT_DIGEST1", "SECURE_BOOT_DIGEST2",
 };
-#define CHIP_MODEL_ESP32H2 16
 
 /* The ESP32-H2 numbers purposes 1 and 2 differently: ECDSA_KEY and RESERVED (it has no XTS-AES-256). */
 static const char *purpose_name(unsigned purpose)
 {
-	esp_chip_info_t info;
-	esp_chip_info(&info);
-	if ((int)info.model == CHIP_MODEL_ESP32H2 && (purpose == 1 || purpose == 2))
+#if CONFIG_IDF_TARGET_ESP32H2
+	if (purpose == 1 || purpose == 2)
 		return purpose == 1 ? "ECDSA_KEY" : "RESERVED";
+#endif
 	return purpose < sizeof(PURPOSE_NAMES) / sizeof(PURPOSE_NAMES[0]) ? PURPOSE_NAMES[purpose] : "UNKNOWN";
 }
 #endif

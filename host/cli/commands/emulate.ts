@@ -22,11 +22,11 @@ export const emulate: Command = {
   summary: 'run an emulated device (the firmware on XS) on a pseudo-terminal until Ctrl-C',
   usage: `efuse-attest emulate --chip CHIP --efuse FILE [options]
 
-  --chip CHIP       esp32s3, esp32c3, esp32s2, esp32c6, esp32h2, esp32c5, esp32p4, esp32, esp32c2
+  --chip CHIP       esp32s3, esp32c3, esp32s2, esp32c6, esp32h2, esp32 (the chips Moddable builds for)
   --efuse FILE      eFuse image made by espefuse --virt (--path-efuse-file)
   --silicon FILE    keys the silicon holds (default FILE.silicon.json)
   --link PATH       also make PATH a symbolic link to the pty, e.g. /tmp/esp32
-  --main FILE       entry module (default dist/device/src/main.js, the firmware)
+  --main FILE       a file to run as the module "main" (default: the firmware, device/boot.js)
   --verbose         show the firmware's trace output and the emulator's log
 
 Prints the pty path, then runs until Ctrl-C. Use the path as --port of the other commands.

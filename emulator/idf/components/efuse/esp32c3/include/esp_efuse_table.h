@@ -1,4 +1,4 @@
-// Emulator copy of the part of ESP-IDF's per-chip esp_efuse_table.h (components/efuse/<chip>/include)
+// Emulator copy of the part of ESP-IDF's efuse/esp32c3/include/esp_efuse_table.h
 // the firmware reads: the secure boot fields. As in IDF, the original ESP32 has ABS_DONE_0 (secure
 // boot V1) and ABS_DONE_1 (V2); the later chips have SECURE_BOOT_EN. The simulated chip answers
 // esp_efuse_read_field_bit for them from its espefuse image.

@@ -1,5 +1,5 @@
-// Emulator copy of ESP-IDF's per-chip esp_efuse_chip.h, in the shape shared by the chips with key
-// purposes (ESP32-S2/S3/C3/C6/H2): block numbers and the key purpose values.
+// Emulator copy of ESP-IDF's efuse/esp32h2/include/esp_efuse_chip.h: block numbers and the key purpose
+// values, where purposes 1 and 2 are ECDSA_KEY and RESERVED (the H2 has no XTS-AES-256).
 #pragma once
 
 #ifdef __cplusplus
@@ -33,9 +33,8 @@ typedef enum {
 
 typedef enum {
 	ESP_EFUSE_KEY_PURPOSE_USER = 0,
-	ESP_EFUSE_KEY_PURPOSE_RESERVED = 1,
-	ESP_EFUSE_KEY_PURPOSE_XTS_AES_256_KEY_1 = 2,
-	ESP_EFUSE_KEY_PURPOSE_XTS_AES_256_KEY_2 = 3,
+	ESP_EFUSE_KEY_PURPOSE_ECDSA_KEY = 1,
+	ESP_EFUSE_KEY_PURPOSE_RESERVED = 2,
 	ESP_EFUSE_KEY_PURPOSE_XTS_AES_128_KEY = 4,
 	ESP_EFUSE_KEY_PURPOSE_HMAC_DOWN_ALL = 5,
 	ESP_EFUSE_KEY_PURPOSE_HMAC_DOWN_JTAG = 6,
