@@ -51,6 +51,8 @@ export interface EmulatorStats {
   bytesIn: number;
   bytesOut: number;
   resets: number;
+  /** Bytes lost to a full RX FIFO (the firmware did not read when called). */
+  rxLost: number;
 }
 
 export interface Emulator {
@@ -68,7 +70,7 @@ export interface Emulator {
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const STATS_FIELDS: readonly (keyof EmulatorStats)[] = [
-  'chunkBytes', 'chunkPeak', 'slotBytes', 'slotPeak', 'heapCount', 'callbackErrors', 'bytesIn', 'bytesOut', 'resets',
+  'chunkBytes', 'chunkPeak', 'slotBytes', 'slotPeak', 'heapCount', 'callbackErrors', 'bytesIn', 'bytesOut', 'resets', 'rxLost',
 ];
 const KEEP_LINES = 20;
 const STATS_TIMEOUT_MS = 5000;

@@ -175,16 +175,30 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
     }
   });
 
-  it('answers past the 4096-byte budget in budget-sized writes, and a write beyond the budget throws', async function () {
+  it('answers past the 128-byte TX FIFO in FIFO-sized writes, and a write beyond the room throws', async function () {
     const emu = await start();
     const port = await open(emu);
-    assert.equal(await port.command('!budget'), '4096');
+    assert.equal(await port.command('!budget'), '128');
     port.clear();
     await port.write('!big\n');
     const got = await port.until('10000 bytes and a newline', (b) => b.length >= 10_001);
     assert.equal(got.length, 10_001);
     assert.equal(got[9_999], 0x41 + (9_999 % 26));
-    assert.match(await port.command('!overflow'), /output full: 4097 bytes, 4096 free( \(in write\))?$/);
+    assert.match(await port.command('!overflow'), /output full: 129 bytes, 128 free( \(in write\))?$/);
+  });
+
+  it('models the 128-byte RX FIFO: no backpressure, so bytes beyond it are lost while the firmware does not read', async function () {
+    const emu = await start();
+    const port = await open(emu);
+    assert.equal(await port.command('!deaf'), 'ok');
+    port.clear();
+    await port.write(Buffer.alloc(300, 0x41)); // the next onReadable reads nothing: 128 fit, 172 are lost
+    await port.until('the 128 bytes the FIFO kept, echoed', (b) => b.length >= 128);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(port.bytes.length, 128, 'only what the FIFO held');
+    assert.ok(port.bytes.every((b) => b === 0x41));
+    assert.equal((await emu.stats()).rxLost, 172);
+    assert.equal(await port.command('!budget'), '128', 'still serving');
   });
 
   it('delivers onReadable again while bytes remain after a callback that read some (read(n), read(buffer))', async function () {
@@ -285,7 +299,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
     }
     assert.equal(seen, 2);
     assert.equal((await emu.stats()).resets, 1, 'a rejection does not reset');
-    assert.equal(await port.command('!budget'), '4096'); // still serving
+    assert.equal(await port.command('!budget'), '128'); // still serving
     assert.ok(logs.some((l) => /unhandled rejection: Error: rejected by the test firmware/.test(l)), logs.join('\n'));
   });
 
@@ -299,7 +313,7 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
     assert.ok(text.includes(SW_RESET), text);
     assert.ok(logs.some((l) => l.includes('fatal: stack overflow')), logs.join('\n'));
     assert.equal((await emu.stats()).resets, 1);
-    assert.equal(await port.command('!budget'), '4096');
+    assert.equal(await port.command('!budget'), '128');
   });
 
   it('survives garbage: the echo firmware, then the real firmware answers a ping after 64 KB of noise', async function () {
@@ -389,9 +403,9 @@ describe('emulator runtime (XS engine, pty, serialport)', function () {
   });
 
   it('parses stats lines and rejects malformed ones', function () {
-    const good = '{"stats":{"chunkBytes":1,"chunkPeak":2,"slotBytes":3,"slotPeak":4,"heapCount":5,"callbackErrors":0,"bytesIn":6,"bytesOut":7,"resets":0}}';
+    const good = '{"stats":{"chunkBytes":1,"chunkPeak":2,"slotBytes":3,"slotPeak":4,"heapCount":5,"callbackErrors":0,"bytesIn":6,"bytesOut":7,"resets":0,"rxLost":0}}';
     assert.deepEqual(parseStatsLine(good), {
-      chunkBytes: 1, chunkPeak: 2, slotBytes: 3, slotPeak: 4, heapCount: 5, callbackErrors: 0, bytesIn: 6, bytesOut: 7, resets: 0,
+      chunkBytes: 1, chunkPeak: 2, slotBytes: 3, slotPeak: 4, heapCount: 5, callbackErrors: 0, bytesIn: 6, bytesOut: 7, resets: 0, rxLost: 0,
     });
     const bad = [
       '',

@@ -47,10 +47,12 @@ const char *linkmap_platform(void);
 
 /* ---- uart.c ---- */
 
-/* What the firmware may have queued for transmission at once, as a UART driver's TX ring. */
-#define UART_TX_BUDGET 4096
-/* Receive ring, as a UART driver's RX buffer. */
-#define UART_RX_SIZE 8192
+/* The chip's UART FIFOs (ESP32-family: 128 bytes each) and the RX interrupt threshold Moddable's
+   serial sets; "the wire" holds what the host sent and the FIFO has not taken yet. */
+#define UART_TX_BUDGET 128
+#define UART_RX_FIFO 128
+#define UART_RX_THRESHOLD 96
+#define UART_WIRE_SIZE 65536
 
 int uart_open(const char *link, char *err, size_t errlen);
 void uart_close(void);
@@ -69,14 +71,23 @@ size_t uart_flush(void);
 /* Drops everything queued (a reset cuts the transmission short). */
 void uart_tx_discard(void);
 
+/* Bytes in the RX FIFO. */
 size_t uart_rx_available(void);
+/* Room on the wire for what the pty holds. */
 size_t uart_rx_room(void);
+/* Bytes on the wire that the FIFO has not taken. */
+bool uart_rx_waiting(void);
 size_t uart_rx_take(uint8_t *data, size_t count);
-/* Reads what the host sent into the RX ring; returns bytes added (0 when nothing or no room). */
+/* Reads what the host sent onto the wire; returns bytes added (0 when nothing or no room). */
 size_t uart_rx_fill(void);
+/* Moves bytes from the wire into the FIFO up to the interrupt threshold, or, when the firmware did
+   not read at its last call (stalled), all of them, losing those that find the FIFO full. */
+size_t uart_rx_feed(bool stalled);
 void uart_rx_clear(void);
-/* Incremented on every uart_rx_fill that added bytes. */
+/* Incremented on every uart_rx_feed that moved bytes into the FIFO. */
 uint64_t uart_rx_arrivals(void);
+/* Bytes lost to a full RX FIFO. */
+uint64_t uart_rx_lost(void);
 
 uint64_t uart_bytes_in(void);
 uint64_t uart_bytes_out(void);
@@ -101,7 +112,7 @@ extern const char *const emu_target;
 
 typedef struct {
 	uint64_t chunkBytes, chunkPeak, slotBytes, slotPeak, heapCount;
-	uint64_t callbackErrors, bytesIn, bytesOut, resets;
+	uint64_t callbackErrors, bytesIn, bytesOut, resets, rxLost;
 } emu_stats;
 
 /* The module that freezes the built-ins after the preloads, as xsl does (emulator/modules). */

@@ -312,5 +312,6 @@ void engine_stats(emu_stats *stats)
 	stats->callbackErrors = callbackErrors;
 	stats->bytesIn = uart_bytes_in();
 	stats->bytesOut = uart_bytes_out();
+	stats->rxLost = uart_rx_lost();
 	stats->resets = resets;
 }

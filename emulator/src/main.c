@@ -155,11 +155,12 @@ static void print_stats(void)
 	engine_stats(&s);
 	fprintf(stderr,
 		"{\"stats\":{\"chunkBytes\":%llu,\"chunkPeak\":%llu,\"slotBytes\":%llu,\"slotPeak\":%llu,"
-		"\"heapCount\":%llu,\"callbackErrors\":%llu,\"bytesIn\":%llu,\"bytesOut\":%llu,\"resets\":%llu}}\n",
+		"\"heapCount\":%llu,\"callbackErrors\":%llu,\"bytesIn\":%llu,\"bytesOut\":%llu,\"resets\":%llu,\"rxLost\":%llu}}\n",
 		(unsigned long long)s.chunkBytes, (unsigned long long)s.chunkPeak,
 		(unsigned long long)s.slotBytes, (unsigned long long)s.slotPeak,
 		(unsigned long long)s.heapCount, (unsigned long long)s.callbackErrors,
-		(unsigned long long)s.bytesIn, (unsigned long long)s.bytesOut, (unsigned long long)s.resets);
+		(unsigned long long)s.bytesIn, (unsigned long long)s.bytesOut, (unsigned long long)s.resets,
+		(unsigned long long)s.rxLost);
 	fflush(stderr);
 }
 

@@ -2,10 +2,10 @@
  * Host functions of embedded:io/serial (emulator/modules/serial.js) over the emulator's UART
  * (uart.c). One instance can be open at a time: the emulated chip has one UART wired to the pty.
  *
- * As on a board, onWritable reports the room in the driver's TX ring (UART_TX_BUDGET at most) and
- * a write() of more than that room throws; onReadable(count) is called when bytes arrive, and again
- * while bytes remain if the callback read some. Bytes received while no instance is open are lost,
- * as a UART without a driver loses them.
+ * As on a board, onWritable reports the room in the TX FIFO (UART_TX_BUDGET at most) and a write() of
+ * more than that room throws; onReadable(count) is called when the RX FIFO reaches its threshold or
+ * the line goes idle (uart.c), and again while bytes remain if the callback read some. Bytes received
+ * while no instance is open are lost, as a UART nobody drives loses them.
  */
 #include "xsmc.h"
 #include "emu.h"
@@ -26,6 +26,7 @@ typedef struct {
 	int baud;
 	uint64_t seenArrivals; /* uart_rx_arrivals() at the last onReadable */
 	bool readSome;         /* read() took bytes since the last onReadable */
+	bool stalled;          /* the last onReadable read nothing: the FIFO fills and overflows */
 	bool writableDue;      /* output left the TX ring: onWritable is owed */
 } emu_serial;
 
@@ -269,9 +270,10 @@ bool serial_service(void)
 {
 	emu_serial *serial = openSerial;
 	if (!serial) {
-		uart_rx_clear(); /* no driver: received bytes are lost */
+		uart_rx_clear(); /* nobody drives the UART: received bytes are lost */
 		return false;
 	}
+	uart_rx_feed(serial->stalled);
 	if (serial->hasReadable && uart_rx_available() &&
 	    (uart_rx_arrivals() != serial->seenArrivals || serial->readSome)) {
 		serial->seenArrivals = uart_rx_arrivals();
@@ -280,6 +282,7 @@ bool serial_service(void)
 		serial = openSerial; /* the callback may have closed it */
 		if (!serial)
 			return false;
+		serial->stalled = !serial->readSome;
 	}
 	if (serial->hasWritable && serial->writableDue && uart_tx_free()) {
 		serial->writableDue = false;
@@ -288,8 +291,9 @@ bool serial_service(void)
 		if (!serial)
 			return false;
 	}
-	/* more to deliver without waiting for the pty: bytes left after a callback that read some */
-	return serial->hasReadable && uart_rx_available() && serial->readSome;
+	/* more to deliver without waiting for the pty: bytes on the wire, or left after a callback that
+	   read some */
+	return uart_rx_waiting() || (serial->hasReadable && uart_rx_available() && serial->readSome);
 }
 
 void serial_drained(void)

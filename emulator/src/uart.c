@@ -2,12 +2,19 @@
  * The chip's UART as a pseudo-terminal. The host opens the slave side (/dev/pts/N) with the real
  * `serialport` package exactly as it opens a USB bridge; the emulator owns the master side.
  *
+ * Modelled as the chip's UART under Moddable's ECMA-419 serial, which drives the hardware FIFOs
+ * directly (no IDF driver ring):
  * Transmit: one byte queue carries, in order, the serial bytes the firmware writes and console text
  * (boot ROM, trace) — on a board both leave through UART0. Only serial bytes count against the
- * firmware's budget (UART_TX_BUDGET, the driver's TX ring); console text has its own share and is
- * dropped when that is full, as a console with no listener loses output.
- * Receive: a ring the size of a driver RX buffer. The pty is only read while the ring has room, so a
- * busy firmware pushes back on the host instead of losing bytes.
+ * firmware's budget, the 128-byte TX FIFO (UART_TX_BUDGET); console text has its own share and is
+ * dropped when that is full, as a console with no listener loses output. The line drains the FIFO as
+ * fast as the pty takes it, so onWritable always finds it empty (a board calls it at <= 10 left).
+ * Receive: the bytes the host sent wait on "the wire" (what the pty holds) and enter the 128-byte RX
+ * FIFO (UART_RX_FIFO) in order; the firmware is called when the FIFO reaches the interrupt threshold
+ * (UART_RX_THRESHOLD, 96) or the line goes idle (the timeout interrupt). There is no backpressure:
+ * when the firmware did not read at its last call, bytes keep arriving, and those that find the FIFO
+ * full are lost (counted in rxLost). Time is not modelled: the firmware's work takes no line time, so
+ * a firmware that reads at every call never loses bytes here, however slow it would be on a chip.
  */
 #include "emu.h"
 
@@ -41,9 +48,11 @@ static struct {
 	segment segments[SEGMENT_MAX];
 	size_t segmentHead, segmentCount;
 
-	uint8_t rx[UART_RX_SIZE];
+	uint8_t rx[UART_RX_FIFO];
 	size_t rxHead, rxUsed;
-	uint64_t arrivals;
+	uint8_t wire[UART_WIRE_SIZE];
+	size_t wireHead, wireUsed;
+	uint64_t arrivals, rxLost;
 
 	uint64_t bytesIn, bytesOut;
 } uart = { .master = -1, .slave = -1 };
@@ -249,7 +258,12 @@ size_t uart_rx_available(void)
 
 size_t uart_rx_room(void)
 {
-	return UART_RX_SIZE - uart.rxUsed;
+	return UART_WIRE_SIZE - uart.wireUsed;
+}
+
+bool uart_rx_waiting(void)
+{
+	return uart.wireUsed > 0;
 }
 
 size_t uart_rx_take(uint8_t *data, size_t count)
@@ -258,11 +272,11 @@ size_t uart_rx_take(uint8_t *data, size_t count)
 	if (count > uart.rxUsed)
 		count = uart.rxUsed;
 	while (taken < count) {
-		size_t chunk = UART_RX_SIZE - uart.rxHead;
+		size_t chunk = UART_RX_FIFO - uart.rxHead;
 		if (chunk > count - taken)
 			chunk = count - taken;
 		memcpy(data + taken, uart.rx + uart.rxHead, chunk);
-		uart.rxHead = (uart.rxHead + chunk) % UART_RX_SIZE;
+		uart.rxHead = (uart.rxHead + chunk) % UART_RX_FIFO;
 		uart.rxUsed -= chunk;
 		taken += chunk;
 	}
@@ -272,27 +286,51 @@ size_t uart_rx_take(uint8_t *data, size_t count)
 size_t uart_rx_fill(void)
 {
 	size_t added = 0;
-	while (uart.rxUsed < UART_RX_SIZE) {
-		size_t tail = (uart.rxHead + uart.rxUsed) % UART_RX_SIZE;
-		size_t room = UART_RX_SIZE - uart.rxUsed;
-		size_t chunk = room < UART_RX_SIZE - tail ? room : UART_RX_SIZE - tail;
-		ssize_t n = read(uart.master, uart.rx + tail, chunk);
+	while (uart.wireUsed < UART_WIRE_SIZE) {
+		size_t tail = (uart.wireHead + uart.wireUsed) % UART_WIRE_SIZE;
+		size_t room = UART_WIRE_SIZE - uart.wireUsed;
+		size_t chunk = room < UART_WIRE_SIZE - tail ? room : UART_WIRE_SIZE - tail;
+		ssize_t n = read(uart.master, uart.wire + tail, chunk);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break; /* EAGAIN, or EIO while no one has the slave open (not here: we hold it) */
-		uart.rxUsed += (size_t)n;
+		uart.wireUsed += (size_t)n;
 		uart.bytesIn += (uint64_t)n;
 		added += (size_t)n;
 	}
-	if (added)
-		uart.arrivals++;
 	return added;
+}
+
+size_t uart_rx_feed(bool stalled)
+{
+	size_t moved = 0;
+	while (uart.wireUsed && (stalled || uart.rxUsed < UART_RX_THRESHOLD)) {
+		uint8_t byte = uart.wire[uart.wireHead];
+		uart.wireHead = (uart.wireHead + 1) % UART_WIRE_SIZE;
+		uart.wireUsed--;
+		if (uart.rxUsed == UART_RX_FIFO) {
+			uart.rxLost++;
+			continue;
+		}
+		uart.rx[(uart.rxHead + uart.rxUsed) % UART_RX_FIFO] = byte;
+		uart.rxUsed++;
+		moved++;
+	}
+	if (moved)
+		uart.arrivals++;
+	return moved;
 }
 
 void uart_rx_clear(void)
 {
 	uart.rxHead = uart.rxUsed = 0;
+	uart.wireHead = uart.wireUsed = 0;
+}
+
+uint64_t uart_rx_lost(void)
+{
+	return uart.rxLost;
 }
 
 uint64_t uart_rx_arrivals(void)
