@@ -78,15 +78,20 @@ export function prepareSdk(sdk: Sdk): void {
   need(join(sdk.idf, 'components'), 'not an ESP-IDF tree (IDF_PATH)');
 }
 
-/** "v6.0" from the tree's tools/cmake/version.cmake (what `git describe` gives on a release checkout). */
-export function idfVersion(idf: string): string {
-  const text = readFileSync(join(idf, 'tools', 'cmake', 'version.cmake'), 'utf8');
+/** [major, minor, patch] from the tree's tools/cmake/version.cmake. */
+function idfVersionParts(idf: string): [string, string, string] {
+  const file = join(idf, 'tools', 'cmake', 'version.cmake');
+  const text = readFileSync(file, 'utf8');
   const part = (name: string): string | undefined => new RegExp(`set\\(IDF_VERSION_${name} (\\d+)\\)`).exec(text)?.[1];
-  const major = part('MAJOR');
-  const minor = part('MINOR');
-  if (major === undefined || minor === undefined) throw new CheckError(`no IDF_VERSION_MAJOR/MINOR in ${join(idf, 'tools', 'cmake', 'version.cmake')}`);
-  const patch = part('PATCH');
-  return `v${major}.${minor}${patch && patch !== '0' ? '.' + patch : ''}`;
+  const [major, minor, patch] = [part('MAJOR'), part('MINOR'), part('PATCH')];
+  if (major === undefined || minor === undefined || patch === undefined) throw new CheckError(`no IDF_VERSION_MAJOR/MINOR/PATCH in ${file}`);
+  return [major, minor, patch];
+}
+
+/** "v6.0" (or "v6.0.1"): what `git describe` gives on a release checkout, which make.esp32.mk would run. */
+export function idfVersion(idf: string): string {
+  const [major, minor, patch] = idfVersionParts(idf);
+  return `v${major}.${minor}${patch !== '0' ? '.' + patch : ''}`;
 }
 
 /** The environment every tool runs in: the SDK's variables and its tools first on the PATH. */
@@ -137,7 +142,7 @@ function kconfgenPython(root: string): string {
  * sdkconfig.rename[.<target>], the root Kconfig and sdkconfig.rename. Cached on the inputs.
  */
 export function generateSdkconfig(sdk: Sdk, root: string, target: string, defaults: string): string {
-  const version = idfVersion(sdk.idf).slice(1);
+  const version = idfVersionParts(sdk.idf).join('.'); // "6.0.0", as ESP-IDF's CMake passes it
   const key = createHash('sha256').update(`${sdk.idf}\0${version}\0${target}\0`).update(readFileSync(defaults)).digest('hex').slice(0, 16);
   const out = join(cacheRoot(), 'sdkconfig', `${target}-${key}`);
   const header = join(out, 'sdkconfig.h');

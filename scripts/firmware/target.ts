@@ -186,7 +186,9 @@ export function checkTarget(target: string, o: TargetOptions): TargetResult {
     mkdirSync(out, { recursive: true });
     const r = sh(`mcconfig -p ${quote(target)} -o ${quote(out)} ${quote(join(o.root, 'moddable.json'))}`, env, o.root);
     if (!r.ok) {
-      const errors = r.out.split('\n').filter((l) => /^(###|#) ?[Ee]rror/.test(l)).map((l) => l.replace(/^#+ ?[Ee]rror: ?/, '').replace(/!$/, ''));
+      // mcconfig names paths as the manifests write them: show where $(IDF_PATH) and $(MODDABLE) point
+      const expand = (l: string): string => l.split('$(IDF_PATH)').join(o.sdk.idf).split('$(MODDABLE)').join(o.sdk.moddable);
+      const errors = r.out.split('\n').filter((l) => /^(###|#) ?[Ee]rror/.test(l)).map((l) => expand(l.replace(/^#+ ?[Ee]rror: ?/, '').replace(/!$/, '')));
       throw new CheckError(`mcconfig refused ${target}: ${errors.length ? errors.join('; ') : lastLines(r.out, 3)}`);
     }
     makefile = findFile(join(out, 'tmp'), 'makefile') ?? '';
@@ -228,8 +230,10 @@ export function checkTarget(target: string, o: TargetOptions): TargetResult {
   if (!step('xsl', () => {
     const r = sh(`make -f ${quote(makefile)} ${quote(join(vars.TMP_DIR!, 'mc.xs.c'))} IDF_VERSION=${idfVer}`, env, o.root);
     if (!r.ok) {
-      const lines = r.out.split('\n').filter((l) => /error|not found/i.test(l) && !/^fatal: not a git repository/.test(l));
-      throw new CheckError(`xsc/xsl failed for ${target}: ${lines.length ? lines.slice(0, 3).join(' / ') : lastLines(r.out, 3)}`);
+      const lines = r.out.split('\n').filter((l) => /error|not found/i.test(l) && !/^(fatal: not a git repository|make(\[\d+\])?: \*\*\*)/.test(l))
+        .map((l) => l.replace(/^#+ /, '').replace(/!$/, ''));
+      const unique = [...new Set(lines)];
+      throw new CheckError(`xsc/xsl failed for ${target}: ${unique.length ? unique.slice(0, 3).join(' / ') : lastLines(r.out, 3)}`);
     }
     xslSummary = /^### (\d+ instances.*)$/m.exec(r.out)?.[1] ?? '';
     const modules = (r.out.match(/^# xsc /gm) ?? []).length;
