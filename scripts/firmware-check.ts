@@ -3,13 +3,7 @@
 // sized, and the project's native C compiled with the generated makefile's flags (firmware/target.ts),
 // against $MODDABLE + $IDF_PATH or else the sdk-kit beside the project (firmware/sdk.ts).
 //
-// usage: node dist/scripts/firmware-check.js [--target T]... [--out DIR] [--root DIR] [--no-build] [--json]
-//   --target T   esp32/esp32s3, esp32/esp32c3, esp32 (default: all three), or another Moddable platform
-//   --out DIR    build folders go here and are kept (default: a temporary folder, removed afterwards)
-//   --root DIR   the project to check (default: this package)
-//   --no-build   use the firmware JS already in dist/ instead of running tsc -p device/tsconfig.json
-//   --json       one JSON object on stdout (the step lines go to stderr)
-// Exit status: 0 every step passed, 1 a step failed, 2 bad usage or no SDK / an incomplete one.
+// Options and exit status: USAGE below (`npm run firmware:check -- --help`).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +14,8 @@ import { checkTarget, type Step, type TargetResult } from './firmware/target.js'
 
 /** This package's root (the script runs from dist/scripts/). */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** The sdk-kit's place beside the project. */
-export const KIT_DIR = resolve(PACKAGE_ROOT, '..', 'shared', 'sdk-kit');
+/** The sdk-kit's place beside the project ($EFUSE_ATTEST_SDK_KIT elsewhere). */
+export const KIT_DIR = resolve(process.env.EFUSE_ATTEST_SDK_KIT || join(PACKAGE_ROOT, '..', 'shared', 'sdk-kit'));
 export const TARGETS: readonly string[] = Object.freeze(['esp32/esp32s3', 'esp32/esp32c3', 'esp32']);
 
 export interface CheckReport {
@@ -39,7 +33,7 @@ export function sdkForCheck(): Sdk | undefined {
   return findSdk(KIT_DIR);
 }
 
-interface Options { targets: string[]; out?: string; root: string; build: boolean; json: boolean }
+interface Options { targets: string[]; out?: string; root: string; build: boolean; json: boolean; help?: boolean }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { targets: [], root: PACKAGE_ROOT, build: true, json: false };
@@ -55,11 +49,22 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--root') o.root = resolve(value());
     else if (a === '--no-build') o.build = false;
     else if (a === '--json') o.json = true;
+    else if (a === '--help') o.help = true;
     else throw new CheckError(`unknown option ${a} (options: --target T, --out DIR, --root DIR, --no-build, --json)`);
   }
   if (o.targets.length === 0) o.targets = [...TARGETS];
   return o;
 }
+
+const USAGE = `usage: npm run firmware:check -- [--target T]... [--out DIR] [--root DIR] [--no-build] [--json]
+  --target T   a Moddable platform: esp32/esp32s3, esp32/esp32c3, esp32 (default: all three)
+  --out DIR    keep the build folders there (default: a temporary folder, removed afterwards)
+  --root DIR   the project to check (default: this package)
+  --no-build   use the firmware JS already in dist/ (default: tsc -p device/tsconfig.json first)
+  --json       one JSON object on stdout; the step lines go to stderr
+Uses $MODDABLE + $IDF_PATH (Moddable SDK 8.2.x with its tools built, ESP-IDF v6.0), else the sdk-kit at
+${KIT_DIR} ($EFUSE_ATTEST_SDK_KIT). Exit status: 0 passed, 1 a step failed, 2 bad usage or no usable SDK.
+`;
 
 const pad = (s: string, n: number): string => (s.length >= n ? s : s + ' '.repeat(n - s.length));
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
@@ -73,8 +78,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`firmware-check: ${(e as Error).message}\n`);
     return 2;
   }
+  if (o.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const say = (line: string): void => { (o.json ? process.stderr : process.stdout).write(line + '\n'); };
-  const report: { -readonly [K in keyof CheckReport]: CheckReport[K] } = { ok: false, targets: [], ms: 0 };
+  const report: { -readonly [K in keyof CheckReport]: CheckReport[K] } = { ok: false, sdk: undefined, build: undefined, targets: [], ms: 0 };
   const finish = (code: number): number => {
     report.ms = Date.now() - t0;
     if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

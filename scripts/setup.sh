@@ -33,14 +33,14 @@ if [ ! -x .venv/bin/espefuse ]; then
 fi
 
 # --- The real-board build check (npm run firmware:check, scripts/firmware-check.ts) -------------------------
-# Only when a Moddable SDK ($MODDABLE, with $IDF_PATH) or the sdk-kit beside the project (../shared/sdk-kit)
-# is here. Debian's packages for it: stand-in cross compilers for Espressif's (gcc-xtensa-lx106 for ESP32 and
-# ESP32-S3, gcc-riscv64-unknown-elf for ESP32-C3), newlib headers, and what Moddable's Linux tools build with
-# (libglib2.0-dev, pkg-config, dash). ESP-IDF's kconfgen (PyPI esp-idf-kconfig, the version ESP-IDF v6.0 pins)
+# Only when a Moddable SDK ($MODDABLE, with $IDF_PATH) or the sdk-kit (../shared/sdk-kit, or
+# $EFUSE_ATTEST_SDK_KIT) is here. Debian's packages for it: stand-in cross compilers for Espressif's
+# (gcc-xtensa-lx106 for ESP32 and ESP32-S3, gcc-riscv64-unknown-elf for ESP32-C3), newlib headers, and what
+# Moddable's Linux tools build with (libglib2.0-dev, pkg-config, dash). ESP-IDF's kconfgen (PyPI esp-idf-kconfig, the version ESP-IDF v6.0 pins)
 # into .venv, for sdkconfig.h where the kit has none. The kit's tools are built once into the user cache
 # (~35 s; keyed on the kit's VERSION, as scripts/firmware/sdk.ts computes it). Nothing here downloads a
 # toolchain.
-kit=../shared/sdk-kit
+kit=${EFUSE_ATTEST_SDK_KIT:-../shared/sdk-kit}
 if [ -n "${MODDABLE:-}" ] || [ -f "$kit/VERSION" ]; then
   need=()
   for p in gcc-xtensa-lx106 gcc-riscv64-unknown-elf libnewlib-dev libglib2.0-dev pkg-config dash; do

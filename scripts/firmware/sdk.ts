@@ -57,6 +57,7 @@ export function findSdk(kitDir: string, env: NodeJS.ProcessEnv = process.env): S
   }
   const kit = resolve(kitDir);
   if (!existsSync(kit)) return undefined;
+  need(join(kit, 'VERSION'), 'incomplete sdk-kit');
   const tools = join(kitToolsDir(kit), 'moddable');
   return { kind: 'kit', moddable: tools, idf: join(kit, 'esp-idf'), kit, bin: join(tools, 'build', 'bin', 'lin', 'release') };
 }
