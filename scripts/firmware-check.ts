@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CheckError, findSdk, idfVersion, lastLines, prepareSdk, type Sdk } from './firmware/sdk.js';
+import { CheckError, findSdk, idfVersion, kitToolsBuilt, lastLines, prepareSdk, type Sdk } from './firmware/sdk.js';
 import { checkTarget, type Step, type TargetResult } from './firmware/target.js';
 
 /** This package's root (the script runs from dist/scripts/). */
@@ -94,7 +94,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     sdk = findSdk(KIT_DIR);
     if (!sdk) throw new CheckError(`no Moddable SDK: set MODDABLE and IDF_PATH (Moddable SDK 8.2.x with its tools built, ESP-IDF v6.0), or put the sdk-kit at ${KIT_DIR}`);
-    if (sdk.kind === 'kit') say(`firmware-check: sdk-kit ${sdk.kit}: Moddable tools in ${sdk.moddable} (built once per kit version)`);
+    if (sdk.kind === 'kit' && !kitToolsBuilt(sdk)) {
+      say(`firmware-check: building the Moddable tools from the sdk-kit ${sdk.kit} into ${sdk.moddable} (once per kit version, about 35 s)`);
+    }
     prepareSdk(sdk);
     report.sdk = { kind: sdk.kind, moddable: sdk.moddable, idf: sdk.idf, idfVersion: idfVersion(sdk.idf) };
     say(`firmware-check: Moddable SDK ${sdk.moddable}, ESP-IDF ${report.sdk.idfVersion} at ${sdk.idf}`);
@@ -143,6 +145,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // output piped into e.g. head: stop quietly when the reader is gone
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw e; });
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
     process.stderr.write(`firmware-check: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exitCode = 1;

@@ -62,6 +62,13 @@ export function findSdk(kitDir: string, env: NodeJS.ProcessEnv = process.env): S
   return { kind: 'kit', moddable: tools, idf: join(kit, 'esp-idf'), kit, bin: join(tools, 'build', 'bin', 'lin', 'release') };
 }
 
+/** Whether the kit's tools are already built for this kit version (else prepareSdk builds them). */
+export function kitToolsBuilt(sdk: Sdk): boolean {
+  if (!sdk.kit) return true;
+  const stamp = join(resolve(sdk.moddable, '..'), '.built');
+  return existsSync(stamp) && readFileSync(stamp).equals(readFileSync(join(sdk.kit, 'VERSION')));
+}
+
 /** Checks the tree and, for the kit, builds its tools once (about 35 s on 2 cores; a no-op afterwards). */
 export function prepareSdk(sdk: Sdk): void {
   if (sdk.kit) {
