@@ -1,7 +1,9 @@
 // npm run bench: every benchmark, printed as figures and ratios against baselines measured in the
 // same run. Never part of the tests. `--json` prints the figures as one JSON object too.
 import { cpus } from 'node:os';
+import { benchFirmware } from './firmware.js';
 import { benchCodec, benchVerify } from './host.js';
+import { line } from './util.js';
 
 const results: Record<string, unknown> = {
   machine: `${cpus()[0]?.model ?? 'unknown cpu'} × ${cpus().length}, node ${process.version}`,
@@ -12,4 +14,10 @@ results.verify = benchVerify();
 results.codec = benchCodec();
 const extra = await import('./device.js').catch(() => undefined);
 if (extra) Object.assign(results, await extra.benchDevice());
+results.firmware = await benchFirmware().catch((e: unknown) => {
+  const error = e instanceof Error ? e.message : String(e);
+  line('6. firmware footprint FAILED', error);
+  process.exitCode = 1;
+  return { error };
+});
 if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));

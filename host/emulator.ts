@@ -139,7 +139,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const args = buildArgs(opts, linkmap);
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
   if (!existsSync(binary)) {
-    throw new UsageError(`no emulator for ${chip}: ${binary} is missing (the emulator is built for esp32, esp32s2, esp32s3, esp32c3, esp32c6 and esp32h2 by scripts/setup.sh, or make -C emulator)`);
+    throw new UsageError(`no emulator for ${chip}: ${binary} is missing (the emulator is built for esp32, esp32s3, esp32c3, esp32c6 and esp32h2 by scripts/setup.sh, or make -C emulator)`);
   }
 
   // Own process group: a Ctrl-C at the terminal reaches the caller, which stops the emulator in order.

@@ -32,6 +32,39 @@ if [ ! -x .venv/bin/espefuse ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'esptool>=5,<6'
 fi
 
+# --- The real-board build check (npm run firmware:check, scripts/firmware-check.ts) -------------------------
+# Only when a Moddable SDK ($MODDABLE, with $IDF_PATH) or the sdk-kit (../shared/sdk-kit, or
+# $EFUSE_ATTEST_SDK_KIT) is here. Debian's packages for it: stand-in cross compilers for Espressif's
+# (gcc-xtensa-lx106 for ESP32 and ESP32-S3, gcc-riscv64-unknown-elf for ESP32-C3), newlib headers, and what
+# Moddable's Linux tools build with (libglib2.0-dev, pkg-config, dash). ESP-IDF's kconfgen (PyPI esp-idf-kconfig, the version ESP-IDF v6.0 pins)
+# into .venv, for sdkconfig.h where the kit has none. The kit's tools are built once into the user cache
+# (~35 s; keyed on the kit's VERSION, as scripts/firmware/sdk.ts computes it). Nothing here downloads a
+# toolchain.
+kit=${EFUSE_ATTEST_SDK_KIT:-../shared/sdk-kit}
+if [ -n "${MODDABLE:-}" ] || [ -f "$kit/VERSION" ]; then
+  need=()
+  for p in gcc-xtensa-lx106 gcc-riscv64-unknown-elf libnewlib-dev libglib2.0-dev pkg-config dash; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    say "installing system packages for the firmware check: ${need[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  if ! .venv/bin/python -c 'import kconfgen' >/dev/null 2>&1; then
+    say "installing ESP-IDF's kconfgen into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check 'esp-idf-kconfig==3.14.0'
+  fi
+  if [ -z "${MODDABLE:-}" ]; then
+    tools="${XDG_CACHE_HOME:-$HOME/.cache}/efuse-attest/moddable-tools-$(sha256sum "$kit/VERSION" | cut -c1-12)"
+    if ! cmp -s "$tools/.built" "$kit/VERSION"; then
+      say "building the Moddable tools from the sdk-kit into $tools"
+      bash "$kit/scripts/build-tools.sh" "$kit" "$tools"
+    fi
+  fi
+fi
+# --- end of the real-board build check -----------------------------------------------------------------------
+
 say "building TypeScript and the emulator"
 npx tsc -p tsconfig.json
 npx tsc -p device/tsconfig.json

@@ -22,7 +22,7 @@ export const emulate: Command = {
   summary: 'run an emulated device (the firmware on XS) on a pseudo-terminal until Ctrl-C',
   usage: `efuse-attest emulate --chip CHIP --efuse FILE [options]
 
-  --chip CHIP       esp32s3, esp32c3, esp32s2, esp32c6, esp32h2, esp32 (the chips Moddable builds for)
+  --chip CHIP       esp32s3, esp32c3, esp32c6, esp32h2, esp32 (the targets the firmware builds for)
   --efuse FILE      eFuse image made by espefuse --virt (--path-efuse-file)
   --silicon FILE    keys the silicon holds (default FILE.silicon.json)
   --link PATH       also make PATH a symbolic link to the pty, e.g. /tmp/esp32
