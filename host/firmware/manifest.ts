@@ -36,6 +36,32 @@ interface Loaded { path: string; dir: string; json: Json; platform: Json | undef
 
 const VARIABLE = /\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g;
 
+/**
+ * The module name an import specifier refers to, as xsl (tools/xsl.c) and the device's loader
+ * (xs/platforms/mc/xsHosts.c) compute it: "moddable:" dropped, a ".js"/".mjs" suffix of the last
+ * segment dropped, "./x" and "../x" taken relative to the importing module's name. Undefined when a
+ * relative specifier climbs above the top of the names or has no referrer.
+ */
+export function moduleName(specifier: string, referrer: string | undefined): string | undefined {
+  let spec = specifier.startsWith('moddable:') ? specifier.slice(9) : specifier;
+  const last = spec.lastIndexOf('/');
+  const dot = spec.lastIndexOf('.');
+  if (dot > last && (spec.slice(dot) === '.js' || spec.slice(dot) === '.mjs')) spec = spec.slice(0, dot);
+  let ups = 0;
+  let rest = spec;
+  if (spec.startsWith('./')) { ups = 1; rest = spec.slice(2); }
+  else if (spec.startsWith('../')) {
+    while (rest.startsWith('../')) { ups++; rest = rest.slice(3); }
+    ups++;
+  }
+  if (ups === 0) return spec;
+  if (referrer === undefined) return undefined;
+  const parts = referrer.split('/');
+  if (ups > parts.length) return undefined;
+  parts.length -= ups;
+  return [...parts, rest].join('/');
+}
+
 /** The "platforms" entry mcconfig picks for a platform: exact, "head/*", "*\/tail", then shorter, then "...". */
 export function matchPlatform(platforms: Json, platform: string): Json | undefined {
   const parts = platform.split('/');
