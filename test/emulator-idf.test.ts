@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startEmulator } from '../host/emulator.js';
@@ -515,10 +515,16 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     it(`${chip}: efuse.c compiles warning-free with Moddable's include path plus what the manifests add, and not without the latter`, () => {
       const map = linkMap(ROOT, chip);
       const added = map.split('\n').filter((l) => l.startsWith('cinclude\t')).map((l) => `-I${l.slice(9)}`);
+      // mc.defines.h, as mcconfig writes it into the build folder from the manifests' "defines"
+      const defines = tmp('defines');
+      mkdirSync(defines);
+      writeFileSync(join(defines, 'mc.defines.h'), map.split('\n').filter((l) => l.startsWith('define\t'))
+        .map((l) => `#define ${l.split('\t')[1]} ${l.split('\t')[2]}\n`).join(''));
+      assert.match(readFileSync(join(defines, 'mc.defines.h'), 'utf8'), /#define MODDEF_EFUSE_ADC_ENTROPY \(1\)/);
       assert.ok(added.some((d) => d.endsWith('components/efuse/include')), `the manifests add efuse/include for ${chip}:\n${map}`);
       // A full compile (-c), not -fsyntax-only: unused-function and similar warnings come later.
       const cc = (includes: string[]) => run('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-c', '-o', tmp('efuse.o'),
-        ...includes, `-I${XS}/includes`, `-I${XS}/platforms`, join(ROOT, 'device/native/efuse/efuse.c')]);
+        `-I${defines}`, ...includes, `-I${XS}/includes`, `-I${XS}/platforms`, join(ROOT, 'device/native/efuse/efuse.c')]);
       const r = cc([...moddableIncludes(chip), ...added]);
       assert.equal(r.status, 0, r.stderr);
       const bare = cc(moddableIncludes(chip));

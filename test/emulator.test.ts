@@ -53,6 +53,24 @@ describe('emulator: end to end', function () {
     }
   });
 
+  it('device nonces are random from power-on: two power-ons of the same chip give different nonces (an entropy source runs for the fill)', async () => {
+    const made = await makeChip('esp32s3', { BLOCK_KEY0: [TEST_KEY, 'HMAC_UP'] });
+    const nonces: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const emu = await startEmulator({ chip: 'esp32s3', efuse: made.image });
+      const client = await Client.open(emu.path);
+      try {
+        const att = await client.attest();
+        verifyAttestation(att, { key: TEST_KEY, deviceId: made.deviceId });
+        nonces.push(Buffer.from(att.response.deviceNonce).toString("hex"));
+      } finally {
+        await client.close();
+        await emu.stop();
+      }
+    }
+    assert.notEqual(nonces[0], nonces[1], 'a chip without an entropy source repeats its RNG sequence from power-on');
+  });
+
   it('a reset in the middle of an exchange costs a retry, not the answer', async () => {
     const t = await emulatorTarget('esp32s3');
     try {

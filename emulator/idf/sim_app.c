@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "bootloader_random.h"
 #include "esp_app_desc.h"
 #include "esp_efuse.h"
 #include "esp_err.h"
@@ -61,9 +62,27 @@ const char *esp_err_to_name_r(esp_err_t code, char *buf, size_t buflen)
 	return buf;
 }
 
+/* The chip's RNG is truly random only with an entropy source: RF on, or the SAR ADC source of
+ * bootloader_random_enable() (esp_random.h). The emulator never runs RF, so without the ADC source its
+ * RNG gives a fixed sequence from power-on: as unfit for a nonce as a chip's, and visibly so. */
+static bool adcEntropy;
+static uint64_t weakState = 0x9e3779b97f4a7c15ull;
+
+void bootloader_random_enable(void) { adcEntropy = true; }
+void bootloader_random_disable(void) { adcEntropy = false; }
+
 void esp_fill_random(void *buf, size_t len)
 {
 	uint8_t *p = buf;
+	if (!adcEntropy) {
+		for (size_t i = 0; i < len; i++) {
+			weakState ^= weakState << 13;
+			weakState ^= weakState >> 7;
+			weakState ^= weakState << 17;
+			p[i] = (uint8_t)(weakState >> 24);
+		}
+		return;
+	}
 	while (len) {
 		ssize_t n = getrandom(p, len, 0);
 		if (n < 0) {

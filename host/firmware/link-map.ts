@@ -5,6 +5,7 @@
 //   module    <name> <absolute path of its .js>       one per module, under its manifest name
 //   preload   <name>                                  in manifest order
 //   config    <JSON>                                  mc/config of that target
+//   define    <MODDEF_NAME> <value>                   a macro of mc.defines.h (the manifests' "defines")
 //   cinclude  <folder>                                a C include folder the manifests add, with
 //                                                     $(IDF_PATH) mapped onto the simulated IDF
 //   digest    <SHA-256 over every module's name and source>   (the emulated app's ELF SHA-256)
@@ -16,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ManifestError, resolveManifest } from './manifest.js';
+import { definesOf, ManifestError, resolveManifest } from './manifest.js';
 
 /** SDK modules the firmware imports, and the emulator's own implementation of each. */
 export const STAND_INS: Readonly<Record<string, string>> = Object.freeze({
@@ -57,6 +58,7 @@ export function linkMap(root: string, chip: string, manifest = join(root, 'modda
   }
   for (const name of m.preload) lines.push(`preload\t${name}`);
   lines.push(`config\t${JSON.stringify(m.config)}`);
+  for (const [name, value] of definesOf(m.defines)) lines.push(`define\t${name}\t${clean(value)}`);
   const subclass = platform.includes('/') ? platform.split('/')[1]! : platform;
   for (const dir of m.includeDirs) {
     if (dir.includes('$(MODDABLE)')) continue; // the SDK's own folders: not part of the simulated tree

@@ -20,6 +20,8 @@ export interface ResolvedManifest {
   readonly includeDirs: readonly string[];
   readonly preload: readonly string[];
   readonly config: Readonly<Record<string, unknown>>;
+  /** "defines", merged: mcconfig writes them to mc.defines.h as MODDEF_… macros. */
+  readonly defines: Readonly<Record<string, unknown>>;
   /** SDK manifests included through $(MODDABLE), not read here. */
   readonly sdk: readonly string[];
   /** Every manifest read, root last. */
@@ -60,6 +62,23 @@ export function moduleName(specifier: string, referrer: string | undefined): str
   if (ups > parts.length) return undefined;
   parts.length -= ups;
   return [...parts, rest].join('/');
+}
+
+/**
+ * mc.defines.h's macros for `defines`, as mcconfig writes them (tools/mcconfig.js generateDefines):
+ * MODDEF_ + the upper-cased path joined by "_"; numbers and booleans in parentheses, a string starting
+ * with "#" quoted, another string as is. Arrays and null are not used by this firmware and refused.
+ */
+export function definesOf(defines: Readonly<Record<string, unknown>>, prefix = 'MODDEF_'): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [key, value] of Object.entries(defines)) {
+    const name = prefix + key.toUpperCase();
+    if (typeof value === 'number' || typeof value === 'boolean') out.push([name, `(${value})`]);
+    else if (typeof value === 'string') out.push([name, value.startsWith('#') ? JSON.stringify(value.slice(1)) : value]);
+    else if (isObject(value)) out.push(...definesOf(value, name + '_'));
+    else throw new ManifestError(`defines: ${name} must be a number, boolean, string or object`);
+  }
+  return out;
 }
 
 /** The "platforms" entry mcconfig picks for a platform: exact, "head/*", "*\/tail", then shorter, then "...". */
@@ -140,6 +159,7 @@ export function resolveManifest(rootManifest: string, platform: string, vars: Re
   const includeDirs: string[] = [];
   const preload: string[] = [];
   const config: Json = {};
+  const defines: Json = {};
   const errors: string[] = [];
   const addModules = (section: unknown, m: Loaded): void => {
     if (section === undefined) return;
@@ -173,6 +193,7 @@ export function resolveManifest(rootManifest: string, platform: string, vars: Re
       addModules(part.modules, m);
       preload.push(...asList(part.preload, `${m.path}: "preload"`));
       mergeInto(config, part.config);
+      mergeInto(defines, part.defines);
     }
   }
   if (errors.length > 0) throw new ManifestError(`${platform}: ${errors.join('; ')}`);
@@ -180,6 +201,6 @@ export function resolveManifest(rootManifest: string, platform: string, vars: Re
     if (!modules.has(name)) throw new ManifestError(`${platform}: preload "${name}" is not a module of the manifests`);
   }
   return Object.freeze({
-    platform, modules, cSources, includeDirs, preload, config, sdk, manifests: loaded.map((m) => m.path),
+    platform, modules, cSources, includeDirs, preload, config, defines, sdk, manifests: loaded.map((m) => m.path),
   });
 }

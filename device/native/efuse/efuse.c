@@ -19,6 +19,7 @@
 
 #include "xsmc.h"
 
+#include "mc.defines.h"
 #include "sdkconfig.h"
 
 #include "esp_app_desc.h"
@@ -29,6 +30,12 @@
 #include "esp_flash_encrypt.h"
 #include "esp_mac.h"
 #include "esp_random.h"
+#ifndef MODDEF_EFUSE_ADC_ENTROPY
+#define MODDEF_EFUSE_ADC_ENTROPY 1
+#endif
+#if MODDEF_EFUSE_ADC_ENTROPY
+#include "bootloader_random.h"
+#endif
 #include "soc/soc_caps.h"
 #if SOC_HMAC_SUPPORTED
 #include "esp_hmac.h"
@@ -274,7 +281,15 @@ void xs_efuse_random(xsMachine *the)
 {
 	uint8_t bytes[RANDOM_MAX];
 	int count = arg_int(the, 0, "count", 1, RANDOM_MAX);
+	/* Without RF the chip's RNG is not truly random (esp_random.h): the SAR ADC entropy source runs for
+	 * the fill (manifest define efuse.adc_entropy; off for a firmware that runs RF or uses the ADC). */
+#if MODDEF_EFUSE_ADC_ENTROPY
+	bootloader_random_enable();
+#endif
 	esp_fill_random(bytes, (size_t)count);
+#if MODDEF_EFUSE_ADC_ENTROPY
+	bootloader_random_disable();
+#endif
 	xsmcSetArrayBuffer(xsResult, bytes, count);
 	memzero(bytes, sizeof(bytes));
 }
