@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startEmulator } from '../host/emulator.js';
 import { linkMap } from '../host/firmware/link-map.js';
+import { buildTranscript } from '../protocol/index.js';
 import { ROOT } from './support/vectors.js';
 
 const IDF = join(ROOT, 'emulator/idf');
@@ -459,33 +460,55 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     thrown(calls, 'keyBlock(-1)', 'RangeError', /slot/);
     thrown(calls, "keyBlock('0')", 'TypeError', /slot: expected an integer/);
 
-    const m = bytesOf(100);
-    const h = (msg: Uint8Array) => ({ buffer: hmacOf(key0, msg) });
-    assert.deepEqual(value(calls, 'hmac(0, Uint8Array)'), h(m));
-    assert.deepEqual(value(calls, 'hmac(0, ArrayBuffer)'), h(m));
-    for (const v of ['Uint8Array view at offset 10 of 40', 'DataView at offset 10 of 40', 'Uint16Array at offset 10 of 20 elements']) {
-      assert.deepEqual(value(calls, `hmac(0, ${v})`), h(m.subarray(10, 50)), v);
-    }
-    assert.deepEqual(value(calls, 'hmac(0, empty)'), h(new Uint8Array(0)));
-    assert.deepEqual(value(calls, 'hmac(0, 1024 bytes)'), h(bytesOf(1024)));
-    thrown(calls, 'hmac(0, 1025 bytes)', 'RangeError', /message: at most 1024 bytes, got 1025/);
-    for (const a of ['string', 'object']) thrown(calls, `hmac(0, ${a})`, 'TypeError', /message: expected an ArrayBuffer or an ArrayBuffer view/);
-    thrown(calls, 'hmac(0)', 'TypeError', /message/);
-    thrown(calls, 'hmac(6, m)', 'RangeError', /slot: must be an integer 0\.\.5/);
-    thrown(calls, 'hmac(-1, m)', 'RangeError', /slot/);
-    thrown(calls, "hmac('0', m)", 'TypeError', /slot: expected an integer/);
+    // The key MACs only what the C builds: the attestation transcript from the state it reads itself.
+    assert.equal(value(calls, 'hmac is not exported'), 'undefined');
+    const fw = createHash('sha256').update(readFileSync(CONTRACT)).digest('hex');
+    const attested = (name: string, nonce: Uint8Array): void => {
+      const a = value(calls, name) as Record<string, string | number | boolean>;
+      const fields = {
+        chip: a.chip as number, revision: a.revision as number, deviceId: Buffer.from(a.deviceId as string, 'hex'),
+        hmac: a.hmac as boolean, secureBoot: a.secureBoot as boolean, flashEncryption: a.flashEncryption as boolean,
+        firmwareId: Buffer.from(a.firmwareId as string, 'hex'), firmwareVersion: a.firmwareVersion as string,
+        slot: a.slot as number, purpose: a.purpose as number, readProtected: a.readProtected as boolean,
+        writeProtected: a.writeProtected as boolean, deviceNonce: Buffer.from(a.deviceNonce as string, 'hex'),
+      };
+      assert.deepEqual({ ...fields, deviceId: a.deviceId, firmwareId: a.firmwareId, deviceNonce: undefined }, {
+        ...fields, chip: 9, revision: 0, deviceId: '000000000000', hmac: true, secureBoot: true, flashEncryption: false,
+        firmwareId: fw, firmwareVersion: '0.1.0', slot: 0, purpose: 8, readProtected: true, writeProtected: true, deviceNonce: undefined,
+      }, `${name}: the chip's state as espefuse burned it`);
+      assert.equal(fields.deviceNonce.length, 16);
+      assert.equal(a.mac, hmacOf(key0, buildTranscript(fields, nonce)), `${name}: MAC over the protocol's transcript`);
+    };
+    attested('attest(0, Uint8Array)', bytesOf(32));
+    attested('attest(0, ArrayBuffer)', bytesOf(32));
+    attested('attest(0, DataView at offset 10 of 40)', bytesOf(64).subarray(10, 50));
+    attested('attest(0, 16 bytes)', bytesOf(16));
+    attested('attest(0, 64 bytes)', bytesOf(64));
+    assert.notEqual((value(calls, 'attest(0, 16 bytes)') as { deviceNonce: string }).deviceNonce,
+      (value(calls, 'attest(0, 64 bytes)') as { deviceNonce: string }).deviceNonce, 'a fresh device nonce each time');
+    thrown(calls, 'attest(0, 15 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 15/);
+    thrown(calls, 'attest(0, 65 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 65/);
+    thrown(calls, 'attest(0, string)', 'TypeError', /hostNonce: expected an ArrayBuffer or an ArrayBuffer view/);
+    thrown(calls, 'attest(0)', 'TypeError', /hostNonce/);
+    thrown(calls, 'attest(6, n)', 'RangeError', /slot: must be an integer 0\.\.5/);
+    thrown(calls, "attest('0', n)", 'TypeError', /slot: expected an integer/);
     // esp_err_t errors start with the name (device/src/device.ts maps them to protocol statuses).
-    thrown(calls, 'hmac(1, m)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
-    thrown(calls, 'hmac(2, m)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is USER \(0\), not HMAC_UP \(8\)$/);
-    if (calls.has('hmac(0, view of SharedArrayBuffer)')) thrown(calls, 'hmac(0, view of SharedArrayBuffer)', 'TypeError', /SharedArrayBuffer/);
-  });
-
-  it('efuse module on the XS engine (esp32h2): key purposes 1 and 2 are named ECDSA_KEY and RESERVED there', async () => {
-    const image = blankImage('esp32h2');
-    efuse('esp32h2', image, 'burn-efuse', 'KEY_PURPOSE_0', '1', 'KEY_PURPOSE_1', '2');
-    const calls = await contract('esp32h2', image);
-    thrown(calls, 'hmac(0, Uint8Array)', 'Error', /^ESP_FAIL: key block BLOCK_KEY0 purpose is ECDSA_KEY \(1\), not HMAC_UP \(8\)$/);
-    thrown(calls, 'hmac(1, m)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is RESERVED \(2\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'attest(1, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'attest(2, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is USER \(0\), not HMAC_UP \(8\)$/);
+    if (calls.has('attest(0, view of SharedArrayBuffer)')) thrown(calls, 'attest(0, view of SharedArrayBuffer)', 'TypeError', /SharedArrayBuffer/);
+    // Tokens: the C builds the string-to-sign: RFC 3986 percent-encoding (all but A-Z a-z 0-9 - . _ ~), "\n", expiry.
+    const strict = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const signed = (resource: string, expiry: number) => ({ buffer: hmacOf(key0, Buffer.from(`${strict(resource)}\n${expiry}`)) });
+    assert.deepEqual(value(calls, 'token(0, hub/devices/Dev 1(x))'), signed("myhub.azure-devices.net/devices/Dev 1(x)!*'~", 1700000000));
+    assert.deepEqual(value(calls, 'token(0, 256 bytes)'), signed('r'.repeat(254) + '\u00e9', 4294967295));
+    thrown(calls, 'token(0, 257 bytes)', 'RangeError', /./);
+    thrown(calls, 'token(0, empty)', 'RangeError', /resource: 1\.\.256 bytes/);
+    thrown(calls, 'token(0, control)', 'RangeError', /resource: no control characters/);
+    thrown(calls, 'token(0, number)', 'TypeError', /resource: expected a string/);
+    thrown(calls, 'token(0, expiry 0)', 'RangeError', /expiry: must be an integer 1\.\.4294967295/);
+    thrown(calls, 'token(0, expiry 1.5)', 'RangeError', /expiry/);
+    thrown(calls, "token(0, expiry '1')", 'TypeError', /expiry: expected an integer/);
+    thrown(calls, 'token(1, r)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL/);
   });
 
   it('efuse module on the XS engine (original ESP32): no HMAC peripheral, no key purposes, arguments still checked', async () => {
@@ -503,12 +526,21 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     calls = await contract('esp32', image);
     assert.equal((value(calls, 'chip') as { secureBoot: boolean }).secureBoot, true);
     thrown(calls, 'mac', 'Error', /^ESP_ERR_INVALID_CRC: esp_efuse_mac_get_default$/);
-    thrown(calls, 'hmac(0, Uint8Array)', 'Error', /^no HMAC peripheral on esp32$/);
-    thrown(calls, 'hmac(6, m)', 'RangeError', /slot/);
-    thrown(calls, 'hmac(0, string)', 'TypeError', /message/);
+    thrown(calls, 'attest(0, Uint8Array)', 'Error', /^no HMAC peripheral on esp32$/);
+    thrown(calls, 'token(1, r)', 'Error', /^no HMAC peripheral on esp32$/);
+    thrown(calls, 'attest(6, n)', 'RangeError', /slot/);
+    thrown(calls, 'attest(0, string)', 'TypeError', /hostNonce/);
     thrown(calls, 'keyBlock(0)', 'Error', /^ESP_ERR_NOT_SUPPORTED: esp32 has no eFuse key purposes$/);
     thrown(calls, 'keyBlock(6)', 'RangeError', /slot/);
     assert.equal(value(calls, 'random(256)'), 256);
+  });
+
+  it('efuse module on the XS engine (esp32h2): key purposes 1 and 2 are named ECDSA_KEY and RESERVED there', async () => {
+    const image = blankImage('esp32h2');
+    efuse('esp32h2', image, 'burn-efuse', 'KEY_PURPOSE_0', '1', 'KEY_PURPOSE_1', '2');
+    const calls = await contract('esp32h2', image);
+    thrown(calls, 'attest(0, Uint8Array)', 'Error', /^ESP_FAIL: key block BLOCK_KEY0 purpose is ECDSA_KEY \(1\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'attest(1, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is RESERVED \(2\), not HMAC_UP \(8\)$/);
   });
 
   for (const chip of ['esp32s3', 'esp32c3', 'esp32']) {

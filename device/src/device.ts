@@ -2,9 +2,8 @@
 // (service.ts) answers the host with these, and firmware developers call them directly (api.ts).
 // Failures throw DeviceFault carrying the protocol status (docs/protocol.md §6) and esp_err_t.
 import {
-  type AttestResponse, buildTranscript, chipCode, DEVICE_NONCE_SIZE, type DeviceInfo, ESP_ERR,
-  formatSasToken, KEY_SLOTS, NONCE_MAX, NONCE_MIN, sasStringToSign, checkResource, checkKeyName,
-  type StatusName,
+  type AttestResponse, chipCode, type DeviceInfo, ESP_ERR, formatSasToken, KEY_SLOTS, NONCE_MAX, NONCE_MIN,
+  checkResource, checkKeyName, type StatusName,
 } from '../../protocol/index.js';
 import type { Hardware } from './hardware.js';
 
@@ -65,9 +64,9 @@ export function createDevice(hw: Hardware): DeviceApi {
     firmwareVersion: fw.version,
   };
 
-  function mac(slot: number, message: Uint8Array): Uint8Array {
+  function hardware<T>(call: () => T): T {
     try {
-      return hw.hmac(slot, message);
+      return call();
     } catch (err) {
       throw toFault(err);
     }
@@ -80,17 +79,8 @@ export function createDevice(hw: Hardware): DeviceApi {
         throw new DeviceFault('BAD_NONCE', `host nonce must be ${NONCE_MIN}..${NONCE_MAX} bytes`);
       }
       if (!state.hmac) throw new DeviceFault('NO_HMAC', `no HMAC peripheral on ${chip.model}`, ESP_ERR.ESP_ERR_NOT_SUPPORTED);
-      const kb = hw.keyBlock(slot);
-      const fields = {
-        ...state,
-        slot,
-        purpose: kb.purpose,
-        readProtected: kb.readProtected,
-        writeProtected: kb.writeProtected,
-        deviceNonce: hw.random(DEVICE_NONCE_SIZE),
-      };
-      // docs/protocol.md §5: the MAC covers the tagged transcript, never raw host bytes.
-      return { ...fields, mac: mac(slot, buildTranscript(fields, hostNonce)) };
+      // docs/protocol.md §5: the hardware builds the tagged transcript from the state it reads itself.
+      return hardware(() => hw.attest(slot, hostNonce));
     },
 
     token(resource: string, expiry: number, opts: { slot?: number; keyName?: string } = {}): string {
@@ -104,8 +94,8 @@ export function createDevice(hw: Hardware): DeviceApi {
       if (typeof expiry !== 'number' || !Number.isInteger(expiry) || expiry < 1 || expiry > 0xffffffff) {
         throw new DeviceFault('BAD_EXPIRY', 'expiry must be 1..4294967295 seconds since the epoch');
       }
-      // docs/protocol.md §7: printable string-to-sign, disjoint from attestation transcripts.
-      return formatSasToken(resource, expiry, mac(slot, sasStringToSign(resource, expiry)), opts.keyName ?? '');
+      // docs/protocol.md §7: the hardware builds the printable string-to-sign, disjoint from transcripts.
+      return formatSasToken(resource, expiry, hardware(() => hw.token(slot, resource, expiry)), opts.keyName ?? '');
     },
 
     deviceInfo(): DeviceInfo {

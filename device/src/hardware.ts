@@ -1,6 +1,7 @@
 // The hardware the attestation service needs, as an interface: on a board (and in the emulator) it
 // is the native "efuse" module (native.ts); in-process tests plug in a software chip. The service is
 // written against this interface only (STYLE.md §6).
+import type { AttestResponse } from '../../protocol/index.js';
 
 export interface ChipState {
   /** "esp32s3", "esp32c3", … */
@@ -26,16 +27,20 @@ export interface FirmwareState {
   version: string;
 }
 
+/**
+ * The hardware. The key is used only through attest and token, which build what the key MACs from
+ * state the hardware reads itself (docs/protocol.md §5, §7): no caller can have it MAC chosen bytes.
+ * Both throw an Error whose message starts with the esp_err_t name ("ESP_FAIL: …"), or "no HMAC
+ * peripheral on <chip>".
+ */
 export interface Hardware {
-  /**
-   * HMAC-SHA256 with eFuse key block BLOCK_KEY<slot> (esp_hmac_calculate). Throws an Error whose
-   * message starts with the esp_err_t name ("ESP_FAIL: …"), or "no HMAC peripheral on <chip>".
-   */
-  hmac(slot: number, message: Uint8Array): Uint8Array;
+  /** The attestation for a host nonce (16..64 bytes) with BLOCK_KEY<slot>. */
+  attest(slot: number, hostNonce: Uint8Array): AttestResponse;
+  /** The SAS signature (32 bytes) over the string-to-sign of resource and expiry. */
+  token(slot: number, resource: string, expiry: number): Uint8Array;
   /** Factory MAC, 6 bytes: the device id. */
   mac(): Uint8Array;
   chip(): ChipState;
   keyBlock(slot: number): KeyBlockState;
-  random(count: number): Uint8Array;
   firmware(): FirmwareState;
 }

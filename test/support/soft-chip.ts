@@ -4,7 +4,9 @@
 // on the real XS engine with the real native C.
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Hardware, KeyBlockState } from '../../device/src/hardware.js';
-import { hasHmacPeripheral, PURPOSE_HMAC_UP, purposeName } from '../../protocol/index.js';
+import {
+  buildTranscript, chipCode, DEVICE_NONCE_SIZE, hasHmacPeripheral, PURPOSE_HMAC_UP, purposeName, sasStringToSign,
+} from '../../protocol/index.js';
 
 export interface SoftChipOptions {
   model?: string;
@@ -23,18 +25,31 @@ export function softChip(opts: SoftChipOptions = {}): Hardware {
       ? { purpose: k.purpose ?? PURPOSE_HMAC_UP, readProtected: k.readProtected ?? true, writeProtected: k.writeProtected ?? false, unused: false }
       : { purpose: 0, readProtected: false, writeProtected: false, unused: true };
   };
+  const deviceId = opts.mac ?? Uint8Array.of(0x7c, 0xdf, 0xa1, 0x00, 0x00, 0x01);
+  const firmware = { id: new Uint8Array(32).fill(0xab), version: '0.1.0' };
+  // As efuse.c: the key is used only on a transcript or string-to-sign built here from this chip's state.
+  const hmacWith = (slot: number, message: Uint8Array): Uint8Array => {
+    if (!hmac) throw new Error(`no HMAC peripheral on ${model}`);
+    if (!Number.isInteger(slot) || slot < 0 || slot > 5) throw new Error('ESP_ERR_INVALID_ARG: key slot');
+    const b = block(slot);
+    if (b.purpose !== PURPOSE_HMAC_UP) throw new Error(`ESP_FAIL: key block BLOCK_KEY${slot} purpose is ${purposeName(b.purpose)} (${b.purpose}), not HMAC_UP (8)`);
+    return new Uint8Array(createHmac('sha256', opts.keys![slot].key).update(message).digest());
+  };
   return {
-    hmac(slot, message) {
-      if (!hmac) throw new Error(`no HMAC peripheral on ${model}`);
-      if (!Number.isInteger(slot) || slot < 0 || slot > 5) throw new Error('ESP_ERR_INVALID_ARG: key slot');
+    attest(slot, hostNonce) {
       const b = block(slot);
-      if (b.purpose !== PURPOSE_HMAC_UP) throw new Error(`ESP_FAIL: BLOCK_KEY${slot} purpose is ${purposeName(b.purpose)} (${b.purpose}), not HMAC_UP (8)`);
-      return new Uint8Array(createHmac('sha256', opts.keys![slot].key).update(message).digest());
+      const fields = {
+        chip: chipCode(model), revision: 2, deviceId, hmac, secureBoot: opts.secureBoot ?? false,
+        flashEncryption: opts.flashEncryption ?? false, firmwareId: firmware.id, firmwareVersion: firmware.version,
+        slot, purpose: b.purpose, readProtected: b.readProtected, writeProtected: b.writeProtected,
+        deviceNonce: new Uint8Array(randomBytes(DEVICE_NONCE_SIZE)),
+      };
+      return { ...fields, mac: hmacWith(slot, buildTranscript(fields, hostNonce)) };
     },
-    mac: () => opts.mac ?? Uint8Array.of(0x7c, 0xdf, 0xa1, 0x00, 0x00, 0x01),
+    token: (slot, resource, expiry) => hmacWith(slot, sasStringToSign(resource, expiry)),
+    mac: () => deviceId,
     chip: () => ({ model, revision: 2, hmac, secureBoot: opts.secureBoot ?? false, flashEncryption: opts.flashEncryption ?? false }),
     keyBlock: block,
-    random: (n) => new Uint8Array(randomBytes(n)),
-    firmware: () => ({ id: new Uint8Array(32).fill(0xab), version: '0.1.0' }),
+    firmware: () => firmware,
   };
 }

@@ -4,6 +4,14 @@
  * description. efuse.js declares them, efuse.d.ts types them (docs/native.md has the contract and
  * the error table). The emulator compiles this file unchanged against its simulated IDF.
  *
+ * The key never MACs bytes that JavaScript chooses (DESIGN.md, security model): there is no raw HMAC
+ * export. attest() builds the attestation transcript here (docs/protocol.md §5) from state this file
+ * reads itself — chip, revision, factory MAC, key block purpose and protection, secure boot, flash
+ * encryption, the app's ELF SHA-256 and version, a fresh device nonce — with only the host nonce and
+ * the slot from JavaScript; token() builds the SAS string-to-sign (§7) from the resource and expiry.
+ * So a module on the device (a mod, a bug) can neither claim a security state the chip does not have
+ * nor have the key sign a transcript-shaped message of its own.
+ *
  * Rules kept here: arguments are read and checked before any IDF call (wrong type -> TypeError, out of
  * range -> RangeError, naming the argument); every esp_err_t becomes an Error whose message starts with
  * its name ("ESP_FAIL: ..."), which device/src/device.ts maps to a protocol status; no pointer into XS
@@ -45,10 +53,25 @@
 #endif
 
 #define KEY_SLOTS 6         /* BLOCK_KEY0..5 = HMAC_KEY0..5 */
-#define MESSAGE_MAX 1024    /* bounds the stack copy; the protocol's largest HMAC input is far smaller */
 #define HMAC_SIZE 32
 #define RANDOM_MAX 256
 #define PURPOSE_HMAC_UP 8
+
+/* docs/protocol.md §5 and protocol/messages.ts: the transcript's constants. */
+#define PROTOCOL_VERSION 1
+#define NONCE_MIN 16
+#define NONCE_MAX 64
+#define DEVICE_NONCE_SIZE 16
+#define DEVICE_ID_SIZE 6
+#define FIRMWARE_ID_SIZE 32
+#define FIRMWARE_VERSION_MAX 32
+#define ATTEST_TAG_SIZE 8
+#define TRANSCRIPT_MAX (ATTEST_TAG_SIZE + 1 + 1 + 2 + DEVICE_ID_SIZE + 4 + FIRMWARE_ID_SIZE + 1 + \
+	FIRMWARE_VERSION_MAX + 1 + NONCE_MAX + DEVICE_NONCE_SIZE)
+
+/* docs/protocol.md §7: the resource is at most 256 UTF-8 bytes, each percent-encoded at most. */
+#define RESOURCE_MAX 256
+#define STRING_TO_SIGN_MAX (RESOURCE_MAX * 3 + 1 + 10)
 
 /* esp_chip_model_t values (esp_chip_info.h) as numbers, so that older IDF releases that lack some
  * of the enum's names still compile. The names are the protocol's (protocol/chips.ts). */
@@ -160,15 +183,14 @@ static int arg_int(xsMachine *the, int index, const char *name, int min, int max
 	return (int)d;
 }
 
-/* Copies the message (an ArrayBuffer or any view of one) into dst, at most MESSAGE_MAX bytes.
+/* Copies a byte argument (an ArrayBuffer or any view of one) of min..max bytes into dst.
  * xsmcGetArrayBufferData copies under XS's own bounds checks: no pointer into XS memory is kept. */
-static size_t arg_message(xsMachine *the, int index, uint8_t *dst)
+static size_t arg_bytes(xsMachine *the, int index, const char *name, uint8_t *dst, int min, int max)
 {
-	static const char *const expected = "message: expected an ArrayBuffer or an ArrayBuffer view";
 	xsIntegerValue offset = 0, length;
 
 	if (xsmcArgc <= index || xsmcTypeOf(xsArg(index)) != xsReferenceType)
-		xsTypeError("%s", expected);
+		xsTypeError("%s: expected an ArrayBuffer or an ArrayBuffer view", name);
 	if (xsmcIsInstanceOf(xsArg(index), xsArrayBufferPrototype)) {
 		length = xsmcGetArrayBufferLength(xsArg(index));
 		xsResult = xsArg(index);
@@ -180,44 +202,236 @@ static size_t arg_message(xsMachine *the, int index, uint8_t *dst)
 		offset = xsmcToInteger(xsResult);
 		xsmcGet(xsResult, xsArg(index), xsID("buffer"));
 		if (xsmcTypeOf(xsResult) != xsReferenceType || !xsmcIsInstanceOf(xsResult, xsArrayBufferPrototype))
-			xsTypeError("message: a view of a SharedArrayBuffer is not accepted");
+			xsTypeError("%s: a view of a SharedArrayBuffer is not accepted", name);
 	}
 	else
-		xsTypeError("%s", expected);
-	if (length < 0 || length > MESSAGE_MAX)
-		xsRangeError("message: at most %d bytes, got %d", MESSAGE_MAX, (int)length);
+		xsTypeError("%s: expected an ArrayBuffer or an ArrayBuffer view", name);
+	if (length < min || length > max)
+		xsRangeError("%s: %d..%d bytes, got %d", name, min, max, (int)length);
 	if (length)
 		xsmcGetArrayBufferData(xsResult, offset, dst, length);
 	xsmcSetUndefined(xsResult);
 	return (size_t)length;
 }
 
-void xs_efuse_hmac(xsMachine *the)
+/* A char[N] field of esp_app_desc_t, which need not end in NUL. */
+static void set_field_string(xsMachine *the, xsSlot *slot, const char *field, size_t size)
 {
-	uint8_t message[MESSAGE_MAX];
+	char text[33];
+	size_t n = 0;
+	if (size > sizeof(text) - 1) size = sizeof(text) - 1;
+	while (n < size && field[n]) n++;
+	memcpy(text, field, n);
+	text[n] = 0;
+	xsmcSetString(*slot, text);
+}
+
+/* Fills `count` bytes from the RNG with an entropy source (see xs_efuse_random). */
+static void fill_random(uint8_t *bytes, size_t count)
+{
+	/* Without RF the chip's RNG is not truly random (esp_random.h): the SAR ADC entropy source runs for
+	 * the fill (manifest define efuse.adc_entropy; off for a firmware that runs RF or uses the ADC). */
+#if MODDEF_EFUSE_ADC_ENTROPY
+	bootloader_random_enable();
+#endif
+	esp_fill_random(bytes, count);
+#if MODDEF_EFUSE_ADC_ENTROPY
+	bootloader_random_disable();
+#endif
+}
+
+#if SOC_HMAC_SUPPORTED
+/* A char[N] field of esp_app_desc_t, which need not end in NUL: its length up to size. */
+static size_t field_length(const char *field, size_t size)
+{
+	size_t n = 0;
+	while (n < size && field[n]) n++;
+	return n;
+}
+#endif
+
+#if SOC_HMAC_SUPPORTED
+/* HMAC of message with BLOCK_KEY<slot>; throws the esp_err_t (naming the purpose for ESP_FAIL). The
+ * message is always a transcript or string-to-sign built in this file. */
+static void hmac_or_throw(xsMachine *the, int slot, const uint8_t *message, size_t length, uint8_t mac[HMAC_SIZE])
+{
+	esp_err_t err = esp_hmac_calculate((hmac_key_id_t)(HMAC_KEY0 + slot), message, length, mac);
+	if (err == ESP_OK)
+		return;
+	memzero(mac, HMAC_SIZE);
+	if (err == ESP_FAIL) {
+		/* The peripheral refuses a key block whose purpose is not HMAC_UP: say what it is. */
+		unsigned purpose = (unsigned)esp_efuse_get_key_purpose((esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot));
+		if (purpose != PURPOSE_HMAC_UP)
+			throw_error(the, "ESP_FAIL: key block BLOCK_KEY%d purpose is %s (%u), not HMAC_UP (8)", slot, purpose_name(purpose), purpose);
+		throw_error(the, "ESP_FAIL: esp_hmac_calculate failed with key block BLOCK_KEY%d (purpose HMAC_UP)", slot);
+	}
+	char what[48];
+	snprintf(what, sizeof(what), "esp_hmac_calculate(HMAC_KEY%d)", slot);
+	throw_esp(the, err, what);
+}
+#endif
+
+/* The device id: the factory MAC (esp_efuse_mac_get_default), 6 bytes. */
+static void read_device_id(xsMachine *the, uint8_t id[8])
+{
+	/* 8 bytes: on chips with IEEE 802.15.4 IDF writes an EUI-64 (MAC-48 with 2 bytes inserted at 3). */
+	memset(id, 0, 8);
+	esp_err_t err = esp_efuse_mac_get_default(id);
+	if (err != ESP_OK) throw_esp(the, err, "esp_efuse_mac_get_default");
+#if SOC_IEEE802154_SUPPORTED
+	memmove(id + 3, id + 5, 3);
+#endif
+}
+
+#if SOC_HMAC_SUPPORTED
+static void set_bytes(xsMachine *the, const char *name, const void *bytes, size_t length)
+{
+	xsmcSetArrayBuffer(xsVar(0), (void *)bytes, (xsUnsignedValue)length);
+	xsmcSet(xsResult, xsID(name), xsVar(0));
+}
+
+static void set_int(xsMachine *the, const char *name, int value)
+{
+	xsmcSetInteger(xsVar(0), value);
+	xsmcSet(xsResult, xsID(name), xsVar(0));
+}
+
+static void set_bool(xsMachine *the, const char *name, bool value)
+{
+	xsmcSetBoolean(xsVar(0), value);
+	xsmcSet(xsResult, xsID(name), xsVar(0));
+}
+#endif
+
+/*
+ * attest(slot, hostNonce): the attestation of docs/protocol.md §5, every field read here. Returns
+ * { chip, revision, deviceId, hmac, secureBoot, flashEncryption, firmwareId, firmwareVersion, slot,
+ * purpose, readProtected, writeProtected, deviceNonce, mac } (byte fields as ArrayBuffers).
+ */
+void xs_efuse_attest(xsMachine *the)
+{
+	uint8_t nonce[NONCE_MAX];
 	int slot = arg_int(the, 0, "slot", 0, KEY_SLOTS - 1);
-	size_t length = arg_message(the, 1, message);
+	size_t nonceLength = arg_bytes(the, 1, "hostNonce", nonce, NONCE_MIN, NONCE_MAX);
 #if !SOC_HMAC_SUPPORTED
 	(void)slot;
-	memzero(message, length);
+	(void)nonceLength;
 	throw_error(the, "no HMAC peripheral on %s", chip_name());
 #else
+	uint8_t transcript[TRANSCRIPT_MAX];
+	uint8_t deviceId[8] = { 0 };
+	uint8_t deviceNonce[DEVICE_NONCE_SIZE];
 	uint8_t mac[HMAC_SIZE];
-	esp_err_t err = esp_hmac_calculate((hmac_key_id_t)(HMAC_KEY0 + slot), message, length, mac);
-	memzero(message, length);
-	if (err != ESP_OK) {
-		memzero(mac, sizeof(mac));
-		if (err == ESP_FAIL) {
-			/* The peripheral refuses a key block whose purpose is not HMAC_UP: say what it is. */
-			unsigned purpose = (unsigned)esp_efuse_get_key_purpose((esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot));
-			if (purpose != PURPOSE_HMAC_UP)
-				throw_error(the, "ESP_FAIL: key block BLOCK_KEY%d purpose is %s (%u), not HMAC_UP (8)", slot, purpose_name(purpose), purpose);
-			throw_error(the, "ESP_FAIL: esp_hmac_calculate failed with key block BLOCK_KEY%d (purpose HMAC_UP)", slot);
+	esp_chip_info_t info;
+	size_t o = 0;
+
+	esp_chip_info(&info);
+	read_device_id(the, deviceId);
+	esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot);
+	unsigned purpose = (unsigned)esp_efuse_get_key_purpose(block);
+	bool readProtected = esp_efuse_get_key_dis_read(block);
+	bool writeProtected = esp_efuse_get_key_dis_write(block);
+	bool secureBoot = secure_boot_fused();
+	bool flashEncryption = esp_flash_encryption_enabled();
+	const esp_app_desc_t *app = esp_app_get_description();
+	size_t versionLength = field_length(app->version, FIRMWARE_VERSION_MAX < sizeof(app->version) ? FIRMWARE_VERSION_MAX : sizeof(app->version));
+	fill_random(deviceNonce, sizeof(deviceNonce));
+
+	static const uint8_t tag[ATTEST_TAG_SIZE] = { 0x00, 0xef, 'A', 'T', 'T', 'E', 'S', 'T' }; /* never in printable text */
+	memcpy(transcript + o, tag, sizeof(tag)); o += sizeof(tag);
+	transcript[o++] = PROTOCOL_VERSION;
+	transcript[o++] = (uint8_t)info.model;
+	transcript[o++] = (uint8_t)(info.revision & 255);
+	transcript[o++] = (uint8_t)(info.revision >> 8);
+	memcpy(transcript + o, deviceId, DEVICE_ID_SIZE); o += DEVICE_ID_SIZE;
+	transcript[o++] = (uint8_t)slot;
+	transcript[o++] = (uint8_t)purpose;
+	transcript[o++] = (uint8_t)((readProtected ? 1 : 0) | (writeProtected ? 2 : 0));
+	transcript[o++] = (uint8_t)(1 | (secureBoot ? 2 : 0) | (flashEncryption ? 4 : 0)); /* bit 0: the HMAC peripheral */
+	memcpy(transcript + o, app->app_elf_sha256, FIRMWARE_ID_SIZE); o += FIRMWARE_ID_SIZE;
+	transcript[o++] = (uint8_t)versionLength;
+	memcpy(transcript + o, app->version, versionLength); o += versionLength;
+	transcript[o++] = (uint8_t)nonceLength;
+	memcpy(transcript + o, nonce, nonceLength); o += nonceLength;
+	memcpy(transcript + o, deviceNonce, DEVICE_NONCE_SIZE); o += DEVICE_NONCE_SIZE;
+
+	hmac_or_throw(the, slot, transcript, o, mac);
+	memzero(transcript, sizeof(transcript));
+	memzero(nonce, sizeof(nonce));
+
+	xsmcVars(1);
+	xsmcSetNewObject(xsResult);
+	set_int(the, "chip", (int)info.model);
+	set_int(the, "revision", info.revision);
+	set_bytes(the, "deviceId", deviceId, DEVICE_ID_SIZE);
+	set_bool(the, "hmac", true);
+	set_bool(the, "secureBoot", secureBoot);
+	set_bool(the, "flashEncryption", flashEncryption);
+	set_bytes(the, "firmwareId", app->app_elf_sha256, FIRMWARE_ID_SIZE);
+	set_field_string(the, &xsVar(0), app->version, versionLength);
+	xsmcSet(xsResult, xsID("firmwareVersion"), xsVar(0));
+	set_int(the, "slot", slot);
+	set_int(the, "purpose", (int)purpose);
+	set_bool(the, "readProtected", readProtected);
+	set_bool(the, "writeProtected", writeProtected);
+	set_bytes(the, "deviceNonce", deviceNonce, DEVICE_NONCE_SIZE);
+	set_bytes(the, "mac", mac, HMAC_SIZE);
+	memzero(mac, sizeof(mac));
+#endif
+}
+
+#if SOC_HMAC_SUPPORTED
+/* RFC 3986 unreserved characters: what the SAS string-to-sign leaves as it is (docs/protocol.md §7). */
+static bool unreserved(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+}
+#endif
+
+/*
+ * token(slot, resource, expiry): the HMAC of the SAS string-to-sign, built here:
+ * percent-encoded UTF-8 resource (every byte but A-Z a-z 0-9 - . _ ~ as %XX, upper-case hex), "\n",
+ * expiry in decimal. Returns the 32-byte signature as an ArrayBuffer.
+ */
+void xs_efuse_token(xsMachine *the)
+{
+	int slot = arg_int(the, 0, "slot", 0, KEY_SLOTS - 1);
+	char resource[RESOURCE_MAX + 1];
+	if (xsmcArgc < 2 || xsmcTypeOf(xsArg(1)) != xsStringType)
+		xsTypeError("resource: expected a string");
+	xsmcToStringBuffer(xsArg(1), resource, sizeof(resource)); /* throws when longer than RESOURCE_MAX bytes */
+	size_t resourceLength = strlen(resource);
+	if (resourceLength < 1)
+		xsRangeError("resource: 1..%d bytes", RESOURCE_MAX);
+	for (size_t i = 0; i < resourceLength; i++)
+		if ((uint8_t)resource[i] < 0x20 || resource[i] == 0x7f)
+			xsRangeError("resource: no control characters");
+	if (xsmcArgc < 3 || !is_number(the, &xsArg(2)))
+		xsTypeError("expiry: expected an integer");
+	double expiry = xsmcToNumber(xsArg(2));
+	if (!(expiry >= 1 && expiry <= 4294967295.0) || (double)(uint32_t)expiry != expiry)
+		xsRangeError("expiry: must be an integer 1..4294967295");
+#if !SOC_HMAC_SUPPORTED
+	(void)slot;
+	throw_error(the, "no HMAC peripheral on %s", chip_name());
+#else
+	static const char hex[] = "0123456789ABCDEF";
+	char message[STRING_TO_SIGN_MAX + 1];
+	uint8_t mac[HMAC_SIZE];
+	size_t o = 0;
+	for (size_t i = 0; i < resourceLength; i++) {
+		uint8_t c = (uint8_t)resource[i];
+		if (unreserved(c))
+			message[o++] = (char)c;
+		else {
+			message[o++] = '%';
+			message[o++] = hex[c >> 4];
+			message[o++] = hex[c & 15];
 		}
-		char what[48];
-		snprintf(what, sizeof(what), "esp_hmac_calculate(HMAC_KEY%d)", slot);
-		throw_esp(the, err, what);
 	}
+	o += (size_t)snprintf(message + o, sizeof(message) - o, "\n%lu", (unsigned long)(uint32_t)expiry);
+	hmac_or_throw(the, slot, (const uint8_t *)message, o, mac);
 	xsmcSetArrayBuffer(xsResult, mac, sizeof(mac));
 	memzero(mac, sizeof(mac));
 #endif
@@ -225,14 +439,9 @@ void xs_efuse_hmac(xsMachine *the)
 
 void xs_efuse_mac(xsMachine *the)
 {
-	/* 8 bytes: on chips with IEEE 802.15.4 IDF writes an EUI-64 (MAC-48 with 2 bytes inserted at 3). */
-	uint8_t mac[8] = { 0 };
-	esp_err_t err = esp_efuse_mac_get_default(mac);
-	if (err != ESP_OK) throw_esp(the, err, "esp_efuse_mac_get_default");
-#if SOC_IEEE802154_SUPPORTED
-	memmove(mac + 3, mac + 5, 3);
-#endif
-	xsmcSetArrayBuffer(xsResult, mac, 6);
+	uint8_t id[8];
+	read_device_id(the, id);
+	xsmcSetArrayBuffer(xsResult, id, DEVICE_ID_SIZE);
 }
 
 void xs_efuse_chip(xsMachine *the)
@@ -281,29 +490,9 @@ void xs_efuse_random(xsMachine *the)
 {
 	uint8_t bytes[RANDOM_MAX];
 	int count = arg_int(the, 0, "count", 1, RANDOM_MAX);
-	/* Without RF the chip's RNG is not truly random (esp_random.h): the SAR ADC entropy source runs for
-	 * the fill (manifest define efuse.adc_entropy; off for a firmware that runs RF or uses the ADC). */
-#if MODDEF_EFUSE_ADC_ENTROPY
-	bootloader_random_enable();
-#endif
-	esp_fill_random(bytes, (size_t)count);
-#if MODDEF_EFUSE_ADC_ENTROPY
-	bootloader_random_disable();
-#endif
+	fill_random(bytes, (size_t)count);
 	xsmcSetArrayBuffer(xsResult, bytes, count);
 	memzero(bytes, sizeof(bytes));
-}
-
-/* A char[N] field of esp_app_desc_t, which need not end in NUL. */
-static void set_field_string(xsMachine *the, xsSlot *slot, const char *field, size_t size)
-{
-	char text[33];
-	size_t n = 0;
-	if (size > sizeof(text) - 1) size = sizeof(text) - 1;
-	while (n < size && field[n]) n++;
-	memcpy(text, field, n);
-	text[n] = 0;
-	xsmcSetString(*slot, text);
 }
 
 void xs_efuse_firmware(xsMachine *the)

@@ -35,11 +35,41 @@ declare module "efuse" {
     readonly project: string;
   }
 
+  /** An attestation (docs/protocol.md §5): every field but the host nonce read by the C itself. */
+  interface Attestation {
+    /** esp_chip_model_t, the protocol's chip code. */
+    readonly chip: number;
+    readonly revision: number;
+    /** Factory MAC, 6 bytes. */
+    readonly deviceId: ArrayBuffer;
+    readonly hmac: boolean;
+    readonly secureBoot: boolean;
+    readonly flashEncryption: boolean;
+    /** 32 bytes: the app's ELF SHA-256. */
+    readonly firmwareId: ArrayBuffer;
+    readonly firmwareVersion: string;
+    readonly slot: number;
+    readonly purpose: number;
+    readonly readProtected: boolean;
+    readonly writeProtected: boolean;
+    /** 16 fresh random bytes. */
+    readonly deviceNonce: ArrayBuffer;
+    /** HMAC-SHA256 of the transcript with BLOCK_KEY<slot>, by the HMAC peripheral. */
+    readonly mac: ArrayBuffer;
+  }
+
   /**
-   * HMAC-SHA256 of message (at most 1024 bytes) with the key in eFuse block BLOCK_KEY<slot>, by the
-   * HMAC peripheral (esp_hmac_calculate). slot: 0..5. Returns 32 bytes.
+   * The attestation of the device's state for a host nonce (16..64 bytes) with key block
+   * BLOCK_KEY<slot> (0..5). The native C builds the transcript from state it reads itself; there is
+   * no way to have the key MAC other bytes.
    */
-  export function hmac(slot: number, message: Bytes): ArrayBuffer;
+  export function attest(slot: number, hostNonce: Bytes): Attestation;
+  /**
+   * The SAS signature (docs/protocol.md §7) with BLOCK_KEY<slot> over the string-to-sign the C builds:
+   * the percent-encoded resource (1..256 UTF-8 bytes, no control characters), "\n", expiry
+   * (1..4294967295). Returns 32 bytes.
+   */
+  export function token(slot: number, resource: string, expiry: number): ArrayBuffer;
   /** Factory MAC, 6 bytes (esp_efuse_mac_get_default). */
   export function mac(): ArrayBuffer;
   export function chip(): Chip;

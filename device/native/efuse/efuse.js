@@ -3,8 +3,11 @@
  * to its C function; TypeScript cannot parse it, so efuse.d.ts carries the types (docs/native.md).
  */
 
-/** HMAC-SHA256 by the HMAC peripheral with eFuse key block BLOCK_KEY<slot> (0..5); message: ArrayBuffer or view, at most 1024 bytes. Returns ArrayBuffer(32). */
-export function hmac(slot, message) @ "xs_efuse_hmac";
+/** The attestation of docs/protocol.md §5 with key block BLOCK_KEY<slot> (0..5) and the host's nonce (16..64 bytes): the C reads every other field itself and builds the transcript. */
+export function attest(slot, hostNonce) @ "xs_efuse_attest";
+
+/** The SAS signature (docs/protocol.md §7) over the string-to-sign the C builds from resource (1..256 bytes) and expiry (1..2^32-1): ArrayBuffer(32). */
+export function token(slot, resource, expiry) @ "xs_efuse_token";
 
 /** Factory MAC (esp_efuse_mac_get_default): ArrayBuffer(6). */
 export function mac() @ "xs_efuse_mac";
