@@ -2,8 +2,11 @@
 // 4 (provisioning against bare espefuse) and 5 (firmware heap in the emulator). One emulator serves
 // 2 and 5; its stats are read right after boot, before the first request. A benchmark that fails
 // prints why and is recorded as {error}; the others still run, and the exit status says so.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Client } from '../host/client.js';
-import { startEmulator } from '../host/emulator.js';
+import { emulatorBinary, startEmulator } from '../host/emulator.js';
 import { benchChip } from './chip.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
 import { benchProvision } from './provision.js';
@@ -11,6 +14,39 @@ import { benchRoundTrip, type RoundTripFigures } from './roundtrip.js';
 import { line } from './util.js';
 
 const CHIP = 'esp32s3';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const M32 = ROOT + 'emulator/build/m32';
+
+/** The emulator built as a 32-bit program (Debian's gcc-multilib), made on first use. */
+function build32(): string {
+  const binary = emulatorBinary(CHIP, M32);
+  if (!existsSync(binary)) {
+    const r = spawnSync('make', ['-s', '-C', ROOT + 'emulator', '-j2', 'CC=gcc -m32', `BUILD=${M32}`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`the 32-bit emulator does not build (gcc-multilib installed by scripts/setup.sh?): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+  }
+  return binary;
+}
+
+async function footprint32(): Promise<FootprintFigures> {
+  const binary = build32();
+  const chip = await benchChip(CHIP, true);
+  try {
+    const emu = await startEmulator({ chip: CHIP, efuse: chip.image, binary });
+    try {
+      const boot = await emu.stats();
+      const client = await Client.open(emu.path, { timeoutMs: 5000 });
+      try {
+        return await benchFootprint(emu, client, boot, 1000, '5b. 32-bit build,');
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await emu.stop();
+    }
+  } finally {
+    await chip.remove();
+  }
+}
 
 async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | { error: string }> {
   try {
@@ -47,6 +83,7 @@ async function emulatorBenchmarks(): Promise<{ roundTrip: RoundTripFigures; foot
 
 export async function benchDevice(): Promise<Record<string, unknown>> {
   const emu = await guarded('2./5. emulator benchmarks', emulatorBenchmarks);
+  const footprint32bit = await guarded('5b. 32-bit footprint', footprint32);
   const provision = await guarded('4. provisioning', () => benchProvision());
-  return 'error' in emu ? { roundTrip: emu, footprint: emu, provision } : { ...emu, provision };
+  return 'error' in emu ? { roundTrip: emu, footprint: emu, footprint32bit, provision } : { ...emu, footprint32bit, provision };
 }

@@ -1,9 +1,10 @@
 // 5. Firmware footprint in the emulator: the XS engine's own counters (emulator.stats(), taken after a
 // garbage collection) right after boot, then across a run of mixed INFO/ATTEST requests — growth per
-// request (what the service retains) and the peaks (what it needs while working). The figures are
-// the XS heap of the firmware as it runs on the 64-bit host build of the engine (a slot is 32 bytes
-// here, 16 on the 32-bit ESP32; modules are parsed at boot here, preloaded into flash on a device),
-// so read them as relative, not as bytes of device RAM; the growth per request carries over.
+// request (what the service retains) and the peaks (what it needs while working). Run on the 64-bit
+// build of the engine (a slot is 32 bytes) and on the 32-bit build (16 bytes, as on an ESP32, whose
+// XS is 32-bit too). Modules are preloaded and the built-ins frozen as on a device, but they are
+// parsed at boot into RAM here, where a device keeps them in flash: read the boot figures as an upper
+// bound of device RAM; the growth per request carries over.
 import type { Client } from '../host/client.js';
 import type { Emulator, EmulatorStats } from '../host/emulator.js';
 import { line, verdict } from './util.js';
@@ -28,7 +29,7 @@ export interface FootprintFigures {
 }
 
 /** `boot`: the stats taken before the first request. */
-export async function benchFootprint(emu: Emulator, client: Client, boot: EmulatorStats, n = 1000): Promise<FootprintFigures> {
+export async function benchFootprint(emu: Emulator, client: Client, boot: EmulatorStats, n = 1000, label = '5.'): Promise<FootprintFigures> {
   const quarter = Math.floor(n / 4);
   let warm: Mem | undefined;
   for (let i = 0; i < n; i++) {
@@ -44,7 +45,7 @@ export async function benchFootprint(emu: Emulator, client: Client, boot: Emulat
   const met = chunkGrowthPerRequest < 1 && slotGrowthPerRequest < 1;
   const b = pick(boot);
   const kb = (x: number) => (x / 1024).toFixed(1);
-  line('5. XS heap after boot: chunks / slots (kB)', `${kb(b.chunkBytes)} / ${kb(b.slotBytes)} (peaks ${kb(b.chunkPeak)} / ${kb(b.slotPeak)}), ${b.heapCount} slots`);
+  line(`${label} XS heap after boot: chunks / slots (kB)`, `${kb(b.chunkBytes)} / ${kb(b.slotBytes)} (peaks ${kb(b.chunkPeak)} / ${kb(b.slotPeak)}), ${b.heapCount} slots`);
   line(`   after ${n} mixed INFO/ATTEST: chunks / slots (kB)`, `${kb(end.chunkBytes)} / ${kb(end.slotBytes)}, ${end.heapCount} slots`);
   line('   peaks under load: chunks / slots (kB)', `${kb(end.chunkPeak)} / ${kb(end.slotPeak)}`);
   line('   growth per request once warm: chunks / slots (bytes)', `${chunkGrowthPerRequest.toFixed(2)} / ${slotGrowthPerRequest.toFixed(2)} (target < 1: ${verdict(met)})`);

@@ -11,6 +11,8 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v make >/dev/null 2>&1 || need+=(make)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# The 32-bit emulator of the footprint benchmark (an ESP32's XS is 32-bit): Debian's multilib.
+dpkg -s gcc-multilib >/dev/null 2>&1 || need+=(gcc-multilib)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing system packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
