@@ -42,7 +42,7 @@ interface Sim {
   mac: string; macErr: string; macNull: string; secureBoot: boolean; secureBootApp: boolean; flashEncryption: boolean;
   keys?: KeyState[]; findHmacUp?: number; notKeyBlockPurpose?: number;
   hmac?: { slot: number; err: string; mac: string }[]; hmacNullMessage?: string; hmacNullResult?: string;
-  randomDiffers: boolean; app: { version: string; project: string; sha256: string };
+  randomDiffers: boolean; weakRandom: string; entropyRandom: string; app: { version: string; project: string; sha256: string };
   errName: string; unknownErrName: string;
 }
 
@@ -391,6 +391,10 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     writeFileSync(fw, 'export default 1;\n');
     const s = sim('esp32c3', image, null, new Uint8Array(0), fw);
     assert.equal(s.randomDiffers, true);
+    // As on a chip without RF: no entropy source, a fixed sequence from power-on; with the ADC source, random.
+    const again = sim('esp32c3', image, null, new Uint8Array(0), fw);
+    assert.equal(again.weakRandom, s.weakRandom, 'without an entropy source the RNG repeats from power-on');
+    assert.notEqual(again.entropyRandom, s.entropyRandom, 'with bootloader_random_enable it does not');
     assert.equal(s.errName, 'UNKNOWN ERROR', 'no name table in Moddable\'s configuration: the native module names codes itself');
     assert.equal(s.unknownErrName, 'UNKNOWN ERROR');
     assert.deepEqual(s.app, { version: '0.1.0', project: 'efuse-attest', sha256: createHash('sha256').update(readFileSync(fw)).digest('hex') });
@@ -436,6 +440,10 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     const image = blankImage('esp32s3');
     const key0 = new Uint8Array(randomBytes(32));
     efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY0', keyFile(key0), 'HMAC_UP', 'BLOCK_KEY1', keyFile(new Uint8Array(randomBytes(32))), 'HMAC_DOWN_ALL');
+    // A key burned without read protection (but write-protected): the module must report read
+    // protection from the read-disable bit, not the write-disable one.
+    const key3 = new Uint8Array(randomBytes(32));
+    efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY3', keyFile(key3), 'HMAC_UP', '--no-read-protect');
     efuse('esp32s3', image, 'burn-efuse', 'SECURE_BOOT_EN', '1');
     const calls = await contract('esp32s3', image, silicon('esp32s3', { BLOCK_KEY0: key0 }));
     const sum = summary('esp32s3', image);
@@ -484,8 +492,12 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     attested('attest(0, DataView at offset 10 of 40)', bytesOf(64).subarray(10, 50));
     attested('attest(0, 16 bytes)', bytesOf(16));
     attested('attest(0, 64 bytes)', bytesOf(64));
-    assert.notEqual((value(calls, 'attest(0, 16 bytes)') as { deviceNonce: string }).deviceNonce,
-      (value(calls, 'attest(0, 64 bytes)') as { deviceNonce: string }).deviceNonce, 'a fresh device nonce each time');
+    // Fresh device nonces, random over their whole length: no byte position stays the same across seven.
+    const nonces = [0, 1, 2, 3, 4, 5].map((i) => (value(calls, `attest(0, nonce ${i})`) as { deviceNonce: string }).deviceNonce)
+      .concat((value(calls, 'attest(0, 16 bytes)') as { deviceNonce: string }).deviceNonce);
+    for (let at = 0; at < 32; at += 2) {
+      assert.ok(new Set(nonces.map((x) => x.slice(at, at + 2))).size > 1, `device nonce byte ${at / 2} never changes: ${nonces.join(' ')}`);
+    }
     thrown(calls, 'attest(0, 15 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 15/);
     thrown(calls, 'attest(0, 65 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 65/);
     thrown(calls, 'attest(0, string)', 'TypeError', /hostNonce: expected an ArrayBuffer or an ArrayBuffer view/);
@@ -495,9 +507,18 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     // esp_err_t errors start with the name (device/src/device.ts maps them to protocol statuses).
     thrown(calls, 'attest(1, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
     thrown(calls, 'attest(2, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is USER \(0\), not HMAC_UP \(8\)$/);
+    const a3 = value(calls, 'attest(3, n)') as Record<string, string | number | boolean>;
+    assert.deepEqual([a3.slot, a3.purpose, a3.readProtected, a3.writeProtected], [3, 8, false, true], 'read protection from RD_DIS, write protection from WR_DIS');
+    const f3 = {
+      chip: 9, revision: 0, deviceId: Buffer.from(a3.deviceId as string, 'hex'), hmac: true, secureBoot: true, flashEncryption: false,
+      firmwareId: Buffer.from(fw, 'hex'), firmwareVersion: '0.1.0', slot: 3, purpose: 8, readProtected: false, writeProtected: true,
+      deviceNonce: Buffer.from(a3.deviceNonce as string, 'hex'),
+    };
+    assert.equal(a3.mac, hmacOf(key3, buildTranscript(f3, bytesOf(32))), 'the transcript carries the key flags as read');
     if (calls.has('attest(0, view of SharedArrayBuffer)')) thrown(calls, 'attest(0, view of SharedArrayBuffer)', 'TypeError', /SharedArrayBuffer/);
-    // Tokens: the C builds the string-to-sign: RFC 3986 percent-encoding (all but A-Z a-z 0-9 - . _ ~), "\n", expiry.
-    const strict = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    // Tokens: the C builds the string-to-sign: percent-encoding of all but A-Z a-z 0-9 - . _ ~, "\n", expiry.
+    // (the Azure IoT SDK's encodeUriComponentStrict: "%2a" for "*", lower case)
+    const strict = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
     const signed = (resource: string, expiry: number) => ({ buffer: hmacOf(key0, Buffer.from(`${strict(resource)}\n${expiry}`)) });
     assert.deepEqual(value(calls, 'token(0, hub/devices/Dev 1(x))'), signed("myhub.azure-devices.net/devices/Dev 1(x)!*'~", 1700000000));
     assert.deepEqual(value(calls, 'token(0, 256 bytes)'), signed('r'.repeat(254) + '\u00e9', 4294967295));

@@ -391,7 +391,8 @@ static bool unreserved(uint8_t c)
 
 /*
  * token(slot, resource, expiry): the HMAC of the SAS string-to-sign, built here:
- * percent-encoded UTF-8 resource (every byte but A-Z a-z 0-9 - . _ ~ as %XX, upper-case hex), "\n",
+ * percent-encoded UTF-8 resource (every byte but A-Z a-z 0-9 - . _ ~ as %XX, upper-case hex but "*" as
+ * "%2a"), "\n",
  * expiry in decimal. Returns the 32-byte signature as an ArrayBuffer.
  */
 void xs_efuse_token(xsMachine *the)
@@ -427,7 +428,8 @@ void xs_efuse_token(xsMachine *the)
 		else {
 			message[o++] = '%';
 			message[o++] = hex[c >> 4];
-			message[o++] = hex[c & 15];
+			/* '*' as "%2a", lower case, as the Azure IoT SDK writes it (docs/protocol.md §7.1) */
+			message[o++] = c == '*' ? 'a' : hex[c & 15];
 		}
 	}
 	o += (size_t)snprintf(message + o, sizeof(message) - o, "\n%lu", (unsigned long)(uint32_t)expiry);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bootloader_random.h"
 #include "esp_app_desc.h"
 #include "esp_chip_info.h"
 #include "esp_efuse.h"
@@ -141,10 +142,17 @@ int main(int argc, char **argv)
 	(void)len;
 #endif
 
+	/* Without an entropy source the RNG is a fixed sequence from power-on; with one, random. */
 	uint8_t r1[32] = { 0 }, r2[32] = { 0 };
 	esp_fill_random(r1, sizeof(r1));
+	printf(",\"weakRandom\":");
+	hex(r1, sizeof(r1), NULL);
+	bootloader_random_enable();
+	esp_fill_random(r1, sizeof(r1));
 	esp_fill_random(r2, sizeof(r2));
-	printf(",\"randomDiffers\":%s", memcmp(r1, r2, sizeof(r1)) ? "true" : "false");
+	bootloader_random_disable();
+	printf(",\"randomDiffers\":%s,\"entropyRandom\":", memcmp(r1, r2, sizeof(r1)) ? "true" : "false");
+	hex(r1, sizeof(r1), NULL);
 
 	const esp_app_desc_t *app = esp_app_get_description();
 	printf(",\"app\":{\"version\":");
