@@ -4,6 +4,7 @@
 // prints why and is recorded as {error}; the others still run, and the exit status says so.
 import { Client } from '../host/client.js';
 import { startEmulator } from '../host/emulator.js';
+import { benchAmplifyEmulator } from './amplify.js';
 import { benchChip } from './chip.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
 import { benchProvision } from './provision.js';
@@ -48,5 +49,6 @@ async function emulatorBenchmarks(): Promise<{ roundTrip: RoundTripFigures; foot
 export async function benchDevice(): Promise<Record<string, unknown>> {
   const emu = await guarded('2./5. emulator benchmarks', emulatorBenchmarks);
   const provision = await guarded('4. provisioning', () => benchProvision());
-  return 'error' in emu ? { roundTrip: emu, footprint: emu, provision } : { ...emu, provision };
+  const amplifyEmulator = await guarded('6. emulator amplification', benchAmplifyEmulator);
+  return 'error' in emu ? { roundTrip: emu, footprint: emu, provision, amplifyEmulator } : { ...emu, provision, amplifyEmulator };
 }

@@ -1,6 +1,7 @@
 // npm run bench: every benchmark, printed as figures and ratios against baselines measured in the
 // same run. Never part of the tests. `--json` prints the figures as one JSON object too.
 import { cpus } from 'node:os';
+import { benchAmplifyHost } from './amplify.js';
 import { benchCodec, benchVerify } from './host.js';
 
 const results: Record<string, unknown> = {
@@ -10,6 +11,7 @@ const results: Record<string, unknown> = {
 console.log(`efuse-attest benchmarks on ${String(results.machine)}\n`);
 results.verify = benchVerify();
 results.codec = benchCodec();
+results.amplify = benchAmplifyHost();
 const extra = await import('./device.js').catch(() => undefined);
 if (extra) Object.assign(results, await extra.benchDevice());
 if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));

@@ -3,8 +3,11 @@
 // Bytes outside frames (boot ROM text, logs) come back as log lines; a frame whose header or CRC is
 // wrong is reported and dropped, and scanning resumes one byte after its SYNC, so a good frame
 // hidden inside a broken one is still found. Memory is bounded: one buffer of 2 × MAX_FRAME.
+// Work is bounded too (§2.1): the decoder keeps the running CRC at every buffered byte, so a
+// candidate frame's CRC costs the same whatever its length, and no byte is read again when a
+// candidate fails — input crafted as back-to-back valid headers costs a small constant per byte.
 import { abytes, utf8Decode } from './bytes.js';
-import { crc32 } from './crc32.js';
+import { crc32, crc32Slice, crc32Table } from './crc32.js';
 
 export const SYNC0 = 0xa5;
 export const SYNC1 = 0x5a;
@@ -54,6 +57,8 @@ export interface DecoderStats {
 
 export class FrameDecoder {
   private readonly buf = new Uint8Array(2 * MAX_FRAME);
+  /** run[k]: the CRC-32 register after buf[0, k) (from an arbitrary start); see crc32Slice. */
+  private readonly run = new Uint32Array(2 * MAX_FRAME + 1);
   private len = 0;
   private line = new Uint8Array(MAX_LOG_LINE);
   private lineLen = 0;
@@ -64,13 +69,22 @@ export class FrameDecoder {
     abytes(chunk, 'chunk');
     const events: FrameEvent[] = [];
     this.stats.bytes += chunk.length;
+    const t = crc32Table();
+    const b = this.buf;
+    const run = this.run;
     let off = 0;
     while (off < chunk.length) {
-      const n = Math.min(chunk.length - off, this.buf.length - this.len);
-      this.buf.set(chunk.subarray(off, off + n), this.len);
+      const start = this.len;
+      const n = Math.min(chunk.length - off, b.length - start);
+      b.set(chunk.subarray(off, off + n), start);
       this.len += n;
       off += n;
-      this.scan(events);
+      let c = run[start];
+      for (let k = start; k < this.len; k++) {
+        c = t[(c ^ b[k]) & 0xff] ^ (c >>> 8);
+        run[k + 1] = c;
+      }
+      this.scan(events, false);
     }
     return events;
   }
@@ -79,17 +93,11 @@ export class FrameDecoder {
    * The link went idle (or closed): a frame still incomplete now was cut (its bytes arrive
    * back-to-back on a UART), so it is reported as truncated and the bytes after its SYNC are scanned
    * again — a whole frame sent after a reset is found there. Emits a pending partial log line too.
+   * One pass over the buffer, like push().
    */
   flush(): FrameEvent[] {
     const events: FrameEvent[] = [];
-    while (this.len > 0) {
-      this.stats.truncated++;
-      events.push({ type: 'error', reason: 'truncated', detail: `incomplete frame abandoned after ${this.len} bytes` });
-      this.text(this.buf[0], events);
-      this.buf.copyWithin(0, 1, this.len);
-      this.len--;
-      this.scan(events);
-    }
+    this.scan(events, true);
     this.endLine(events);
     return events;
   }
@@ -103,14 +111,17 @@ export class FrameDecoder {
     this.lineLen = 0;
   }
 
-  private scan(events: FrameEvent[]): void {
+  /** `cut`: the input has ended (flush), so a candidate that is still incomplete is truncated. */
+  private scan(events: FrameEvent[], cut: boolean): void {
     const b = this.buf;
+    const run = this.run;
     let i = 0;
     while (i < this.len) {
       if (b[i] !== SYNC0) { this.text(b[i++], events); continue; }
       if (this.len - i < HEADER_SIZE) {
         // A SYNC1 mismatch can be decided early; otherwise wait for the rest of the header.
         if (this.len - i >= 2 && b[i + 1] !== SYNC1) { this.text(b[i++], events); continue; }
+        if (cut) { this.truncated(i, events); this.text(b[i++], events); continue; }
         break;
       }
       const n = b[i + 2] | (b[i + 3] << 8);
@@ -123,10 +134,14 @@ export class FrameDecoder {
         continue;
       }
       const total = HEADER_SIZE + n + TRAILER_SIZE;
-      if (this.len - i < total) break;
+      if (this.len - i < total) {
+        if (cut) { this.truncated(i, events); this.text(b[i++], events); continue; }
+        break;
+      }
       const p = i + HEADER_SIZE;
       const want = (b[p + n] | (b[p + n + 1] << 8) | (b[p + n + 2] << 16) | (b[p + n + 3] << 24)) >>> 0;
-      if (crc32(b, p, p + n) !== want) {
+      // The payload's CRC from the running CRCs at its ends: constant work, the body is not re-read.
+      if (crc32Slice(run[p] ^ 0xffffffff, run[p + n] ^ 0xffffffff, n) !== want) {
         this.stats.crcErrors++;
         events.push({ type: 'error', reason: 'crc', detail: `CRC mismatch in a ${n}-byte frame` });
         this.text(b[i++], events);
@@ -140,8 +155,14 @@ export class FrameDecoder {
     // Keep only the unconsumed tail (a frame in progress), at most MAX_FRAME - 1 bytes.
     if (i > 0) {
       b.copyWithin(0, i, this.len);
+      run.copyWithin(0, i, this.len + 1);
       this.len -= i;
     }
+  }
+
+  private truncated(i: number, events: FrameEvent[]): void {
+    this.stats.truncated++;
+    events.push({ type: 'error', reason: 'truncated', detail: `incomplete frame abandoned after ${this.len - i} bytes` });
   }
 
   private text(byte: number, events: FrameEvent[]): void {

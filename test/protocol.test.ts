@@ -5,7 +5,9 @@ import {
   FrameDecoder, type FrameEvent, fromHex, MalformedError, MAX_PAYLOAD, parseSasToken, type Request,
   type Response, sasStringToSign, toHex, formatSasToken, utf8Decode, utf8Encode, fromBase64, toBase64,
 } from '../protocol/index.js';
+import { crc32Slice } from '../protocol/crc32.js';
 import { hmacSha256 } from '../host/verify.js';
+import { amplifier } from './support/fuzz.js';
 import { ROOT, vectors } from './support/vectors.js';
 
 function frames(events: FrameEvent[]): string[] {
@@ -197,6 +199,55 @@ describe('protocol: framing', () => {
       for (const e of d.push(chunk)) assert.ok(['frame', 'log', 'error'].includes(e.type));
     }
     assert.deepEqual(frames(d.push(encodeFrame(enc('still works')))), [toHex(enc('still works'))]);
+  });
+});
+
+describe('protocol: framing work is bounded per input byte (docs/protocol.md §2.1)', () => {
+  const noise = (n: number) => {
+    let x = 0x2545f491;
+    return Uint8Array.from({ length: n }, () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x & 0xff; });
+  };
+  /** Best of `rounds` timings (ms) of decoding `input` in 256-byte chunks, with an idle flush every `flushEvery` bytes. */
+  const time = (input: Uint8Array, flushEvery: number, rounds = 5): number => {
+    let best = Infinity;
+    for (let r = 0; r < rounds; r++) {
+      const d = new FrameDecoder();
+      const t0 = process.hrtime.bigint();
+      for (let o = 0; o < input.length; o += 256) {
+        d.push(input.subarray(o, o + 256));
+        if ((o + 256) % flushEvery === 0) d.flush();
+      }
+      d.flush();
+      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return best;
+  };
+
+  it('crc32Slice: the CRC of any slice from the running CRCs at its ends equals crc32 of the slice', () => {
+    const data = noise(2100);
+    const run = [0];
+    for (let k = 1; k <= data.length; k++) run.push(crc32(data, 0, k));
+    for (const [a, n] of [[0, 0], [0, 1], [5, 1024], [1000, 7], [17, 1000], [1, 1024], [1076, 1024]] as const) {
+      assert.equal(crc32Slice(run[a]!, run[a + n]!, n), crc32(data, a, a + n), `slice ${a}+${n}`);
+    }
+  });
+
+  it('the amplifier input (A5 5A 00 04 FF FB repeated) decodes about as fast as random bytes', function () {
+    this.timeout(60_000);
+    const n = 256 * 1024;
+    const amp = amplifier(n);
+    const rnd = noise(n);
+    const events = decodeAll([amp]);
+    assert.ok(events.every((e) => e.type !== 'frame'), 'no frame in it');
+    const ratio = time(amp, n) / time(rnd, n);
+    assert.ok(ratio < 4, `amplifier/random decode time ratio ${ratio.toFixed(1)} (bounded work: about 1)`);
+  });
+
+  it('idle flushes of a buffer full of candidate frames cost one pass, not one per byte', function () {
+    this.timeout(60_000);
+    const n = 128 * 1024;
+    const ratio = time(amplifier(n), 2048) / time(noise(n), 2048);
+    assert.ok(ratio < 4, `amplifier/random decode time ratio with a flush every 2 KiB: ${ratio.toFixed(1)}`);
   });
 });
 
