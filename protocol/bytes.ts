@@ -193,8 +193,8 @@ export class Writer {
  * device status it maps to (docs/protocol.md §6): MALFORMED, BAD_VERSION or UNKNOWN_TYPE.
  */
 export class MalformedError extends Error {
-  readonly status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE';
-  constructor(message: string, status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE' = 'MALFORMED') {
+  readonly status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE' | 'BAD_RESOURCE';
+  constructor(message: string, status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE' | 'BAD_RESOURCE' = 'MALFORMED') {
     super(message);
     this.name = 'MalformedError';
     this.status = status;

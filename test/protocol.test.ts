@@ -86,6 +86,7 @@ describe('protocol: known-answer vectors (docs/protocol.md §8)', () => {
     assert.ok(doc.includes(vectors.attestation.transcript as string));
     assert.ok(doc.includes(vectors.attestation.mac as string));
     assert.ok(doc.includes(vectors.token.token));
+    for (const t of vectors.tokens) assert.ok(doc.includes(t.token), `protocol.md lacks the token for ${t.resource}`);
   });
 });
 
@@ -266,9 +267,10 @@ describe('protocol: bad inputs are refused cleanly', () => {
     ['ATTEST nonce shorter than its length', hdr(3, [0, 20, 1, 2]), 'MALFORMED'],
     ['ATTEST trailing byte', hdr(3, [0, 1, 9, 9]), 'MALFORMED'],
     ['TOKEN truncated expiry', hdr(4, [0, 1, 2]), 'MALFORMED'],
-    ['TOKEN resource over 256', hdr(4, [0, 1, 0, 0, 0, 0x01, 0x01]), 'MALFORMED'],
+    ['TOKEN resource over 256', hdr(4, [0, 1, 0, 0, 0, 0x01, 0x01]), 'BAD_RESOURCE'],
+    ['TOKEN resource length 0', hdr(4, [0, 1, 0, 0, 0, 0, 0, 0]), 'BAD_RESOURCE'],
     ['TOKEN resource truncated', hdr(4, [0, 1, 0, 0, 0, 5, 0, 0x61]), 'MALFORMED'],
-    ['TOKEN key name over 64', hdr(4, [0, 1, 0, 0, 0, 1, 0, 0x61, 65]), 'MALFORMED'],
+    ['TOKEN key name over 64', hdr(4, [0, 1, 0, 0, 0, 1, 0, 0x61, 65]), 'BAD_RESOURCE'],
   ];
   for (const [name, bytes, status] of badRequests) {
     it(`request: ${name} → ${status}`, () => {
