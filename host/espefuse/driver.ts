@@ -14,6 +14,7 @@ import { blockName } from '../escrow/store.js';
 import { findEspefuse } from './locate.js';
 import { readSilicon, siliconPath } from './silicon.js';
 import { describeBlock, type EfuseSummary, keyBlock, parseSummary } from './summary.js';
+import { childEnv } from '../childenv.js';
 
 export type EspefuseTarget =
   | { kind: 'virt'; image: string }
@@ -122,7 +123,7 @@ export class Espefuse {
         const child = spawn(this.bin, args, {
           stdio: ['ignore', out.fd, err.fd],
           detached: opts.critical === true,
-          env: { ...process.env, NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+          env: childEnv({ NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' }),
         });
         const timer = setTimeout(() => {
           if (!opts.critical) child.kill('SIGKILL');
