@@ -22,7 +22,7 @@ import { createDevice } from '../device/src/device.js';
 import { cli } from './support/cli.js';
 import { softChip } from './support/soft-chip.js';
 import { TEST_KEY } from './support/targets.js';
-import { ROOT } from './support/vectors.js';
+import { azureVectors, ROOT } from './support/vectors.js';
 
 const STATE = {
   chip: 9, revision: 2, deviceId: Uint8Array.of(0x7c, 0xdf, 0xa1, 1, 2, 3), hmac: true, secureBoot: false, flashEncryption: false,
@@ -186,6 +186,23 @@ describe('CLI edges', function () {
       assert.match(f.stdout, /token verified: hub\/devices\/d1/);
       const s = await cli(['verify', '--token-file', '-', '--key', keyFile], { input: token + '\n' });
       assert.equal(s.code, 0, s.stderr);
+    });
+  });
+
+  describe('keygen --master', () => {
+    it('takes a DPS registration id such as sn-007-…: the key of docs/vectors/azure.json', async () => {
+      const d = azureVectors.dps;
+      const master = join(dir, 'group.key');
+      writeFileSync(master, Buffer.from(d.groupKey, 'base64'));
+      const r = await cli(['keygen', '--master', master, '--registration-id', d.registrationId, '--reveal', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { result: { key: string; derivation: { registrationId: string } } };
+      assert.equal(Buffer.from(out.result.key, 'hex').toString('base64'), d.deviceKey);
+      assert.equal(out.result.derivation.registrationId, d.registrationId);
+      const bad = await cli(['keygen', '--master', master, '--registration-id', 'Not Valid!', '--reveal']);
+      assert.equal(bad.code, EXIT.USAGE);
+      const both = await cli(['keygen', '--master', master, '--registration-id', d.registrationId, '--device-id', 'aabbccddeeff', '--reveal']);
+      assert.equal(both.code, EXIT.USAGE);
     });
   });
 
