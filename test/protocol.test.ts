@@ -7,7 +7,7 @@ import {
 } from '../protocol/index.js';
 import { crc32Slice } from '../protocol/crc32.js';
 import { hmacSha256 } from '../host/verify.js';
-import { amplifier } from './support/fuzz.js';
+import { amplifier, hostileInput } from './support/fuzz.js';
 import { ROOT, vectors } from './support/vectors.js';
 
 function frames(events: FrameEvent[]): string[] {
@@ -223,6 +223,44 @@ describe('protocol: framing work is bounded per input byte (docs/protocol.md §2
     }
     return best;
   };
+
+  /** §2.1 read literally over the whole input at once: a candidate's CRC over its body, every time. */
+  function reference(input: Uint8Array): string[] {
+    const out: string[] = [];
+    let line = '';
+    const text = (c: number) => { if (c === 0x0a) { if (line) out.push('log'); line = ''; } else if (c !== 0x0d) { line += 'x'; if (line.length === 256) { out.push('log'); line = ''; } } };
+    let i = 0;
+    while (i < input.length) {
+      const n = input[i + 2]! | (input[i + 3]! << 8);
+      const ok = input[i] === 0xa5 && i + 6 <= input.length && input[i + 1] === 0x5a && ((n ^ (input[i + 4]! | (input[i + 5]! << 8))) === 0xffff) && n !== 0;
+      if (!ok) { if (input[i] === 0xa5 && i + 6 > input.length && (i + 1 >= input.length || input[i + 1] === 0x5a)) out.push('truncated'); text(input[i++]!); continue; }
+      if (n > MAX_PAYLOAD) { out.push('oversize'); text(input[i++]!); continue; }
+      if (i + 10 + n > input.length) { out.push('truncated'); text(input[i++]!); continue; }
+      const want = (input[i + 6 + n]! | (input[i + 7 + n]! << 8) | (input[i + 8 + n]! << 16) | (input[i + 9 + n]! << 24)) >>> 0;
+      if (crc32(input, i + 6, i + 6 + n) !== want) { out.push('crc'); text(input[i++]!); continue; }
+      if (line) { out.push('log'); line = ''; }
+      out.push('frame ' + toHex(input.subarray(i + 6, i + 6 + n)));
+      i += 10 + n;
+    }
+    if (line) out.push('log');
+    return out;
+  }
+
+  it('gives the events of a literal reading of §2.1 on hostile input with amplifier runs, in any chunking', () => {
+    const parts = [...hostileInput(777, 400)];
+    const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) { all.set(p, o); o += p.length; }
+    const want = reference(all);
+    const kinds = (events: FrameEvent[]) => events.map((e) => e.type === 'frame' ? 'frame ' + toHex(e.payload) : e.type === 'error' ? e.reason : 'log');
+    for (const size of [all.length, 1, 7, 256, 1500]) {
+      const d = new FrameDecoder();
+      const got: FrameEvent[] = [];
+      for (let k = 0; k < all.length; k += size) got.push(...d.push(all.subarray(k, k + size)));
+      got.push(...d.flush());
+      assert.deepEqual(kinds(got), want, `chunks of ${size}`);
+    }
+  });
 
   it('crc32Slice: the CRC of any slice from the running CRCs at its ends equals crc32 of the slice', () => {
     const data = noise(2100);
