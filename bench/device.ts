@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../host/client.js';
 import { emulatorBinary, startEmulator } from '../host/emulator.js';
+import { benchAmplifyEmulator } from './amplify.js';
 import { benchChip } from './chip.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
 import { benchProvision } from './provision.js';
@@ -85,5 +86,6 @@ export async function benchDevice(): Promise<Record<string, unknown>> {
   const emu = await guarded('2./5. emulator benchmarks', emulatorBenchmarks);
   const footprint32bit = await guarded('5b. 32-bit footprint', footprint32);
   const provision = await guarded('4. provisioning', () => benchProvision());
-  return 'error' in emu ? { roundTrip: emu, footprint: emu, footprint32bit, provision } : { ...emu, footprint32bit, provision };
+  const amplifyEmulator = await guarded('6. emulator amplification', benchAmplifyEmulator);
+  return 'error' in emu ? { roundTrip: emu, footprint: emu, footprint32bit, provision, amplifyEmulator } : { ...emu, footprint32bit, provision, amplifyEmulator };
 }

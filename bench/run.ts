@@ -2,6 +2,7 @@
 // same run. Never part of the tests. `--json` prints the figures as one JSON object too.
 import { cpus } from 'node:os';
 import { benchFirmware } from './firmware.js';
+import { benchAmplifyHost } from './amplify.js';
 import { benchCodec, benchVerify } from './host.js';
 import { line } from './util.js';
 
@@ -12,6 +13,7 @@ const results: Record<string, unknown> = {
 console.log(`efuse-attest benchmarks on ${String(results.machine)}\n`);
 results.verify = benchVerify();
 results.codec = benchCodec();
+results.amplify = benchAmplifyHost();
 const extra = await import('./device.js').catch(() => undefined);
 if (extra) Object.assign(results, await extra.benchDevice());
 results.firmware = await benchFirmware().catch((e: unknown) => {

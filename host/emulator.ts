@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { chipCode } from '../protocol/chips.js';
 import { TimeoutError, TransportError, UsageError } from './errors.js';
 import { linkMap } from './firmware/link-map.js';
+import { childEnv } from './childenv.js';
 
 export interface EmulatorOptions {
   /** "esp32s3", "esp32c3", … (protocol/chips.ts): emulator/build/<chip>/efuse-attest-emu runs it. */
@@ -143,7 +144,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   }
 
   // Own process group: a Ctrl-C at the terminal reaches the caller, which stops the emulator in order.
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: childEnv() });
   const recent: string[] = [];
   let lastStats: EmulatorStats | undefined;
   let statsWaiters: { resolve(s: EmulatorStats): void; reject(e: Error): void }[] = [];

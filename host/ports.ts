@@ -1,9 +1,10 @@
-// Serial port discovery. serialport's list() asks udevadm on Linux; where udev is absent (containers,
+// Serial port discovery. The platform binding's list() (@serialport/bindings-cpp, the same binding the
+// transport opens ports with) asks udevadm on Linux; where udev is absent (containers,
 // minimal images) this falls back to reading /sys/class/tty, so `efuse-attest list` still works.
 // Likely ESP32 links are marked by USB vendor/product id.
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SerialPort } from 'serialport';
+import { binding } from './transport/binding.js';
 
 export interface PortEntry {
   path: string;
@@ -70,7 +71,7 @@ async function listSysfs(root = '/sys/class/tty'): Promise<PortEntry[]> {
 
 export async function listPorts(): Promise<PortEntry[]> {
   try {
-    const ports = await SerialPort.list();
+    const ports = await binding.list();
     return ports.map((p) => entry(p.path, {
       ...(p.vendorId ? { vendorId: p.vendorId } : {}),
       ...(p.productId ? { productId: p.productId } : {}),

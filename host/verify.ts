@@ -6,7 +6,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
   abytes, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, fromHex, KEY_SLOTS, parseSasToken,
-  PURPOSE_HMAC_UP, purposeName, sasStringToSign, toHex,
+  PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex,
 } from '../protocol/index.js';
 import { VerificationError } from './errors.js';
 
@@ -134,6 +134,11 @@ export interface VerifiedToken {
   resource: string;
   expiry: number;
   keyName: string;
+  /**
+   * The signature in base64: a token has one accepted spelling (docs/protocol.md §7.2), so this
+   * identifies it — the key for a replay or deny list.
+   */
+  signature: string;
 }
 
 /** Verifies a SAS token; throws VerificationError with reason FORMAT, SIGNATURE, RESOURCE or EXPIRED. */
@@ -152,5 +157,5 @@ export function verifyToken(token: string, opts: VerifyTokenOptions): VerifiedTo
   }
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   if (t.expiry <= now) throw new VerificationError('EXPIRED', `token expired at ${new Date(t.expiry * 1000).toISOString()}`);
-  return { resource: t.resource, expiry: t.expiry, keyName: t.keyName };
+  return { resource: t.resource, expiry: t.expiry, keyName: t.keyName, signature: toBase64(t.signature) };
 }

@@ -207,8 +207,8 @@ export class MalformedError extends Error {
   // A class field, not `this.name = …`: on a device Error.prototype is frozen (xsl freezes the
   // built-ins), and assigning over its read-only `name` throws there.
   override readonly name = 'MalformedError';
-  readonly status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE';
-  constructor(message: string, status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE' = 'MALFORMED') {
+  readonly status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE' | 'BAD_RESOURCE';
+  constructor(message: string, status: 'MALFORMED' | 'BAD_VERSION' | 'UNKNOWN_TYPE' | 'BAD_RESOURCE' = 'MALFORMED') {
     super(message);
     this.status = status;
   }

@@ -2,9 +2,14 @@
 // FrameDecoder is push-style and incremental: feed it whatever bytes arrived, get back events.
 // Bytes outside frames (boot ROM text, logs) come back as log lines; a frame whose header or CRC is
 // wrong is reported and dropped, and scanning resumes one byte after its SYNC, so a good frame
-// hidden inside a broken one is still found. Memory is bounded: one buffer of 2 × MAX_FRAME.
+// hidden inside a broken one is still found. Memory is bounded: a buffer of MAX_FRAME + 256 bytes
+// (after a scan at most MAX_FRAME - 1 bytes of a frame in progress remain, so a push always progresses).
+// Work is bounded too (§2.1): the decoder keeps the running CRC register after each buffered byte
+// (lazily, as far as a candidate needs it), so a candidate frame's CRC costs the same whatever its
+// length and no byte goes through the CRC twice — input crafted as back-to-back valid headers costs
+// a small constant per byte.
 import { abytes, utf8Decode } from './bytes.js';
-import { crc32 } from './crc32.js';
+import { crc32, crc32Slice, crc32Table } from './crc32.js';
 
 export const SYNC0 = 0xa5;
 export const SYNC1 = 0x5a;
@@ -15,6 +20,8 @@ export const MAX_PAYLOAD = 1024;
 export const MAX_FRAME = HEADER_SIZE + MAX_PAYLOAD + TRAILER_SIZE;
 /** A log line longer than this is cut and emitted in pieces (§2.3). */
 export const MAX_LOG_LINE = 256;
+/** Room for new bytes beside the longest frame in progress (each push copies at most this much per scan). */
+const FILL = 256;
 
 export function encodeFrame(payload: Uint8Array): Uint8Array {
   abytes(payload, 'payload', 1, MAX_PAYLOAD);
@@ -53,7 +60,15 @@ export interface DecoderStats {
 }
 
 export class FrameDecoder {
-  private readonly buf = new Uint8Array(2 * MAX_FRAME);
+  private readonly buf = new Uint8Array(MAX_FRAME + FILL);
+  /**
+   * run[k] for runFrom ≤ k ≤ runTo: the CRC-32 register after buf[runFrom, k), from an arbitrary
+   * start value; see crc32Slice. Filled lazily, only as far as a candidate frame needs it, so text
+   * between frames costs no CRC work, and each buffered byte is run through the CRC at most once.
+   */
+  private readonly run = new Uint32Array(MAX_FRAME + FILL + 1);
+  private runFrom = 0;
+  private runTo = 0;
   private len = 0;
   private line = new Uint8Array(MAX_LOG_LINE);
   private lineLen = 0;
@@ -64,32 +79,44 @@ export class FrameDecoder {
     abytes(chunk, 'chunk');
     const events: FrameEvent[] = [];
     this.stats.bytes += chunk.length;
+    const b = this.buf;
     let off = 0;
     while (off < chunk.length) {
-      const n = Math.min(chunk.length - off, this.buf.length - this.len);
-      this.buf.set(chunk.subarray(off, off + n), this.len);
+      const n = Math.min(chunk.length - off, b.length - this.len);
+      b.set(chunk.subarray(off, off + n), this.len);
       this.len += n;
       off += n;
-      this.scan(events);
+      this.scan(events, false);
     }
     return events;
+  }
+
+  /** The CRC of buf[p, p + n), from the running registers (extended to p + n first). */
+  private sliceCrc(p: number, n: number): number {
+    const run = this.run;
+    if (this.runTo < p || this.runFrom > p) { this.runFrom = this.runTo = p; run[p] = 0; }
+    if (this.runTo < p + n) {
+      const t = crc32Table();
+      const b = this.buf;
+      let c = run[this.runTo];
+      for (let k = this.runTo; k < p + n; k++) {
+        c = t[(c ^ b[k]) & 0xff] ^ (c >>> 8);
+        run[k + 1] = c;
+      }
+      this.runTo = p + n;
+    }
+    return crc32Slice(run[p] ^ 0xffffffff, run[p + n] ^ 0xffffffff, n);
   }
 
   /**
    * The link went idle (or closed): a frame still incomplete now was cut (its bytes arrive
    * back-to-back on a UART), so it is reported as truncated and the bytes after its SYNC are scanned
    * again — a whole frame sent after a reset is found there. Emits a pending partial log line too.
+   * One pass over the buffer, like push().
    */
   flush(): FrameEvent[] {
     const events: FrameEvent[] = [];
-    while (this.len > 0) {
-      this.stats.truncated++;
-      events.push({ type: 'error', reason: 'truncated', detail: `incomplete frame abandoned after ${this.len} bytes` });
-      this.text(this.buf[0], events);
-      this.buf.copyWithin(0, 1, this.len);
-      this.len--;
-      this.scan(events);
-    }
+    this.scan(events, true);
     this.endLine(events);
     return events;
   }
@@ -101,9 +128,11 @@ export class FrameDecoder {
   reset(): void {
     this.len = 0;
     this.lineLen = 0;
+    this.runFrom = this.runTo = 0;
   }
 
-  private scan(events: FrameEvent[]): void {
+  /** `cut`: the input has ended (flush), so a candidate that is still incomplete is truncated. */
+  private scan(events: FrameEvent[], cut: boolean): void {
     const b = this.buf;
     let i = 0;
     while (i < this.len) {
@@ -111,6 +140,7 @@ export class FrameDecoder {
       if (this.len - i < HEADER_SIZE) {
         // A SYNC1 mismatch can be decided early; otherwise wait for the rest of the header.
         if (this.len - i >= 2 && b[i + 1] !== SYNC1) { this.text(b[i++], events); continue; }
+        if (cut) { this.truncated(i, events); this.text(b[i++], events); continue; }
         break;
       }
       const n = b[i + 2] | (b[i + 3] << 8);
@@ -123,10 +153,14 @@ export class FrameDecoder {
         continue;
       }
       const total = HEADER_SIZE + n + TRAILER_SIZE;
-      if (this.len - i < total) break;
+      if (this.len - i < total) {
+        if (cut) { this.truncated(i, events); this.text(b[i++], events); continue; }
+        break;
+      }
       const p = i + HEADER_SIZE;
       const want = (b[p + n] | (b[p + n + 1] << 8) | (b[p + n + 2] << 16) | (b[p + n + 3] << 24)) >>> 0;
-      if (crc32(b, p, p + n) !== want) {
+      // The payload's CRC from the running CRCs at its ends: constant work, the body is not re-read.
+      if (this.sliceCrc(p, n) !== want) {
         this.stats.crcErrors++;
         events.push({ type: 'error', reason: 'crc', detail: `CRC mismatch in a ${n}-byte frame` });
         this.text(b[i++], events);
@@ -140,8 +174,22 @@ export class FrameDecoder {
     // Keep only the unconsumed tail (a frame in progress), at most MAX_FRAME - 1 bytes.
     if (i > 0) {
       b.copyWithin(0, i, this.len);
+      // The registers from i on stay consistent with one another; those before i are dropped.
+      if (this.runTo >= i) {
+        const from = Math.max(this.runFrom, i);
+        this.run.copyWithin(from - i, from, this.runTo + 1);
+        this.runFrom = from - i;
+        this.runTo -= i;
+      } else {
+        this.runFrom = this.runTo = 0;
+      }
       this.len -= i;
     }
+  }
+
+  private truncated(i: number, events: FrameEvent[]): void {
+    this.stats.truncated++;
+    events.push({ type: 'error', reason: 'truncated', detail: `incomplete frame abandoned after ${this.len - i} bytes` });
   }
 
   private text(byte: number, events: FrameEvent[]): void {

@@ -7,7 +7,7 @@ export type { FrameEvent, FrameErrorReason, DecoderStats } from './frame.js';
 export * from './messages.js';
 export { ATTEST_TAG, buildTranscript, MAX_TRANSCRIPT, writeTranscript } from './transcript.js';
 export type { TranscriptFields } from './transcript.js';
-export { checkKeyName, checkResource, formatSasToken, parseSasToken, sasStringToSign } from './sas.js';
+export { checkKeyName, checkResource, formatSasToken, parseSasToken, percentEncode, sasStringToSign } from './sas.js';
 export type { SasToken } from './sas.js';
 export { ESP_ERR, espErrName, Status, STATUS_TEXT, statusName } from './status.js';
 export type { StatusName } from './status.js';

@@ -26,7 +26,12 @@ export const MAX_FIRMWARE_VERSION = 32;
 export const MAX_PING = 64;
 export const MAX_RESOURCE = 256;
 export const MAX_KEY_NAME = 64;
-export const MAX_TOKEN = 700;
+/**
+ * Longest token (§4.4): every valid TOKEN request fits — "SharedAccessSignature sr=" 25 + 256 × 3
+ * (each resource byte as %XX) + "&sig=" 5 + 44 × 3 (percent-encoded base64) + "&skn=" 5 + 64 + "&se=" 4
+ * + 10 digits = 1013, and 4 + 2 + 1013 ≤ MAX_PAYLOAD.
+ */
+export const MAX_TOKEN = 1013;
 export const MAX_DETAIL = 200;
 export const KEY_SLOTS = 6;
 
@@ -187,9 +192,12 @@ export function decodeRequest(payload: Uint8Array): Request {
       const slot = r.u8('slot');
       const expiry = r.u32('expiry');
       const n = r.u16('resource length');
-      if (n > MAX_RESOURCE) throw new MalformedError(`resource is ${n} bytes, more than ${MAX_RESOURCE}`);
+      // An unacceptable length is BAD_RESOURCE whichever way it is wrong, like an unacceptable text (§4.4).
+      if (n < 1 || n > MAX_RESOURCE) throw new MalformedError(`resource must be 1..${MAX_RESOURCE} bytes, got ${n}`, 'BAD_RESOURCE');
       const resource = utf8Decode(r.bytes(n, 'resource'));
-      const keyName = utf8Decode(r.lbytes(0, MAX_KEY_NAME, 'key name'));
+      const k = r.u8('key name length');
+      if (k > MAX_KEY_NAME) throw new MalformedError(`key name must be at most ${MAX_KEY_NAME} bytes, got ${k}`, 'BAD_RESOURCE');
+      const keyName = utf8Decode(r.bytes(k, 'key name'));
       req = { type: 'token', id, slot, expiry, resource, keyName };
       break;
     }

@@ -27,11 +27,15 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
   cp package-lock.json "$stamp"
 fi
 
-# espefuse (PyPI package esptool) in the project's own virtualenv.
-if [ ! -x .venv/bin/espefuse ]; then
-  say "creating .venv with esptool"
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'esptool>=5,<6'
+# espefuse (PyPI package esptool) in the project's own virtualenv, at the exact version the code and
+# docs were checked against (its commands, prompts and JSON field names change between releases).
+ESPTOOL_VERSION=5.6.0
+have=""
+[ -x .venv/bin/python ] && have=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("esptool"))' 2>/dev/null || true)
+if [ ! -x .venv/bin/espefuse ] || [ "$have" != "$ESPTOOL_VERSION" ]; then
+  say "installing esptool==$ESPTOOL_VERSION in .venv"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "esptool==$ESPTOOL_VERSION"
 fi
 
 # --- The real-board build check (npm run firmware:check, scripts/firmware-check.ts) -------------------------

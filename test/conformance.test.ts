@@ -5,9 +5,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { DeviceError, VerificationError } from '../host/errors.js';
 import { verifyAttestation, verifyToken } from '../host/verify.js';
-import { chipName, encodeFrame, equalBytes, PURPOSE_HMAC_UP } from '../protocol/index.js';
+import { createRequire } from 'node:module';
+import { chipName, decodeResponse, encodeFrame, equalBytes, fromHex, PURPOSE_HMAC_UP, toBase64 } from '../protocol/index.js';
+import { vectors } from './support/vectors.js';
 import { memoryTarget, type Target } from './support/targets.js';
 import { extraTargets } from './support/more-targets.js';
+
+const sdk = createRequire(import.meta.url)('azure-iot-common') as {
+  SharedAccessSignature: { create(resourceUri: string, keyName: string | undefined, key: string, expiry: number): { toString(): string } };
+  encodeUriComponentStrict(s: string): string;
+};
 
 const targets: [string, () => Promise<Target>][] = [['memory', memoryTarget], ...extraTargets()];
 
@@ -55,6 +62,38 @@ for (const [name, make] of targets) {
 
     it('a key block with purpose HMAC_DOWN_ALL gives ESP_FAIL as KEY_PURPOSE', async () => {
       await assert.rejects(t.client.attest({ slot: 1 }), (e: unknown) => e instanceof DeviceError && e.statusName === 'KEY_PURPOSE' && e.espErr === -1 && /HMAC_UP/.test(e.detail));
+    });
+
+    if (name !== 'memory') {
+      it('the KEY_PURPOSE ERROR detail is the text of the §8.1 ERROR vector', async () => {
+        const v = vectors.frames.find((f) => f.name.startsWith('ERROR response'))!;
+        const r = decodeResponse(fromHex(v.message));
+        assert.equal(r.type, 'error');
+        await assert.rejects(t.client.attest({ slot: 1 }), (e: unknown) => e instanceof DeviceError && r.type === 'error' && e.detail === r.detail);
+      });
+    }
+
+    it('TOKEN for an id with ( ) ! * \' and a space is byte for byte the Azure IoT SDK\'s token', async () => {
+      const resource = "myhub.azure-devices.net/devices/Dev 1(x)!*'";
+      const expiry = Math.floor(Date.now() / 1000) + 600;
+      const tok = await t.client.token({ resource, expiry, keyName: 'device' });
+      assert.equal(tok, sdk.SharedAccessSignature.create(sdk.encodeUriComponentStrict(resource), 'device', toBase64(t.key), expiry).toString());
+      assert.equal(verifyToken(tok, { key: t.key, resource }).keyName, 'device');
+    });
+
+    it('TOKEN for the longest resource and key name fits its response (docs/protocol.md §4.4)', async () => {
+      const resource = '\u00ff'.repeat(128); // 256 bytes of UTF-8, each %XX: the longest sr
+      const expiry = 0xffffffff;
+      const tok = await t.client.token({ resource, expiry, keyName: 'k'.repeat(64) });
+      assert.ok(tok.length > 700);
+      assert.equal(verifyToken(tok, { key: t.key, resource, now: 1 }).resource, resource);
+    });
+
+    it('TOKEN with RES_LEN 0 or 257 is BAD_RESOURCE, like an unacceptable resource text', async () => {
+      const status = (n: string) => (e: unknown) => e instanceof DeviceError && e.statusName === n;
+      const req = (len: number) => (id: number) => Uint8Array.of(1, 4, id & 255, id >> 8, 0, 1, 0, 0, 0, len & 255, len >> 8, ...new Uint8Array(len).fill(0x61), 0);
+      await assert.rejects(t.client.session.requestRaw(req(0)), status('BAD_RESOURCE'));
+      await assert.rejects(t.client.session.requestRaw(req(257)), status('BAD_RESOURCE'));
     });
 
     it('TOKEN verifies with the escrowed key', async () => {

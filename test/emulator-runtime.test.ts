@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
+import { binding } from '../host/transport/binding.js';
 import { Client } from '../host/client.js';
 import { type Emulator, type EmulatorOptions, emulatorBinary, parseStatsLine, startEmulator } from '../host/emulator.js';
 import { TransportError, UsageError } from '../host/errors.js';
@@ -28,7 +29,7 @@ const READY = 'echo: ready\n';
 class Port {
   private received = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
-  private constructor(private readonly port: SerialPort) {
+  private constructor(private readonly port: SerialPortStream) {
     port.on('data', (chunk: Buffer) => {
       this.received = Buffer.concat([this.received, chunk]);
       for (const w of this.waiters.splice(0)) w();
@@ -36,7 +37,7 @@ class Port {
   }
 
   static async open(path: string): Promise<Port> {
-    const port = new SerialPort({ path, baudRate: 115200, hupcl: false, autoOpen: false });
+    const port = new SerialPortStream({ binding, path, baudRate: 115200, hupcl: false, autoOpen: false });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     return new Port(port);
   }

@@ -5,7 +5,9 @@ import {
   FrameDecoder, type FrameEvent, fromHex, MalformedError, MAX_PAYLOAD, parseSasToken, type Request,
   type Response, sasStringToSign, toHex, formatSasToken, utf8Decode, utf8Encode, fromBase64, toBase64,
 } from '../protocol/index.js';
+import { crc32Slice } from '../protocol/crc32.js';
 import { hmacSha256 } from '../host/verify.js';
+import { amplifier, hostileInput } from './support/fuzz.js';
 import { ROOT, vectors } from './support/vectors.js';
 
 function frames(events: FrameEvent[]): string[] {
@@ -84,6 +86,7 @@ describe('protocol: known-answer vectors (docs/protocol.md §8)', () => {
     assert.ok(doc.includes(vectors.attestation.transcript as string));
     assert.ok(doc.includes(vectors.attestation.mac as string));
     assert.ok(doc.includes(vectors.token.token));
+    for (const t of vectors.tokens) assert.ok(doc.includes(t.token), `protocol.md lacks the token for ${t.resource}`);
   });
 });
 
@@ -200,6 +203,93 @@ describe('protocol: framing', () => {
   });
 });
 
+describe('protocol: framing work is bounded per input byte (docs/protocol.md §2.1)', () => {
+  const noise = (n: number) => {
+    let x = 0x2545f491;
+    return Uint8Array.from({ length: n }, () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x & 0xff; });
+  };
+  /** Best of `rounds` timings (ms) of decoding `input` in 256-byte chunks, with an idle flush every `flushEvery` bytes. */
+  const time = (input: Uint8Array, flushEvery: number, rounds = 5): number => {
+    let best = Infinity;
+    for (let r = 0; r < rounds; r++) {
+      const d = new FrameDecoder();
+      const t0 = process.hrtime.bigint();
+      for (let o = 0; o < input.length; o += 256) {
+        d.push(input.subarray(o, o + 256));
+        if ((o + 256) % flushEvery === 0) d.flush();
+      }
+      d.flush();
+      best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    return best;
+  };
+
+  /** §2.1 read literally over the whole input at once: a candidate's CRC over its body, every time. */
+  function reference(input: Uint8Array): string[] {
+    const out: string[] = [];
+    let line = '';
+    const text = (c: number) => { if (c === 0x0a) { if (line) out.push('log'); line = ''; } else if (c !== 0x0d) { line += 'x'; if (line.length === 256) { out.push('log'); line = ''; } } };
+    let i = 0;
+    while (i < input.length) {
+      const n = input[i + 2]! | (input[i + 3]! << 8);
+      const ok = input[i] === 0xa5 && i + 6 <= input.length && input[i + 1] === 0x5a && ((n ^ (input[i + 4]! | (input[i + 5]! << 8))) === 0xffff) && n !== 0;
+      if (!ok) { if (input[i] === 0xa5 && i + 6 > input.length && (i + 1 >= input.length || input[i + 1] === 0x5a)) out.push('truncated'); text(input[i++]!); continue; }
+      if (n > MAX_PAYLOAD) { out.push('oversize'); text(input[i++]!); continue; }
+      if (i + 10 + n > input.length) { out.push('truncated'); text(input[i++]!); continue; }
+      const want = (input[i + 6 + n]! | (input[i + 7 + n]! << 8) | (input[i + 8 + n]! << 16) | (input[i + 9 + n]! << 24)) >>> 0;
+      if (crc32(input, i + 6, i + 6 + n) !== want) { out.push('crc'); text(input[i++]!); continue; }
+      if (line) { out.push('log'); line = ''; }
+      out.push('frame ' + toHex(input.subarray(i + 6, i + 6 + n)));
+      i += 10 + n;
+    }
+    if (line) out.push('log');
+    return out;
+  }
+
+  it('gives the events of a literal reading of §2.1 on hostile input with amplifier runs, in any chunking', () => {
+    const parts = [...hostileInput(777, 400)];
+    const all = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) { all.set(p, o); o += p.length; }
+    const want = reference(all);
+    const kinds = (events: FrameEvent[]) => events.map((e) => e.type === 'frame' ? 'frame ' + toHex(e.payload) : e.type === 'error' ? e.reason : 'log');
+    for (const size of [all.length, 1, 7, 256, 1500]) {
+      const d = new FrameDecoder();
+      const got: FrameEvent[] = [];
+      for (let k = 0; k < all.length; k += size) got.push(...d.push(all.subarray(k, k + size)));
+      got.push(...d.flush());
+      assert.deepEqual(kinds(got), want, `chunks of ${size}`);
+    }
+  });
+
+  it('crc32Slice: the CRC of any slice from the running CRCs at its ends equals crc32 of the slice', () => {
+    const data = noise(2100);
+    const run = [0];
+    for (let k = 1; k <= data.length; k++) run.push(crc32(data, 0, k));
+    for (const [a, n] of [[0, 0], [0, 1], [5, 1024], [1000, 7], [17, 1000], [1, 1024], [1076, 1024]] as const) {
+      assert.equal(crc32Slice(run[a]!, run[a + n]!, n), crc32(data, a, a + n), `slice ${a}+${n}`);
+    }
+  });
+
+  it('the amplifier input (A5 5A 00 04 FF FB repeated) decodes about as fast as random bytes', function () {
+    this.timeout(60_000);
+    const n = 256 * 1024;
+    const amp = amplifier(n);
+    const rnd = noise(n);
+    const events = decodeAll([amp]);
+    assert.ok(events.every((e) => e.type !== 'frame'), 'no frame in it');
+    const ratio = time(amp, n) / time(rnd, n);
+    assert.ok(ratio < 4, `amplifier/random decode time ratio ${ratio.toFixed(1)} (bounded work: about 1)`);
+  });
+
+  it('idle flushes of a buffer full of candidate frames cost one pass, not one per byte', function () {
+    this.timeout(60_000);
+    const n = 128 * 1024;
+    const ratio = time(amplifier(n), 2048) / time(noise(n), 2048);
+    assert.ok(ratio < 4, `amplifier/random decode time ratio with a flush every 2 KiB: ${ratio.toFixed(1)}`);
+  });
+});
+
 describe('protocol: bad inputs are refused cleanly', () => {
   const hdr = (type: number, body: number[] = [], version = 1) => Uint8Array.of(version, type, 1, 0, ...body);
   const badRequests: [string, Uint8Array, string][] = [
@@ -215,9 +305,10 @@ describe('protocol: bad inputs are refused cleanly', () => {
     ['ATTEST nonce shorter than its length', hdr(3, [0, 20, 1, 2]), 'MALFORMED'],
     ['ATTEST trailing byte', hdr(3, [0, 1, 9, 9]), 'MALFORMED'],
     ['TOKEN truncated expiry', hdr(4, [0, 1, 2]), 'MALFORMED'],
-    ['TOKEN resource over 256', hdr(4, [0, 1, 0, 0, 0, 0x01, 0x01]), 'MALFORMED'],
+    ['TOKEN resource over 256', hdr(4, [0, 1, 0, 0, 0, 0x01, 0x01]), 'BAD_RESOURCE'],
+    ['TOKEN resource length 0', hdr(4, [0, 1, 0, 0, 0, 0, 0, 0]), 'BAD_RESOURCE'],
     ['TOKEN resource truncated', hdr(4, [0, 1, 0, 0, 0, 5, 0, 0x61]), 'MALFORMED'],
-    ['TOKEN key name over 64', hdr(4, [0, 1, 0, 0, 0, 1, 0, 0x61, 65]), 'MALFORMED'],
+    ['TOKEN key name over 64', hdr(4, [0, 1, 0, 0, 0, 1, 0, 0x61, 65]), 'BAD_RESOURCE'],
   ];
   for (const [name, bytes, status] of badRequests) {
     it(`request: ${name} → ${status}`, () => {

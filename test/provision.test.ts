@@ -452,6 +452,50 @@ describe('provision: real espefuse on virtual chips', function () {
     assertNoKeys({ stdout: r.stdout + other.stdout, audit: readFileSync(audit, 'utf8') }, [rec!.key, new Uint8Array(master)]);
   });
 
+  it('a second chip reporting a provisioned MAC (a clone) is refused (exit 6, ESCROW_POSSIBLE_CLONE) and gets no key', async () => {
+    const { d, vault, audit } = workdir();
+    const mac = 'a4:cf:12:34:56:78';
+    const a = await createVirtualChip({ chip: 'esp32s3', out: join(d, 'a.bin'), mac });
+    const args = ['--chip', 'esp32s3', '--yes', '--json', '--vault', vault, '--audit', audit];
+    const first = await efa(['provision', '--virt', a.image, ...args]);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.equal((await escrowed(vault, a.deviceId))!.state, 'verified');
+
+    const b = await createVirtualChip({ chip: 'esp32s3', out: join(d, 'b.bin'), mac });
+    assert.equal(b.deviceId, a.deviceId);
+    const before = { image: readFileSync(b.image), vault: readFileSync(vault) };
+    const dry = await efa(['provision', '--virt', b.image, ...args, '--dry-run']);
+    assert.equal((JSON.parse(dry.stdout) as { result: { devices: { plan: string }[] } }).result.devices[0]!.plan, 'refuse');
+    const clone = await efa(['provision', '--virt', b.image, ...args]);
+    assert.equal(clone.code, EXIT.ESCROW, clone.stdout + clone.stderr);
+    const err = (JSON.parse(clone.stdout) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, 'ESCROW_POSSIBLE_CLONE');
+    assert.match(err.message, /may be a clone/);
+    assert.deepEqual(readFileSync(b.image), before.image, 'the clone\'s fuses are untouched');
+    assert.equal(await siliconKey(b.image), undefined, 'the clone\'s silicon never received the key');
+    assert.deepEqual(readFileSync(vault), before.vault);
+  });
+
+  it('--master: a device id already burned in the escrow is refused for any other block (the derived key is the same)', async () => {
+    const { d, vault, audit } = workdir();
+    const mac = 'a4:cf:12:9a:bc:de';
+    writeFileSync(join(d, 'master.bin'), randomBytes(32));
+    const a = await createVirtualChip({ chip: 'esp32c3', out: join(d, 'a.bin'), mac });
+    const args = ['--chip', 'esp32c3', '--yes', '--json', '--vault', vault, '--audit', audit, '--master', join(d, 'master.bin')];
+    const first = await efa(['provision', '--virt', a.image, ...args]);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+
+    const b = await createVirtualChip({ chip: 'esp32c3', out: join(d, 'b.bin'), mac });
+    const before = readFileSync(b.image);
+    const clone = await efa(['provision', '--virt', b.image, ...args, '--block', 'BLOCK_KEY1']);
+    assert.equal(clone.code, EXIT.ESCROW, clone.stdout + clone.stderr);
+    const err = (JSON.parse(clone.stdout) as { error: { code: string; message: string } }).error;
+    assert.equal(err.code, 'ESCROW_POSSIBLE_CLONE');
+    assert.match(err.message, /BLOCK_KEY0 \(record verified\)/);
+    assert.deepEqual(readFileSync(b.image), before);
+    assert.equal((await readSilicon(b.image))?.keys.BLOCK_KEY1, undefined);
+  });
+
   it('a wrong passphrase or a tampered vault: a clear error (exit 6), the chip and the vault unchanged', async () => {
     const { d, vault, audit } = workdir();
     const c = await blank('esp32s3', d);

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Known-answer vectors for docs/protocol.md, computed independently of the TypeScript code:
-Python's struct, zlib.crc32, hmac and urllib only, straight from the byte layouts in the spec.
+Python's struct, zlib.crc32, hmac and base64 only, straight from the byte layouts in the spec.
 Run: python3 docs/vectors/gen_vectors.py > docs/vectors/protocol.json"""
-import base64, hashlib, hmac, json, struct, urllib.parse, zlib
+import base64, hashlib, hmac, json, struct, zlib
 
 def frame(payload: bytes) -> bytes:
     n = len(payload)
@@ -27,15 +27,25 @@ transcript = (TAG + bytes([1]) + struct.pack("<BH", 9, 2) + device_id + bytes([s
 mac = hmac.new(key, transcript, hashlib.sha256).digest()
 attest_rsp = msg(0x83, 0x1234, bytes([slot, purpose, key_flags]) + state + device_nonce + mac)
 
+UNRESERVED = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+def pct(text: str) -> str:
+    """docs/protocol.md §7.1: unreserved bytes as they are, "*" as %2a, every other byte %XX upper-case."""
+    return "".join(chr(b) if b in UNRESERVED else "%2a" if b == 0x2A else "%%%02X" % b for b in text.encode("utf-8"))
+
+def sas(resource: str, expiry: int, key_name: str = "") -> dict:
+    to_sign = pct(resource) + "\n" + str(expiry)
+    sig = hmac.new(key, to_sign.encode(), hashlib.sha256).digest()
+    tok = ("SharedAccessSignature sr=" + pct(resource) + "&sig=" + pct(base64.b64encode(sig).decode())
+           + ("&skn=" + key_name if key_name else "") + "&se=" + str(expiry))
+    return {"key": key.hex(), "resource": resource, "expiry": expiry, "keyName": key_name, "stringToSign": to_sign, "signature": sig.hex(), "token": tok}
+
 resource, expiry = "myhub.azure-devices.net/devices/dev-01", 1700000000
-to_sign = urllib.parse.quote(resource, safe="-_.!~*'()") + "\n" + str(expiry)
-sig = hmac.new(key, to_sign.encode(), hashlib.sha256).digest()
-tok = ("SharedAccessSignature sr=" + urllib.parse.quote(resource, safe="-_.!~*'()") + "&sig="
-       + urllib.parse.quote(base64.b64encode(sig).decode(), safe="-_.!~*'()") + "&se=" + str(expiry))
+first = sas(resource, expiry)
+to_sign, sig, tok = first["stringToSign"], bytes.fromhex(first["signature"]), first["token"]
 token_rsp = msg(0x84, 7, struct.pack("<H", len(tok)) + tok.encode())
 
 info_rsp = msg(0x82, 2, state + bytes([6]) + bytes([8, 0b011]) + bytes([0, 0b100]) * 5)
-error_rsp = msg(0x7F, 3, struct.pack("<Hi", 7, -1) + lb(b"ESP_FAIL: BLOCK_KEY1 purpose is HMAC_DOWN_ALL (5), not HMAC_UP (8)"))
+error_rsp = msg(0x7F, 3, struct.pack("<Hi", 7, -1) + lb(b"ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL (5), not HMAC_UP (8)"))
 
 hx = lambda b: b.hex()
 print(json.dumps({
@@ -58,4 +68,11 @@ print(json.dumps({
         "deviceNonce": hx(device_nonce), "transcript": hx(transcript), "mac": hx(mac),
     },
     "token": {"key": hx(key), "resource": resource, "expiry": expiry, "stringToSign": to_sign, "signature": hx(sig), "token": tok},
+    "tokens": [
+        first,
+        sas("myhub.azure-devices.net/devices/Dev 1(x)", 1700000000),
+        sas("myhub.azure-devices.net/devices/it's*ok!", 4294967295, "device"),
+        sas("0ne00000001/registrations/sn-007-888-abc-mac-a1-b2-c3-d4-e5-f6", 1800000000),
+        sas("hub/devices/d\u00e9v-\u00fc~_.", 1, "registryRead"),
+    ],
 }, indent=2))

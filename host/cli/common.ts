@@ -1,5 +1,7 @@
 // Options and helpers shared by the commands that talk to a device.
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { printable } from './printable.js';
 import { Client } from '../client.js';
 import { DEFAULT_BAUD } from '../transport/serial.js';
 import { type Options, int, required, str, type Context, type Values } from './command.js';
@@ -21,8 +23,8 @@ export async function openClient(values: Values, ctx: Context): Promise<Client> 
     baud: int(values, 'baud', DEFAULT_BAUD, 300, 5_000_000),
     timeoutMs: int(values, 'timeout', 1000, 1, 600_000),
     retries: int(values, 'retries', 2, 0, 100),
-    onLog: (line) => { if (ctx.debug) ctx.note(`device: ${line}`); },
-    onFrameError: (detail) => { if (ctx.debug) ctx.note(`dropped frame: ${detail}`); },
+    onLog: (line) => { if (ctx.debug) ctx.note(`device: ${printable(line)}`); },
+    onFrameError: (detail) => { if (ctx.debug) ctx.note(`dropped frame: ${printable(detail)}`); },
   });
 }
 
@@ -36,15 +38,32 @@ export async function withClient<T>(values: Values, ctx: Context, fn: (c: Client
   }
 }
 
+/**
+ * Reads a regular file, at most `max` bytes. Anything else — a FIFO, a device, a directory — is
+ * refused before a byte is read: a FIFO would block forever, /dev/zero would never end. Opened
+ * non-blocking and checked on the open descriptor, so the name cannot be swapped in between.
+ */
+export async function readRegularFile(path: string, what: string, max: number): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    throw new RangeError(`cannot read ${what} ${printable(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new RangeError(`${what} ${printable(path)} is not a regular file`);
+    if (st.size > max) throw new RangeError(`${what} ${printable(path)} is larger than ${max} bytes`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Reads a raw 32-byte key file (the format espefuse burn-key takes). */
 export async function readKeyFile(path: string): Promise<Uint8Array> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new RangeError(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  if (bytes.length !== 32) throw new RangeError(`key file ${path} must hold exactly 32 bytes, it has ${bytes.length}`);
+  const bytes = await readRegularFile(path, 'key file', 4096);
+  if (bytes.length !== 32) throw new RangeError(`key file ${printable(path)} must hold exactly 32 bytes, it has ${bytes.length}`);
   return new Uint8Array(bytes);
 }
 

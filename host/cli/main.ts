@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { EXIT, EfuseAttestError } from '../errors.js';
 import type { Command, Context } from './command.js';
 import { commands } from './commands/index.js';
+import { printable, printableJson, printableLines } from './printable.js';
 
 const GLOBAL = {
   json: { type: 'boolean' },
@@ -42,18 +43,18 @@ function makeContext(json: boolean, debug: boolean): Context {
   return {
     json,
     debug,
-    note(line) { if (!json) process.stderr.write(line + '\n'); },
+    note(line) { if (!json) process.stderr.write(printableLines(line) + '\n'); },
     progress(done, total, label) {
       if (json) return;
       if (tty) {
         const w = 24;
         const fill = total > 0 ? Math.round((done / total) * w) : w;
-        const line = `[${'#'.repeat(fill)}${'.'.repeat(w - fill)}] ${done}/${total} ${label}`;
+        const line = `[${'#'.repeat(fill)}${'.'.repeat(w - fill)}] ${done}/${total} ${printable(label)}`;
         process.stderr.write('\r' + line.padEnd(lastLen));
         lastLen = line.length;
         if (done >= total) { process.stderr.write('\n'); lastLen = 0; }
       } else {
-        process.stderr.write(`${done}/${total} ${label}\n`);
+        process.stderr.write(`${done}/${total} ${printable(label)}\n`);
       }
     },
     async confirm(prompt, word) {
@@ -82,7 +83,8 @@ function describe(err: unknown): { message: string; code: string; exit: number }
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const debug = argv.includes('--debug');
-  const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+  // Everything printed may carry device-supplied text: control characters are escaped (printable.ts).
+  const out = (s: string) => { const t = json ? printableJson(s) : printableLines(s); process.stdout.write(t.endsWith('\n') ? t : t + '\n'); };
   try {
     const [name, ...rest] = argv.filter((a) => a !== '--json' && a !== '--debug');
     if (name === undefined || name === '--help' || name === '-h') { out(helpText()); return EXIT.OK; }
@@ -111,8 +113,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const d = describe(err);
     if (json) out(JSON.stringify({ ok: false, error: { code: d.code, message: d.message } }));
-    else process.stderr.write(`efuse-attest: ${d.message}\n`);
-    if (debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    else process.stderr.write(`efuse-attest: ${printable(d.message)}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(printableLines(err.stack) + '\n');
     return d.exit;
   }
 }
@@ -122,4 +124,17 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
   if (typeof value === 'bigint') return value.toString();
   return value;
+}
+
+/**
+ * A reader that goes away (`efuse-attest … | head`) is not an error of this program: EPIPE on stdout
+ * or stderr ends the process quietly with the exit code it has so far, instead of a stack trace.
+ */
+export function quietOnBrokenPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK);
+      throw err;
+    });
+  }
 }

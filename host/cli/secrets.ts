@@ -2,12 +2,13 @@
 // (EFUSE_ATTEST_PASSPHRASE, --passphrase-file, or a hidden prompt on the terminal), master files and
 // key files. Key files are raw 32 bytes, as espefuse burn-key takes them, written 0600 and never over
 // an existing file unless --force.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { describeIoError, writeFileAtomic } from '../atomic.js';
 import { AbortedError, UsageError } from '../errors.js';
 import { FileVault } from '../escrow/vault.js';
 import { MASTER_MAX, MASTER_MIN } from '../keys.js';
 import { type Options, str, type Values } from './command.js';
+import { printable } from './printable.js';
 
 export const DEFAULT_VAULT = './.efuse-attest/escrow.vault';
 export const DEFAULT_AUDIT = './.efuse-attest/audit.jsonl';
@@ -52,6 +53,14 @@ export function promptHidden(prompt: string): Promise<string> {
   });
 }
 
+/** Warns (stderr) when a passphrase file can be read by its group or by others. */
+export function warnIfShared(file: string, st: { isFile(): boolean; mode: number } | undefined): boolean {
+  if (!st?.isFile() || (st.mode & 0o044) === 0) return false;
+  process.stderr.write(`efuse-attest: warning: --passphrase-file ${printable(file)} is readable by ${(st.mode & 0o004) ? 'every user' : 'its group'} ` +
+    `(mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); make it private: chmod 600 ${printable(file)}\n`);
+  return true;
+}
+
 /** The vault passphrase: --passphrase-file, then the environment, then the terminal. */
 export async function getPassphrase(values: Values, opts: { creating: boolean }): Promise<string> {
   const file = str(values, 'passphrase-file');
@@ -61,6 +70,7 @@ export async function getPassphrase(values: Values, opts: { creating: boolean })
     try { text = await readFile(file, 'utf8'); } catch (err) { throw new UsageError(`cannot read --passphrase-file ${file}: ${describeIoError(err)}`); }
     pass = text.split(/\r?\n/)[0];
     if (!pass) throw new UsageError(`--passphrase-file ${file} is empty`);
+    warnIfShared(file, await stat(file).catch(() => undefined));
   } else if (process.env[PASSPHRASE_ENV]) {
     pass = process.env[PASSPHRASE_ENV];
   } else if (process.stdin.isTTY) {

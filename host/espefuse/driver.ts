@@ -4,7 +4,7 @@
 // espefuse exits 0 even when it aborts, so a burn counts only once a fresh summary shows it.
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdtemp, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { abytes, hasHmacPeripheral } from '../../protocol/index.js';
@@ -14,6 +14,7 @@ import { blockName } from '../escrow/store.js';
 import { findEspefuse } from './locate.js';
 import { readSilicon, siliconPath } from './silicon.js';
 import { describeBlock, type EfuseSummary, keyBlock, parseSummary } from './summary.js';
+import { childEnv } from '../childenv.js';
 
 export type EspefuseTarget =
   | { kind: 'virt'; image: string }
@@ -122,7 +123,7 @@ export class Espefuse {
         const child = spawn(this.bin, args, {
           stdio: ['ignore', out.fd, err.fd],
           detached: opts.critical === true,
-          env: { ...process.env, NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+          env: childEnv({ NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' }),
         });
         const timer = setTimeout(() => {
           if (!opts.critical) child.kill('SIGKILL');
@@ -265,20 +266,32 @@ export async function withPrivateKeyFile<T>(key: Uint8Array, fn: (path: string) 
   }
 }
 
+/**
+ * Overwrites a key file with zeros and removes it. The file is opened without following a symbolic
+ * link and only overwritten when it is a regular file of this user with one link: a name planted by
+ * someone else never makes this write to another file.
+ */
 async function shred(path: string, size: number): Promise<void> {
   try {
-    const fh = await open(path, 'r+');
+    const fh = await open(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
-      await fh.write(new Uint8Array(size), 0, size, 0);
-      await fh.sync();
+      const st = await fh.stat();
+      if (st.isFile() && st.nlink === 1 && (process.getuid === undefined || st.uid === process.getuid())) {
+        await fh.write(new Uint8Array(size), 0, size, 0);
+        await fh.sync();
+      }
     } finally {
       await fh.close();
     }
-  } catch { /* never created */ }
+  } catch { /* never created, or not ours to touch */ }
   await unlink(path).catch(() => {});
 }
 
-/** Wipes key directories whose owning process no longer exists. */
+/**
+ * Wipes key directories whose owning process no longer exists. Only real directories (never a
+ * symbolic link) owned by this user and closed to others are touched; anything else in the shared
+ * base directory is someone else's and is left alone.
+ */
 export async function sweepKeyDirs(base = keyDirBase()): Promise<number> {
   let names: string[];
   try { names = await readdir(base); } catch { return 0; }
@@ -288,8 +301,13 @@ export async function sweepKeyDirs(base = keyDirBase()): Promise<number> {
     if (!m) continue;
     const pid = Number(m[1]);
     try { process.kill(pid, 0); continue; } catch (err) { if ((err as NodeJS.ErrnoException).code === 'EPERM') continue; }
-    await shred(join(base, name, 'key.bin'), 32);
-    await rm(join(base, name), { recursive: true, force: true });
+    const dir = join(base, name);
+    try {
+      const st = await lstat(dir);
+      if (!st.isDirectory() || (process.getuid !== undefined && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) continue;
+    } catch { continue; }
+    await shred(join(dir, 'key.bin'), 32);
+    await rm(dir, { recursive: true, force: true });
     n++;
   }
   return n;

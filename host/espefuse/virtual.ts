@@ -19,6 +19,7 @@ import { siliconPath } from './silicon.js';
 
 export { readSilicon, removeSiliconKey, siliconPath, writeSiliconKey, type Silicon } from './silicon.js';
 import { type EfuseSummary, parseSummary } from './summary.js';
+import { childEnv } from '../childenv.js';
 
 /** A random locally administered unicast MAC, so every chip of a batch has its own device id. */
 export function randomMac(): string {
@@ -63,7 +64,7 @@ async function readTemplate(chip: string, opts: EspefuseOptions): Promise<Templa
 /** Runs espefuse with exactly `args` (no target options added); its whole output on success. */
 function runRaw(bin: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200' } });
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200' }) });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });

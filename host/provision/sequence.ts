@@ -5,10 +5,13 @@
 // burned key without its escrow record. Running again after a crash resumes from the fuses and the
 // escrow (plan()): an escrowed key whose block is unused is burned — that key, never a new one; an
 // escrowed key whose block is burned HMAC_UP is verified; a used block without a record is refused.
+// An escrowed key is burned only while its record is still `escrowed`: a record already `burned` or
+// `verified` means another chip holds that key, so a second chip reporting the same MAC (a clone) is
+// refused, and so is a derived (--master) key for a device id the escrow already has burned.
 import { randomBytes } from 'node:crypto';
 import { equalBytes } from '../../protocol/index.js';
 import { EfuseAttestError, EscrowError, EspefuseError, EXIT } from '../errors.js';
-import { blockName, blockSlot, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../escrow/store.js';
+import { blockName, blockSlot, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../escrow/store.js';
 import type { Espefuse, EspefuseTarget } from '../espefuse/driver.js';
 import { describeBlock, type EfuseSummary, isBurnedHmacUp, keyBlock } from '../espefuse/summary.js';
 import { removeSiliconKey, writeSiliconKey } from '../espefuse/silicon.js';
@@ -40,20 +43,41 @@ export type Plan =
   | { action: 'verify'; detail: string }
   | { action: 'refuse'; code: string; detail: string };
 
+export interface PlanContext {
+  /** The key would be derived from a master (--master): it depends on the device id alone. */
+  master?: boolean;
+  /** Every escrow entry of this device id, any block (listing form, no keys). */
+  deviceRecords?: readonly EscrowEntry[];
+}
+
+function cloneDetail(mac: string, where: string, escrowName: string): string {
+  return `${escrowName} already holds a key burned into ${where} of device ${mac}, yet this chip reports that id with the block unused: ` +
+    'it may be a clone (a second chip with a copied MAC), so its key is not burned again. Check the chip; a genuine replacement needs a new escrow entry';
+}
+
 /** What to do with this device, from its fuses and its escrow record. Pure: used by dry runs too. */
-export function plan(s: EfuseSummary, chip: string, block: string, rec: EscrowRecord | undefined, escrowName = 'the escrow'): Plan {
+export function plan(s: EfuseSummary, chip: string, block: string, rec: EscrowRecord | undefined, escrowName = 'the escrow', ctx: PlanContext = {}): Plan {
   const b = blockName(block);
   if (/^0{12}$/.test(s.mac)) return { action: 'refuse', code: 'NO_DEVICE_ID', detail: 'the factory MAC reads as all zeros, so the device has no id' };
   const k = keyBlock(s, b);
   if (rec) {
     if (rec.chip !== chip) return { action: 'refuse', code: 'ESCROW_CHIP_MISMATCH', detail: `${escrowName} holds device ${s.mac} as ${rec.chip}, not ${chip}` };
     if (isBurnedHmacUp(k)) return { action: 'verify', detail: `${b} is burned (${describeBlock(k)}) and its key is escrowed (${rec.state}): verify it` };
+    // §2.2: an escrowed key goes into a fuse once. `burned`/`verified` says a chip already holds it.
+    if (k.unused && rec.state !== 'escrowed') return { action: 'refuse', code: 'ESCROW_POSSIBLE_CLONE', detail: cloneDetail(s.mac, `${b} (record ${rec.state})`, escrowName) };
     if (k.unused) return { action: 'burn-escrowed', detail: `${b} is unused and a key is escrowed (${rec.state}): burn that key` };
     return {
       action: 'refuse', code: 'BLOCK_STATE',
       detail: `${b} of device ${s.mac} is ${describeBlock(k)} — neither unused nor burned HMAC_UP and read-protected, ` +
         'although a key is escrowed for it (an interrupted burn?). Not touching it: inspect it with espefuse summary',
     };
+  }
+  if (k.unused && ctx.master) {
+    // A derived key depends on the device id only: any block of this id already burned holds it.
+    const live = (ctx.deviceRecords ?? []).filter((e) => e.deviceId === s.mac && e.state !== 'escrowed');
+    if (live.length > 0) {
+      return { action: 'refuse', code: 'ESCROW_POSSIBLE_CLONE', detail: cloneDetail(s.mac, live.map((e) => `${e.block} (record ${e.state})`).join(', '), escrowName) };
+    }
   }
   if (k.unused) return { action: 'burn-new', detail: `${b} is unused: make a key, escrow it, burn it` };
   return {
@@ -136,7 +160,8 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     let summary = await ef.summary();
     result.deviceId = summary.mac;
     const rec = /^0{12}$/.test(summary.mac) ? undefined : await opts.store.get(summary.mac, block);
-    const p = plan(summary, chip, block, rec, `the escrow (${opts.store.location})`);
+    const deviceRecords = opts.master && !rec ? (await opts.store.list()).filter((e) => e.deviceId === summary.mac) : [];
+    const p = plan(summary, chip, block, rec, `the escrow (${opts.store.location})`, { master: opts.master !== undefined, deviceRecords });
     if (p.action === 'refuse') throw new Refusal(p.detail, p.code);
     await log('read', 'ok', started, { detail: p.detail });
 

@@ -1,9 +1,16 @@
 // Seeded generator of hostile device input: valid requests with flipped bits, truncated frames,
-// oversize length headers, wrong CRCs, random text, sync-byte storms, large random bursts, and
-// valid requests among them.
+// oversize length headers, wrong CRCs, random text, sync-byte storms, large random bursts, runs of
+// back-to-back valid headers each claiming a maximal body (the CPU amplifier of docs/protocol.md
+// §2.1: `A5 5A 00 04 FF FB` repeated), and valid requests among them.
 // Reproducible: the same seed gives the same bytes.
 import { encodeFrame, encodeRequest, type Request } from '../../protocol/index.js';
 import { prng } from '../../host/transport/faulty.js';
+
+/** `A5 5A 00 04 FF FB` repeated to n bytes: a valid 1024-byte frame header every 6 bytes. */
+export function amplifier(n: number): Uint8Array {
+  const pattern = [0xa5, 0x5a, 0x00, 0x04, 0xff, 0xfb];
+  return Uint8Array.from({ length: n }, (_, i) => pattern[i % 6]!);
+}
 
 export function* hostileInput(seed: number, count: number): Generator<Uint8Array> {
   const rnd = prng(seed);
@@ -19,7 +26,7 @@ export function* hostileInput(seed: number, count: number): Generator<Uint8Array
     }
   };
   for (let i = 0; i < count; i++) {
-    const kind = int(9);
+    const kind = int(10);
     if (kind === 8) {
       yield encodeFrame(encodeRequest(request()));
     } else if (kind === 0) {
@@ -45,6 +52,8 @@ export function* hostileInput(seed: number, count: number): Generator<Uint8Array
       yield encodeFrame(bytes(1 + int(200)));
     } else if (kind === 7) {
       yield bytes(int(8) === 0 ? 16384 : 1 + int(512));
+    } else if (kind === 9) {
+      yield amplifier(int(8) === 0 ? 6 * 2048 : 6 * (1 + int(200)));
     }
   }
 }

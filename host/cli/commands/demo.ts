@@ -5,7 +5,7 @@
 // Everything it makes is left in one directory (default .efuse-attest/demo) for inspection with
 // the other commands; the vault passphrase is a fresh random one written there (0600).
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hasHmacPeripheral, toHex } from '../../../protocol/index.js';
 import { Client } from '../../client.js';
@@ -21,6 +21,7 @@ import { provisionDevice } from '../../provision/sequence.js';
 import { verifyAttestation, verifyToken } from '../../verify.js';
 import { type Command, type Context, str } from '../command.js';
 import { describeInfo, type InfoOutput } from './info.js';
+import { printable } from '../printable.js';
 
 export const DEFAULT_DEMO_DIR = '.efuse-attest/demo';
 const BLOCK = 'BLOCK_KEY0';
@@ -47,8 +48,10 @@ async function prepareDir(given: string | undefined): Promise<string> {
   const dir = resolve(given ?? DEFAULT_DEMO_DIR);
   if (given === undefined) await rm(dir, { recursive: true, force: true });
   else {
+    const st = await stat(dir).catch(() => undefined);
+    if (st && !st.isDirectory()) throw new UsageError(`--dir ${printable(given)} exists and is not a directory; give a new or empty directory`);
     const entries = await readdir(dir).catch(() => [] as string[]);
-    if (entries.length > 0) throw new UsageError(`--dir ${given} is not empty; give a new or empty directory`);
+    if (entries.length > 0) throw new UsageError(`--dir ${printable(given)} is not empty; give a new or empty directory`);
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   return dir;

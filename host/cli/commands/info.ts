@@ -2,6 +2,7 @@
 import { chipName, type DeviceInfo, purposeName, toHex } from '../../../protocol/index.js';
 import type { Command } from '../command.js';
 import { DEVICE_OPTIONS, DEVICE_USAGE, withClient } from '../common.js';
+import { printable } from '../printable.js';
 
 export interface InfoOutput {
   deviceId: string;
@@ -41,7 +42,7 @@ export const info: Command = {
       `chip             ${o.chip} ${o.revision}${o.hmacPeripheral ? '' : ' (no HMAC peripheral)'}`,
       `secure boot      ${o.secureBoot ? 'enabled' : 'disabled'}`,
       `flash encryption ${o.flashEncryption ? 'enabled' : 'disabled'}`,
-      `firmware         ${o.firmwareVersion} (${o.firmwareId.slice(0, 16)}…)`,
+      `firmware         ${printable(o.firmwareVersion)} (${o.firmwareId.slice(0, 16)}…)`,
     ];
     for (const k of o.keyBlocks) {
       const flags = [k.readProtected ? 'read-protected' : '', k.writeProtected ? 'write-protected' : '', k.unused ? 'unused' : ''].filter(Boolean).join(', ');

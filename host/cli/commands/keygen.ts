@@ -3,7 +3,7 @@
 // to a 0600 file; it is printed only with --reveal.
 import { toHex } from '../../../protocol/index.js';
 import { UsageError } from '../../errors.js';
-import { deriveDeviceKey, generateKey, masterId, normalizeDeviceId, wipe } from '../../keys.js';
+import { deriveDeviceKey, dpsDeviceKey, generateKey, masterId, normalizeDeviceId, wipe } from '../../keys.js';
 import { type Command, str } from '../command.js';
 import { readMasterFile, writeKeyFile } from '../secrets.js';
 
@@ -12,19 +12,22 @@ export const keygen: Command = {
   summary: 'make a 32-byte device key file (random, or derived from a master)',
   usage: `efuse-attest keygen --out key.bin [--force]
 efuse-attest keygen --master group.key --device-id aabbccddeeff --out key.bin
+efuse-attest keygen --master group.key --registration-id sn-007-888-abc --out key.bin
 
   --out FILE        write the raw 32-byte key (mode 0600), as espefuse burn-key takes it
   --force           replace an existing FILE
   --master FILE     derive the key: HMAC-SHA256(master, device id) (Azure DPS group enrollment);
                     FILE holds the raw master bytes (base64 -d of a DPS group key)
-  --device-id HEX   the device (its factory MAC, 12 hex digits) — needed with --master
+  --device-id HEX   the device (its factory MAC, 12 hex digits): its registration id
+  --registration-id ID  a DPS registration id of your own scheme instead (1..128 of a-z 0-9 - . _ :),
+                    e.g. sn-007-888-abc; --master needs one of --device-id and --registration-id
   --reveal          print the key as hex (it is a secret: only where no one else can see)
 
 Keys made here are not escrowed: \`efuse-attest provision\` makes and escrows keys itself;
 \`efuse-attest escrow import\` adds a key file to the escrow.`,
   options: {
     out: { type: 'string', short: 'o' }, force: { type: 'boolean' }, master: { type: 'string' },
-    'device-id': { type: 'string' }, reveal: { type: 'boolean' },
+    'device-id': { type: 'string' }, 'registration-id': { type: 'string' }, reveal: { type: 'boolean' },
   },
   async run(values) {
     const out = str(values, 'out');
@@ -32,15 +35,22 @@ Keys made here are not escrowed: \`efuse-attest provision\` makes and escrows ke
     if (!out && !reveal) throw new UsageError('give --out FILE to write the key (or --reveal to print it)');
     const masterPath = str(values, 'master');
     const idText = str(values, 'device-id');
-    if ((masterPath === undefined) !== (idText === undefined)) throw new UsageError('--master and --device-id go together');
+    const regId = str(values, 'registration-id');
+    if (idText !== undefined && regId !== undefined) throw new UsageError('give one of --device-id and --registration-id');
+    if ((masterPath === undefined) !== (idText === undefined && regId === undefined)) {
+      throw new UsageError('--master goes with --device-id or --registration-id, and they need --master');
+    }
     let key: Uint8Array;
     let derivation: { registrationId: string; masterId: string } | undefined;
     if (masterPath !== undefined) {
       const master = await readMasterFile(masterPath);
-      const deviceId = normalizeDeviceId(idText, '--device-id');
-      key = deriveDeviceKey(master, deviceId);
-      derivation = { registrationId: deviceId, masterId: masterId(master) };
-      wipe(master);
+      try {
+        const registrationId = regId ?? normalizeDeviceId(idText, '--device-id');
+        key = regId !== undefined ? dpsDeviceKey(master, regId) : deriveDeviceKey(master, registrationId);
+        derivation = { registrationId, masterId: masterId(master) };
+      } finally {
+        wipe(master);
+      }
     } else {
       key = generateKey();
     }

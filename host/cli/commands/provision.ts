@@ -57,13 +57,14 @@ function commandsFor(ef: Espefuse, block: string, p: Plan['action'] | 'unknown')
  * Reads each device and looks up its escrow record to say what would happen. `vault` undefined: the
  * escrow could not be consulted (it exists but no passphrase was at hand); null: there is no vault yet.
  */
-async function survey(efs: Espefuse[], block: string, chip: string, vault: FileVault | null | undefined): Promise<DryRow[]> {
+async function survey(efs: Espefuse[], block: string, chip: string, vault: FileVault | null | undefined, master: boolean): Promise<DryRow[]> {
   const rows: DryRow[] = [];
+  const all = vault && master ? await vault.list() : [];
   for (const ef of efs) {
     try {
       const s = await ef.summary();
       const rec: EscrowRecord | undefined = vault ? await vault.get(s.mac, block) : undefined;
-      const p = vault !== undefined ? plan(s, chip, block, rec, vault ? `the escrow (${vault.location})` : 'the escrow (none yet)') : undefined;
+      const p = vault !== undefined ? plan(s, chip, block, rec, vault ? `the escrow (${vault.location})` : 'the escrow (none yet)', { master, deviceRecords: all.filter((e) => e.deviceId === s.mac) }) : undefined;
       if (rec) wipe(rec.key);
       rows.push({
         target: ef.label, deviceId: s.mac, block, plan: p?.action ?? 'unknown',
@@ -138,12 +139,12 @@ ${VAULT_USAGE}`,
         vault = pass === undefined ? undefined : await FileVault.open(vaultPath(values), { passphrase: pass });
       }
       wipe(master);
-      return { dryRun: true, chip, block, vault: probe.location, devices: await survey(efs, block, chip, vault) };
+      return { dryRun: true, chip, block, vault: probe.location, devices: await survey(efs, block, chip, vault, master !== undefined) };
     }
 
     const vault = await openVault(values, { mustExist: false });
     if (values.yes !== true) {
-      const rows = await survey(efs, block, chip, vault);
+      const rows = await survey(efs, block, chip, vault, master !== undefined);
       if (rows.some((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed')) {
         const ok = await ctx.confirm(confirmText(rows, block, vault.location), 'BURN');
         if (!ok) {

@@ -1,6 +1,7 @@
 // efuse-attest token: have the device sign an Azure-style SAS token with its eFuse key.
 import { type Command, int, required, str } from '../command.js';
 import { DEVICE_OPTIONS, DEVICE_USAGE, slotOption, withClient } from '../common.js';
+import { printable } from '../printable.js';
 
 export const token: Command = {
   name: 'token',
@@ -22,5 +23,5 @@ ${DEVICE_USAGE}`,
     const keyName = str(values, 'key-name') ?? '';
     return { token: await withClient(values, ctx, (c) => c.token({ resource, expiry, slot, keyName })) };
   },
-  format: (r: { token: string }) => r.token,
+  format: (r: { token: string }) => printable(r.token),
 };
