@@ -1,0 +1,272 @@
+// The shared stores of a verifier cluster, in Redis (through ioredis): spent challenges and
+// revocations, seen by every verifier instance at once. Spending is one Lua script, atomic on the
+// server: it checks the store's epoch and does SET id NX PX ttl, so of any number of concurrent
+// answers to one challenge, from any number of instances, exactly one gets 'ok'.
+//
+// Fail closed with bounded waits: no offline queue (a command while disconnected fails at once), no
+// re-sending after a dropped connection, a timeout on every command. Any failure becomes a StoreError
+// that names the store and its address; the verification it was for is refused. The client
+// reconnects by itself, so verification works again as soon as the server is back.
+//
+// Keys, under a prefix (default "efuse-attest:"):
+//   <prefix>epoch                 4-byte epoch as hex; created when missing (a server that lost its data)
+//   <prefix>spent:<id>            a spent challenge, expiring with the challenge
+//   <prefix>revoked:<deviceId>    hash: "BLOCK_KEYn" or "BLOCK_KEYn/<generation>" → entry JSON
+//   <prefix>revoked-devices       set of device ids that have entries, for listing
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { fromHex, toHex } from '../../protocol/index.js';
+import { parseDeviceId } from '../../protocol/deviceid.js';
+import { StoreError } from '../errors.js';
+import { EPOCH_BYTES } from './sealed.js';
+import type { NonceStore, NonceStoreStats, SpendResult } from './nonce-store.js';
+import {
+  ablock, ageneration, checkRevocation, entryField, type Revocation, type RevocationInput, type RevocationStore, sortRevocations,
+} from './revocation.js';
+
+export interface RedisStoreOptions {
+  /** redis://[user:password@]host:port[/db] or rediss:// for TLS (default redis://127.0.0.1:6379). */
+  url?: string;
+  /** Prefix of every key, so several deployments can share a server (default "efuse-attest:"). */
+  prefix?: string;
+  /** Longest wait for the first connection, ms (default 2000). */
+  connectTimeoutMs?: number;
+  /** Longest wait for any one command, ms (default 500). */
+  commandTimeoutMs?: number;
+}
+
+const EPOCH_LUA = `
+local e = redis.call('GET', KEYS[1])
+if not e then redis.call('SET', KEYS[1], ARGV[1]) e = ARGV[1] end
+return e`;
+
+const SPEND_LUA = `
+local e = redis.call('GET', KEYS[1])
+if not e then redis.call('SET', KEYS[1], ARGV[3]) e = ARGV[3] end
+if e ~= ARGV[1] then return {'stale', e} end
+if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'ok', e} end
+return {'replay', e}`;
+
+const REVOKE_LUA = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1`;
+
+const UNREVOKE_LUA = `
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+return n`;
+
+interface Scripts {
+  efaEpoch(key: string, fresh: string): Promise<string>;
+  efaSpend(epochKey: string, spentKey: string, epoch: string, ttl: number, fresh: string): Promise<[SpendResult, string]>;
+  efaRevoke(hash: string, index: string, field: string, json: string, deviceId: string): Promise<number>;
+  efaUnrevoke(hash: string, index: string, field: string, deviceId: string): Promise<number>;
+}
+
+/** The address of a Redis URL without its credentials, as errors and listings show it. */
+export function redisAddress(url: string): string {
+  let u: URL;
+  try { u = new URL(url); } catch { throw new RangeError(`redis url must be redis://host:port[/db], got "${url.replace(/\/\/[^@/]*@/, '//…@')}"`); }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new RangeError(`redis url must start with redis:// or rediss://, got "${u.protocol}"`);
+  const db = u.pathname.replace(/^\//, '');
+  return `${u.protocol}//${u.hostname}:${u.port || '6379'}${db && db !== '0' ? '/' + db : ''}`;
+}
+
+function aposint(v: unknown, name: string, fallback: number, max: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer`);
+  if (v < 1 || v > max) throw new RangeError(`${name} must be 1..${max}, got ${v}`);
+  return v;
+}
+
+/** One connection to a Redis server, shared by the nonce and revocation stores over it. */
+export class RedisConnection {
+  readonly address: string;
+  readonly prefix: string;
+  readonly client: Redis & Scripts;
+  private epochHex: string;
+  private users = 0;
+
+  private constructor(client: Redis & Scripts, address: string, prefix: string, epoch: string) {
+    this.client = client;
+    this.address = address;
+    this.prefix = prefix;
+    this.epochHex = epoch;
+    // After a reconnect the server may be a fresh one: learn its epoch before new challenges go out.
+    client.on('ready', () => { this.refreshEpoch().catch(() => {}); });
+  }
+
+  /** Connects, or throws StoreError naming the address within connectTimeoutMs. */
+  static async open(opts: RedisStoreOptions = {}): Promise<RedisConnection> {
+    if (typeof opts !== 'object' || opts === null) throw new TypeError('options must be an object');
+    const url = opts.url ?? 'redis://127.0.0.1:6379';
+    if (typeof url !== 'string') throw new TypeError('url must be a string');
+    const address = redisAddress(url);
+    const prefix = opts.prefix ?? 'efuse-attest:';
+    if (typeof prefix !== 'string') throw new TypeError('prefix must be a string');
+    const connectTimeout = aposint(opts.connectTimeoutMs, 'connectTimeoutMs', 2000, 600_000);
+    const commandTimeout = aposint(opts.commandTimeoutMs, 'commandTimeoutMs', 500, 600_000);
+    const client = new Redis(url, {
+      lazyConnect: true,
+      connectTimeout,
+      commandTimeout,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      enableAutoPipelining: true,
+      // Reconnect soon after an outage, never slower than once a second.
+      retryStrategy: (times: number) => Math.min(50 * times, 1000),
+    }) as Redis & Scripts;
+    client.on('error', () => {}); // every failure surfaces as a StoreError from the call that met it
+    client.defineCommand('efaEpoch', { numberOfKeys: 1, lua: EPOCH_LUA });
+    client.defineCommand('efaSpend', { numberOfKeys: 2, lua: SPEND_LUA });
+    client.defineCommand('efaRevoke', { numberOfKeys: 2, lua: REVOKE_LUA });
+    client.defineCommand('efaUnrevoke', { numberOfKeys: 2, lua: UNREVOKE_LUA });
+    try {
+      await withTimeout(client.connect(), connectTimeout);
+      const epoch = await client.efaEpoch(prefix + 'epoch', freshEpoch());
+      return new RedisConnection(client, address, prefix, epoch);
+    } catch (err) {
+      client.disconnect();
+      throw new StoreError(address, `cannot reach the redis store at ${address}: ${describe(err)}`, 'STORE_UNAVAILABLE', { cause: err });
+    }
+  }
+
+  get epoch(): Uint8Array { return fromHex(this.epochHex, 'epoch'); }
+
+  async refreshEpoch(): Promise<void> {
+    this.epochHex = await this.run('nonce', () => this.client.efaEpoch(this.prefix + 'epoch', freshEpoch()));
+  }
+
+  /** Runs one command, turning any failure into a StoreError naming the store and address. */
+  async run<T>(what: 'nonce' | 'revocation', fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StoreError(this.address, `the redis ${what} store at ${this.address} did not answer (${describe(err)}); verification refused`, 'STORE_UNAVAILABLE', { cause: err });
+    }
+  }
+
+  /** @internal */ noteEpoch(hex: string): void { this.epochHex = hex; }
+  /** @internal */ acquire(): void { this.users++; }
+
+  /** Closes the connection once every store over it is closed. */
+  async release(): Promise<void> {
+    if (--this.users > 0) return;
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.users = 0;
+    if (this.client.status === 'end') return;
+    try { await withTimeout(this.client.quit(), 1000); } catch { /* already gone */ }
+    this.client.disconnect();
+  }
+
+  nonces(): RedisNonceStore { return new RedisNonceStore(this); }
+  revocations(): RedisRevocationStore { return new RedisRevocationStore(this); }
+}
+
+export class RedisNonceStore implements NonceStore {
+  readonly name: string;
+  private readonly conn: RedisConnection;
+  private readonly counts: NonceStoreStats = { spent: 0, replays: 0, stale: 0, full: 0, expired: 0 };
+
+  constructor(conn: RedisConnection) {
+    this.conn = conn;
+    this.name = conn.address;
+    conn.acquire();
+  }
+
+  get epoch(): Uint8Array { return this.conn.epoch; }
+
+  async spend(id: string, epoch: Uint8Array, ttlMs: number): Promise<SpendResult> {
+    const c = this.conn;
+    const [result, current] = await c.run('nonce', () => c.client.efaSpend(c.prefix + 'epoch', c.prefix + 'spent:' + id, toHex(epoch), Math.max(1, Math.ceil(ttlMs)), freshEpoch()));
+    c.noteEpoch(current);
+    if (result === 'ok') this.counts.spent++;
+    else if (result === 'replay') this.counts.replays++;
+    else this.counts.stale++;
+    return result;
+  }
+
+  stats(): NonceStoreStats { return { ...this.counts }; }
+
+  async close(): Promise<void> { await this.conn.release(); }
+}
+
+export class RedisRevocationStore implements RevocationStore {
+  readonly name: string;
+  private readonly conn: RedisConnection;
+
+  constructor(conn: RedisConnection) {
+    this.conn = conn;
+    this.name = conn.address;
+    conn.acquire();
+  }
+
+  private hash(deviceId: string): string { return this.conn.prefix + 'revoked:' + deviceId; }
+  private get index(): string { return this.conn.prefix + 'revoked-devices'; }
+
+  async add(entry: RevocationInput): Promise<Revocation> {
+    const e = checkRevocation(entry);
+    const c = this.conn;
+    await c.run('revocation', () => c.client.efaRevoke(this.hash(e.deviceId), this.index, entryField(e), JSON.stringify(e), e.deviceId));
+    return e;
+  }
+
+  async remove(deviceId: string | Uint8Array, block: string | number, generation?: string): Promise<boolean> {
+    const id = parseDeviceId(deviceId);
+    const field = entryField({ block: ablock(block), ...(generation !== undefined ? { generation: ageneration(generation) } : {}) });
+    const c = this.conn;
+    return (await c.run('revocation', () => c.client.efaUnrevoke(this.hash(id), this.index, field, id))) > 0;
+  }
+
+  async forDevice(deviceId: string | Uint8Array): Promise<Revocation[]> {
+    const id = parseDeviceId(deviceId);
+    const c = this.conn;
+    const h = await c.run('revocation', () => c.client.hgetall(this.hash(id)));
+    return Object.values(h).map((json) => parseEntry(json, this.name));
+  }
+
+  async list(): Promise<Revocation[]> {
+    const c = this.conn;
+    const ids = await c.run('revocation', () => c.client.smembers(this.index));
+    const hashes = await c.run('revocation', () => Promise.all(ids.map((id) => c.client.hgetall(this.hash(id)))));
+    return sortRevocations(hashes.flatMap((h) => Object.values(h).map((json) => parseEntry(json, this.name))));
+  }
+
+  async close(): Promise<void> { await this.conn.release(); }
+}
+
+/** Opens both stores over one connection. */
+export async function openRedisStores(opts: RedisStoreOptions = {}): Promise<{ nonces: RedisNonceStore; revocations: RedisRevocationStore; connection: RedisConnection }> {
+  const connection = await RedisConnection.open(opts);
+  return { nonces: connection.nonces(), revocations: connection.revocations(), connection };
+}
+
+function parseEntry(json: string, store: string): Revocation {
+  try {
+    const o = JSON.parse(json) as Revocation;
+    return checkRevocation(o, typeof o.revokedAt === 'string' ? o.revokedAt : new Date(0).toISOString());
+  } catch (err) {
+    // A hand-edited entry that does not parse still revokes nothing silently: refuse, naming it.
+    throw new StoreError(store, `the revocation store at ${store} holds an entry that does not parse: ${(err as Error).message}`, 'STORE_CORRUPT');
+  }
+}
+
+function freshEpoch(): string {
+  return randomBytes(EPOCH_BYTES).toString('hex');
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const msg = typeof e?.message === 'string' ? e.message : String(err);
+  return typeof e?.code === 'string' && !msg.includes(e.code) ? `${e.code}: ${msg}` : msg;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
