@@ -10,7 +10,7 @@ import { type AttestResponse } from '../protocol/index.js';
 import { parseDeviceId } from '../protocol/deviceid.js';
 import { RevokedError, StoreError, VerificationError } from './errors.js';
 import { type Policy, type VerifiedAttestation, type VerifiedToken, verifyAttestation, verifyToken } from './verify.js';
-import { MemoryNonceStore, type NonceStore } from './verifier/nonce-store.js';
+import { isRevocationAware, MemoryNonceStore, type NonceStore, type RevocationAwareNonceStore, type SpendResult } from './verifier/nonce-store.js';
 import { matchRevocation, MemoryRevocationStore, type Revocation, type RevocationStore } from './verifier/revocation.js';
 import { ChallengeSealer, SEALED_MIN } from './verifier/sealed.js';
 
@@ -66,6 +66,8 @@ export class Verifier {
   private readonly sealer: ChallengeSealer;
   private readonly concurrency: number;
   private readonly now: () => number;
+  /** The nonce store, when it also holds the revocations: check and spend in one step. */
+  private readonly atomic: RevocationAwareNonceStore | undefined;
 
   constructor(opts: VerifierOptions) {
     if (!opts || typeof opts.keys?.lookup !== 'function') throw new TypeError('keys must have a lookup(deviceId, slot) function');
@@ -82,6 +84,7 @@ export class Verifier {
     if (opts.nonces !== undefined && opts.maxOutstanding !== undefined) throw new TypeError('maxOutstanding applies to the default memory store only; set it on the store');
     this.nonces = opts.nonces ?? new MemoryNonceStore({ now: this.now, ...(opts.maxOutstanding !== undefined ? { maxEntries: opts.maxOutstanding } : {}) });
     this.revocations = opts.revocations ?? new MemoryRevocationStore();
+    this.atomic = isRevocationAware(this.nonces) && this.nonces.holds(this.revocations) ? this.nonces : undefined;
   }
 
   /** Answered challenges still remembered by the default memory store (0 for other stores). */
@@ -116,11 +119,21 @@ export class Verifier {
       throw new VerificationError('DEVICE', `challenge was issued to device ${c.deviceId}, answered by ${deviceId}`);
     }
     const slot = att.response.slot;
+    // Spent only once the answer is authentic: a forged answer cannot use up someone's challenge.
+    if (this.atomic) {
+      const key = await this.key(deviceId, slot);
+      const result = verifyAttestation(att, { key, policy: this.policy });
+      const r = await this.atomic.spendUnlessRevoked(c.id, c.epoch, c.expiresAt - now, deviceId, `BLOCK_KEY${slot}`, key);
+      if (typeof r === 'object') throw revokedError(r, deviceId, `BLOCK_KEY${slot}`);
+      return this.spent(r, result);
+    }
     const [key, revoked] = await Promise.all([this.key(deviceId, slot), this.revocations.forDevice(deviceId)]);
     const result = verifyAttestation(att, { key, policy: this.policy });
     this.refuseRevoked(revoked, deviceId, slot, key);
-    // Spent only once the answer is authentic: a forged answer cannot use up someone's challenge.
-    const spent = await this.nonces.spend(c.id, c.epoch, c.expiresAt - now);
+    return this.spent(await this.nonces.spend(c.id, c.epoch, c.expiresAt - now), result);
+  }
+
+  private spent(spent: SpendResult, result: VerifiedAttestation): VerifiedAttestation {
     if (spent === 'replay') throw new VerificationError('NONCE', 'this challenge was already answered (replay)');
     if (spent === 'stale') {
       throw new VerificationError('NONCE_STALE', `this challenge predates the history of the nonce store ${this.nonces.name} (restarted without its records); ask for a new challenge`);
@@ -174,10 +187,7 @@ export class Verifier {
     if (entries.length === 0) return;
     const block = `BLOCK_KEY${slot}`;
     const e = matchRevocation(entries, block, key);
-    if (e) {
-      const what = e.generation ? `key generation ${e.generation} in ${block}` : block;
-      throw new RevokedError(deviceId, block, `device ${deviceId} ${what} is revoked${e.reason ? ` (${e.reason})` : ''} since ${e.revokedAt}`);
-    }
+    if (e) throw revokedError(e, deviceId, block);
   }
 
   private async key(deviceId: string, slot: number): Promise<Uint8Array> {
@@ -185,6 +195,11 @@ export class Verifier {
     if (!key) throw new VerificationError('NO_KEY', `no escrowed key for device ${deviceId} slot ${slot}`);
     return key;
   }
+}
+
+function revokedError(e: Revocation, deviceId: string, block: string): RevokedError {
+  const what = e.generation ? `key generation ${e.generation} in ${block}` : block;
+  return new RevokedError(deviceId, block, `device ${deviceId} ${what} is revoked${e.reason ? ` (${e.reason})` : ''} since ${e.revokedAt}`);
 }
 
 function asItemError(err: unknown, i: number): VerificationError | StoreError {

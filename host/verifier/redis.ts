@@ -19,9 +19,9 @@ import { fromHex, toHex } from '../../protocol/index.js';
 import { parseDeviceId } from '../../protocol/deviceid.js';
 import { StoreError } from '../errors.js';
 import { EPOCH_BYTES } from './sealed.js';
-import type { NonceStore, NonceStoreStats, SpendResult } from './nonce-store.js';
+import type { NonceStoreStats, RevocationAwareNonceStore, SpendResult } from './nonce-store.js';
 import {
-  ablock, ageneration, checkRevocation, entryField, type Revocation, type RevocationInput, type RevocationStore, sortRevocations,
+  ablock, ageneration, checkRevocation, entryField, keyGeneration, type Revocation, type RevocationInput, type RevocationStore, sortRevocations,
 } from './revocation.js';
 
 export interface RedisStoreOptions {
@@ -40,10 +40,21 @@ local e = redis.call('GET', KEYS[1])
 if not e then redis.call('SET', KEYS[1], ARGV[1]) e = ARGV[1] end
 return e`;
 
+// KEYS: epoch, spent id, the device's revocation hash. ARGV: epoch, ttl, fresh epoch, mode, fields.
+// mode "none": spend. "any": spend unless the device has revocation entries ('check': the caller
+// then computes the key generation and calls again). "fields": spend unless ARGV[5] or ARGV[6] (the
+// block, and the block with the key's generation) is revoked.
 const SPEND_LUA = `
 local e = redis.call('GET', KEYS[1])
 if not e then redis.call('SET', KEYS[1], ARGV[3]) e = ARGV[3] end
 if e ~= ARGV[1] then return {'stale', e} end
+if ARGV[4] == 'any' then
+  if redis.call('EXISTS', KEYS[3]) == 1 then return {'check', e} end
+elseif ARGV[4] == 'fields' then
+  local v = redis.call('HMGET', KEYS[3], ARGV[5], ARGV[6])
+  if v[1] then return {'revoked', e, v[1]} end
+  if v[2] then return {'revoked', e, v[2]} end
+end
 if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'ok', e} end
 return {'replay', e}`;
 
@@ -59,7 +70,7 @@ return n`;
 
 interface Scripts {
   efaEpoch(key: string, fresh: string): Promise<string>;
-  efaSpend(epochKey: string, spentKey: string, epoch: string, ttl: number, fresh: string): Promise<[SpendResult, string]>;
+  efaSpend(epochKey: string, spentKey: string, revokedKey: string, epoch: string, ttl: number, fresh: string, mode: 'none' | 'any' | 'fields', f1?: string, f2?: string): Promise<[SpendResult | 'check' | 'revoked', string, string?]>;
   efaRevoke(hash: string, index: string, field: string, json: string, deviceId: string): Promise<number>;
   efaUnrevoke(hash: string, index: string, field: string, deviceId: string): Promise<number>;
 }
@@ -123,7 +134,7 @@ export class RedisConnection {
     let lastError: unknown;
     client.on('error', (err) => { lastError = err; });
     client.defineCommand('efaEpoch', { numberOfKeys: 1, lua: EPOCH_LUA });
-    client.defineCommand('efaSpend', { numberOfKeys: 2, lua: SPEND_LUA });
+    client.defineCommand('efaSpend', { numberOfKeys: 3, lua: SPEND_LUA });
     client.defineCommand('efaRevoke', { numberOfKeys: 2, lua: REVOKE_LUA });
     client.defineCommand('efaUnrevoke', { numberOfKeys: 2, lua: UNREVOKE_LUA });
     try {
@@ -172,7 +183,7 @@ export class RedisConnection {
   revocations(): RedisRevocationStore { return new RedisRevocationStore(this); }
 }
 
-export class RedisNonceStore implements NonceStore {
+export class RedisNonceStore implements RevocationAwareNonceStore {
   readonly name: string;
   private readonly conn: RedisConnection;
   private readonly counts: NonceStoreStats = { spent: 0, replays: 0, stale: 0, full: 0, expired: 0 };
@@ -186,12 +197,33 @@ export class RedisNonceStore implements NonceStore {
   get epoch(): Uint8Array { return this.conn.epoch; }
 
   async spend(id: string, epoch: Uint8Array, ttlMs: number): Promise<SpendResult> {
+    return (await this.script(id, epoch, ttlMs, '', 'none')) as SpendResult;
+  }
+
+  holds(revocations: RevocationStore): boolean {
+    return revocations instanceof RedisRevocationStore && revocations.connection === this.conn;
+  }
+
+  async spendUnlessRevoked(id: string, epoch: Uint8Array, ttlMs: number, deviceId: string, block: string, key: Uint8Array): Promise<SpendResult | Revocation> {
+    const hash = this.conn.prefix + 'revoked:' + deviceId;
+    const first = await this.script(id, epoch, ttlMs, hash, 'any');
+    if (first !== 'check') return first;
+    // The device has entries: ask again about exactly this block and key, still in one atomic step.
+    const generation = keyGeneration(key);
+    const second = await this.script(id, epoch, ttlMs, hash, 'fields', block, entryField({ block, generation }));
+    if (second === 'check') throw new StoreError(this.name, `the redis nonce store at ${this.name} gave an unexpected answer; verification refused`, 'STORE_CORRUPT');
+    return second;
+  }
+
+  private async script(id: string, epoch: Uint8Array, ttlMs: number, hash: string, mode: 'none' | 'any' | 'fields', f1 = '', f2 = ''): Promise<SpendResult | Revocation | 'check'> {
     const c = this.conn;
-    const [result, current] = await c.run('nonce', () => c.client.efaSpend(c.prefix + 'epoch', c.prefix + 'spent:' + id, toHex(epoch), Math.max(1, Math.ceil(ttlMs)), freshEpoch()));
+    const [result, current, json] = await c.run('nonce', () =>
+      c.client.efaSpend(c.prefix + 'epoch', c.prefix + 'spent:' + id, hash || c.prefix + 'revoked:', toHex(epoch), Math.max(1, Math.ceil(ttlMs)), freshEpoch(), mode, f1, f2));
     c.noteEpoch(current);
     if (result === 'ok') this.counts.spent++;
     else if (result === 'replay') this.counts.replays++;
-    else this.counts.stale++;
+    else if (result === 'stale') this.counts.stale++;
+    if (result === 'revoked') return parseEntry(json!, this.name);
     return result;
   }
 
@@ -209,6 +241,9 @@ export class RedisRevocationStore implements RevocationStore {
     this.name = conn.address;
     conn.acquire();
   }
+
+  /** @internal The connection this store uses, so a nonce store over it can check revocations itself. */
+  get connection(): RedisConnection { return this.conn; }
 
   private hash(deviceId: string): string { return this.conn.prefix + 'revoked:' + deviceId; }
   private get index(): string { return this.conn.prefix + 'revoked-devices'; }
