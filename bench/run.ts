@@ -1,7 +1,9 @@
 // npm run bench: every benchmark, printed as figures and ratios against baselines measured in the
 // same run. Never part of the tests. `--json` prints the figures as one JSON object too.
 import { cpus } from 'node:os';
+import { benchCluster } from './cluster.js';
 import { benchCodec, benchVerify } from './host.js';
+import { line } from './util.js';
 
 const results: Record<string, unknown> = {
   machine: `${cpus()[0]?.model ?? 'unknown cpu'} × ${cpus().length}, node ${process.version}`,
@@ -12,4 +14,13 @@ results.verify = benchVerify();
 results.codec = benchCodec();
 const extra = await import('./device.js').catch(() => undefined);
 if (extra) Object.assign(results, await extra.benchDevice());
+try {
+  results.cluster = await benchCluster();
+} catch (err) {
+  // Needs redis-server (scripts/setup.sh installs it); the other figures stand without it.
+  const error = err instanceof Error ? err.message : String(err);
+  line('6. verifier cluster over Redis FAILED', error);
+  results.cluster = { error };
+  process.exitCode = 1;
+}
 if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));

@@ -40,23 +40,42 @@ local e = redis.call('GET', KEYS[1])
 if not e then redis.call('SET', KEYS[1], ARGV[1]) e = ARGV[1] end
 return e`;
 
-// KEYS: epoch, spent id, the device's revocation hash. ARGV: epoch, ttl, fresh epoch, mode, fields.
-// mode "none": spend. "any": spend unless the device has revocation entries ('check': the caller
-// then computes the key generation and calls again). "fields": spend unless ARGV[5] or ARGV[6] (the
-// block, and the block with the key's generation) is revoked.
+// Spends a batch of challenges, each atomically and the batch as one script: the spends that
+// concurrent verifications make within one turn of the event loop go to the server together, so a
+// verification costs a fraction of a command. KEYS: the epoch key, then per item its spent key and
+// its device's revocation hash. ARGV: the epoch to set if the server has none, then per item the
+// challenge's epoch, ttl ms, mode and two fields. Modes: "none" spends; "any" spends unless the
+// device has revocation entries ('check': the caller computes the key's generation and asks again);
+// "fields" spends unless the block (field 1) or the block with that generation (field 2) is revoked.
+// Replies: the server's epoch, then per item 'ok', 'replay', 'stale', 'check' or 'revoked:' + entry.
 const SPEND_LUA = `
 local e = redis.call('GET', KEYS[1])
-if not e then redis.call('SET', KEYS[1], ARGV[3]) e = ARGV[3] end
-if e ~= ARGV[1] then return {'stale', e} end
-if ARGV[4] == 'any' then
-  if redis.call('EXISTS', KEYS[3]) == 1 then return {'check', e} end
-elseif ARGV[4] == 'fields' then
-  local v = redis.call('HMGET', KEYS[3], ARGV[5], ARGV[6])
-  if v[1] then return {'revoked', e, v[1]} end
-  if v[2] then return {'revoked', e, v[2]} end
+if not e then redis.call('SET', KEYS[1], ARGV[1]) e = ARGV[1] end
+local out = {e}
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local k = 2 + i * 2
+  local a = 2 + i * 5
+  local r
+  if ARGV[a] ~= e then
+    r = 'stale'
+  else
+    local mode = ARGV[a + 2]
+    if mode == 'any' then
+      if redis.call('EXISTS', KEYS[k + 1]) == 1 then r = 'check' end
+    elseif mode == 'fields' then
+      local v = redis.call('HMGET', KEYS[k + 1], ARGV[a + 3], ARGV[a + 4])
+      if v[1] then r = 'revoked:' .. v[1] elseif v[2] then r = 'revoked:' .. v[2] end
+    end
+    if not r then
+      if redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[a + 1]) then r = 'ok' else r = 'replay' end
+    end
+  end
+  out[#out + 1] = r
 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {'ok', e} end
-return {'replay', e}`;
+return out`;
+
+/** Most spends in one script: bounds how long one script holds the (single-threaded) server. */
+const MAX_BATCH = 256;
 
 const REVOKE_LUA = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -70,7 +89,7 @@ return n`;
 
 interface Scripts {
   efaEpoch(key: string, fresh: string): Promise<string>;
-  efaSpend(epochKey: string, spentKey: string, revokedKey: string, epoch: string, ttl: number, fresh: string, mode: 'none' | 'any' | 'fields', f1?: string, f2?: string): Promise<[SpendResult | 'check' | 'revoked', string, string?]>;
+  efaSpend(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<string[]>;
   efaRevoke(hash: string, index: string, field: string, json: string, deviceId: string): Promise<number>;
   efaUnrevoke(hash: string, index: string, field: string, deviceId: string): Promise<number>;
 }
@@ -97,6 +116,12 @@ export class RedisConnection {
   readonly prefix: string;
   readonly client: Redis & Scripts;
   private epochHex: string;
+  /**
+   * The epoch the scripts set when the server has none (it lost its data). Picked in advance, since
+   * random bytes cost more than the rest of a spend, and replaced as soon as it has been adopted, so
+   * no two histories ever share an epoch.
+   */
+  private candidate = freshEpoch();
   private users = 0;
 
   private constructor(client: Redis & Scripts, address: string, prefix: string, epoch: string) {
@@ -124,7 +149,7 @@ export class RedisConnection {
       commandTimeout,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      enableAutoPipelining: true,
+      enableAutoPipelining: false,
       // A socket that does not close cleanly is destroyed after this long, so closing never lingers.
       disconnectTimeout: 200,
       // Reconnect soon after an outage, never slower than once a second.
@@ -134,7 +159,7 @@ export class RedisConnection {
     let lastError: unknown;
     client.on('error', (err) => { lastError = err; });
     client.defineCommand('efaEpoch', { numberOfKeys: 1, lua: EPOCH_LUA });
-    client.defineCommand('efaSpend', { numberOfKeys: 3, lua: SPEND_LUA });
+    client.defineCommand('efaSpend', { lua: SPEND_LUA });
     client.defineCommand('efaRevoke', { numberOfKeys: 2, lua: REVOKE_LUA });
     client.defineCommand('efaUnrevoke', { numberOfKeys: 2, lua: UNREVOKE_LUA });
     try {
@@ -151,19 +176,28 @@ export class RedisConnection {
   get epoch(): Uint8Array { return fromHex(this.epochHex, 'epoch'); }
 
   async refreshEpoch(): Promise<void> {
-    this.epochHex = await this.run('nonce', () => this.client.efaEpoch(this.prefix + 'epoch', freshEpoch()));
+    this.noteEpoch(await this.run('nonce', () => this.client.efaEpoch(this.prefix + 'epoch', this.candidate)));
   }
+
+  /** @internal The epoch a script should set if the server has none. */
+  get epochCandidate(): string { return this.candidate; }
 
   /** Runs one command, turning any failure into a StoreError naming the store and address. */
   async run<T>(what: 'nonce' | 'revocation', fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
+      // The server may have adopted our candidate epoch without our hearing of it: never offer it again.
+      this.candidate = freshEpoch();
       throw new StoreError(this.address, `the redis ${what} store at ${this.address} did not answer (${describe(err)}); verification refused`, 'STORE_UNAVAILABLE', { cause: err });
     }
   }
 
-  /** @internal */ noteEpoch(hex: string): void { this.epochHex = hex; }
+  /** @internal The server's epoch, as a script reported it. */
+  noteEpoch(hex: string): void {
+    this.epochHex = hex;
+    if (hex === this.candidate) this.candidate = freshEpoch();
+  }
   /** @internal */ acquire(): void { this.users++; }
 
   /** Closes the connection once every store over it is closed. */
@@ -183,9 +217,25 @@ export class RedisConnection {
   revocations(): RedisRevocationStore { return new RedisRevocationStore(this); }
 }
 
+type Mode = 'none' | 'any' | 'fields';
+
+interface Pending {
+  spent: string;
+  hash: string;
+  epoch: string;
+  ttl: number;
+  mode: Mode;
+  f1: string;
+  f2: string;
+  resolve(r: SpendResult | Revocation | 'check'): void;
+  reject(err: unknown): void;
+}
+
 export class RedisNonceStore implements RevocationAwareNonceStore {
   readonly name: string;
   private readonly conn: RedisConnection;
+  private queue: Pending[] = [];
+  private scheduled = false;
   private readonly counts: NonceStoreStats = { spent: 0, replays: 0, stale: 0, full: 0, expired: 0 };
 
   constructor(conn: RedisConnection) {
@@ -215,16 +265,54 @@ export class RedisNonceStore implements RevocationAwareNonceStore {
     return second;
   }
 
-  private async script(id: string, epoch: Uint8Array, ttlMs: number, hash: string, mode: 'none' | 'any' | 'fields', f1 = '', f2 = ''): Promise<SpendResult | Revocation | 'check'> {
+  private script(id: string, epoch: Uint8Array, ttlMs: number, hash: string, mode: Mode, f1 = '', f2 = ''): Promise<SpendResult | Revocation | 'check'> {
+    return new Promise((resolve, reject) => {
+      const c = this.conn;
+      this.queue.push({
+        spent: c.prefix + 'spent:' + id, hash: hash || c.prefix + 'revoked:', epoch: toHex(epoch), ttl: Math.max(1, Math.ceil(ttlMs)), mode, f1, f2, resolve, reject,
+      });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) void this.send(this.queue.splice(0, MAX_BATCH));
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
     const c = this.conn;
-    const [result, current, json] = await c.run('nonce', () =>
-      c.client.efaSpend(c.prefix + 'epoch', c.prefix + 'spent:' + id, hash || c.prefix + 'revoked:', toHex(epoch), Math.max(1, Math.ceil(ttlMs)), freshEpoch(), mode, f1, f2));
-    c.noteEpoch(current);
-    if (result === 'ok') this.counts.spent++;
-    else if (result === 'replay') this.counts.replays++;
-    else if (result === 'stale') this.counts.stale++;
-    if (result === 'revoked') return parseEntry(json!, this.name);
-    return result;
+    const keys: string[] = [c.prefix + 'epoch'];
+    const args: (string | number)[] = [c.epochCandidate];
+    for (const p of batch) {
+      keys.push(p.spent, p.hash);
+      args.push(p.epoch, p.ttl, p.mode, p.f1, p.f2);
+    }
+    let out: string[];
+    try {
+      out = await c.run('nonce', () => c.client.efaSpend(keys.length, ...keys, ...args));
+      if (!Array.isArray(out) || out.length !== batch.length + 1) throw new StoreError(this.name, `the redis nonce store at ${this.name} gave an unexpected answer; verification refused`, 'STORE_CORRUPT');
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    c.noteEpoch(out[0]!);
+    for (let i = 0; i < batch.length; i++) {
+      const r = out[i + 1]!;
+      if (r === 'ok') this.counts.spent++;
+      else if (r === 'replay') this.counts.replays++;
+      else if (r === 'stale') this.counts.stale++;
+      if (r.startsWith('revoked:')) {
+        try { batch[i]!.resolve(parseEntry(r.slice(8), this.name)); } catch (err) { batch[i]!.reject(err); }
+      } else if (r === 'ok' || r === 'replay' || r === 'stale' || r === 'check') {
+        batch[i]!.resolve(r);
+      } else {
+        batch[i]!.reject(new StoreError(this.name, `the redis nonce store at ${this.name} gave an unexpected answer; verification refused`, 'STORE_CORRUPT'));
+      }
+    }
   }
 
   stats(): NonceStoreStats { return { ...this.counts }; }

@@ -13,7 +13,7 @@
 //
 // Nonce sizes 49..64 fit the device's 16..64-byte host nonce (docs/protocol.md §4.3). The MAC is
 // also the challenge's id in the nonce store: unique per challenge and never secret.
-import { createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { abytes, toHex, utf8Encode } from '../../protocol/index.js';
 import { DEVICE_ID_BYTES } from '../../protocol/deviceid.js';
 
@@ -67,7 +67,7 @@ export class ChallengeSealer {
     const n = new Uint8Array(this.size);
     const r = this.size - SEAL_OVERHEAD;
     n[0] = deviceId === undefined ? FORMAT_UNBOUND : FORMAT_BOUND;
-    randomFillSync(n, 1, r);
+    n.set(random(r), 1);
     n.set(abytes(epoch, 'epoch', EPOCH_BYTES, EPOCH_BYTES), 1 + r);
     if (!Number.isInteger(expiresAt) || expiresAt < 0 || expiresAt > EXPIRY_MAX) throw new RangeError('expiresAt must be a time in ms since 1970');
     writeU48(n, 5 + r, expiresAt);
@@ -96,6 +96,18 @@ export class ChallengeSealer {
   private tag(key: Uint8Array, body: Uint8Array): Uint8Array {
     return new Uint8Array(createHmac('sha256', key).update(DOMAIN).update(body).digest().subarray(0, TAG_LEN));
   }
+}
+
+// Random bytes come from a pool filled 4 KiB at a time: one call to the CSPRNG costs more than
+// sealing the challenge, and a pool makes it one call per 200 challenges.
+const POOL_SIZE = 4096;
+let pool = new Uint8Array(0);
+let poolAt = 0;
+function random(n: number): Uint8Array {
+  if (poolAt + n > pool.length) { pool = new Uint8Array(randomBytes(POOL_SIZE)); poolAt = 0; }
+  const out = pool.subarray(poolAt, poolAt + n);
+  poolAt += n;
+  return out;
 }
 
 function writeU48(b: Uint8Array, o: number, v: number): void {
