@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { createDevice } from '../device/src/device.js';
 import { keyMap, Verifier } from '../host/backend.js';
 import { StoreError, VerificationError } from '../host/errors.js';
@@ -151,6 +152,14 @@ describe('verifier over Redis: outages fail closed', function () {
     await redis?.stop();
   });
 
+  /** Verifies fresh answers until the store answers again. */
+  async function recover(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      try { await v.verify(answer(v.challenge(hexA).nonce)); return; } catch (err) { if (!isDown(err) && !reason('NONCE_STALE')(err)) throw err; await sleep(50); }
+    }
+    assert.fail('verification did not work again within 5 s of Redis coming back');
+  }
+
   const isDown = (e: unknown) => e instanceof StoreError && e.store === redis.url && e.message.includes(redis.url) && e.exitCode === 9;
 
   it('killing Redis mid-run: every later answer is refused naming the store; it recovers when Redis returns', async () => {
@@ -172,14 +181,24 @@ describe('verifier over Redis: outages fail closed', function () {
     const spentBefore = answers[0]!;
 
     await redis.restart(); // an empty server: it kept no record of spent challenges
-    let recovered = false;
-    for (let i = 0; i < 100 && !recovered; i++) {
-      try { await v.verify(answer(v.challenge(hexA).nonce)); recovered = true; } catch (err) { if (!isDown(err) && !reason('NONCE_STALE')(err)) throw err; await sleep(50); }
-    }
-    assert.ok(recovered, 'verification works again once Redis is back');
+    await recover();
     // The server lost its history, so nothing from before it is accepted — not even a replay of a spent answer.
     await assert.rejects(v.verify(spentBefore), reason('NONCE_STALE'));
     await assert.rejects(v.verify(beforeOutage), reason('NONCE_STALE'));
+  });
+
+  it('Redis restored from an old snapshot (epoch kept, last spends lost): nothing from before verifies', async () => {
+    await recover();
+    const spent = answer(v.challenge(hexA).nonce);
+    const outstanding = answer(v.challenge(hexA).nonce);
+    const admin = new Redis(redis.url);
+    try { await admin.save(); } finally { admin.disconnect(); } // the snapshot holds the epoch, not the spend below
+    assert.ok(await v.verify(spent));
+    await redis.kill();
+    await redis.restart(); // loads the snapshot: same epoch key, no record of that spend
+    await recover();
+    await assert.rejects(v.verify(spent), reason('NONCE_STALE'), 'a replay is refused although its record was lost');
+    await assert.rejects(v.verify(outstanding), reason('NONCE_STALE'));
   });
 
   it('a hung Redis (SIGSTOP) fails verification within the command timeout instead of waiting', async () => {

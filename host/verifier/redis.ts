@@ -35,9 +35,17 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
 }
 
+// The epoch is bound to the server process that holds it (its run_id). A restarted server — or a
+// replica promoted after a failover — may have come back from a snapshot, an AOF synced once a second,
+// or asynchronous replication, with an old epoch but without the last spent records; so a new server
+// process always gets a new epoch. KEYS: epoch, epoch's server. ARGV: new epoch, this server's run_id.
 const EPOCH_LUA = `
 local e = redis.call('GET', KEYS[1])
-if not e then redis.call('SET', KEYS[1], ARGV[1]) e = ARGV[1] end
+if (not e) or redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[2])
+  e = ARGV[1]
+end
 return e`;
 
 // Spends a batch of challenges, each atomically and the batch as one script: the spends that
@@ -88,7 +96,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) 
 return n`;
 
 interface Scripts {
-  efaEpoch(key: string, fresh: string): Promise<string>;
+  efaEpoch(epochKey: string, serverKey: string, fresh: string, runId: string): Promise<string>;
   efaSpend(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<string[]>;
   efaRevoke(hash: string, index: string, field: string, json: string, deviceId: string): Promise<number>;
   efaUnrevoke(hash: string, index: string, field: string, deviceId: string): Promise<number>;
@@ -123,13 +131,18 @@ export class RedisConnection {
    */
   private candidate = freshEpoch();
   private users = 0;
+  /**
+   * False from a lost connection until the epoch of the server reached again has been checked: the
+   * server may be a new process (restart, failover), and no spend goes to it before its epoch is.
+   */
+  private checked = true;
 
   private constructor(client: Redis & Scripts, address: string, prefix: string, epoch: string) {
     this.client = client;
     this.address = address;
     this.prefix = prefix;
     this.epochHex = epoch;
-    // After a reconnect the server may be a fresh one: learn its epoch before new challenges go out.
+    client.on('close', () => { this.checked = false; });
     client.on('ready', () => { this.refreshEpoch().catch(() => {}); });
   }
 
@@ -158,13 +171,13 @@ export class RedisConnection {
     // Every failure surfaces as a StoreError from the call that met it; the last one explains a refused connect.
     let lastError: unknown;
     client.on('error', (err) => { lastError = err; });
-    client.defineCommand('efaEpoch', { numberOfKeys: 1, lua: EPOCH_LUA });
+    client.defineCommand('efaEpoch', { numberOfKeys: 2, lua: EPOCH_LUA });
     client.defineCommand('efaSpend', { lua: SPEND_LUA });
     client.defineCommand('efaRevoke', { numberOfKeys: 2, lua: REVOKE_LUA });
     client.defineCommand('efaUnrevoke', { numberOfKeys: 2, lua: UNREVOKE_LUA });
     try {
       await withTimeout(client.connect(), connectTimeout);
-      const epoch = await client.efaEpoch(prefix + 'epoch', freshEpoch());
+      const epoch = await client.efaEpoch(prefix + 'epoch', prefix + 'epoch-server', freshEpoch(), await runId(client));
       return new RedisConnection(client, address, prefix, epoch);
     } catch (err) {
       client.disconnect();
@@ -175,9 +188,15 @@ export class RedisConnection {
 
   get epoch(): Uint8Array { return fromHex(this.epochHex, 'epoch'); }
 
+  /** Learns the epoch of the server now connected (a new process gets a new one); spends wait for it. */
   async refreshEpoch(): Promise<void> {
-    this.noteEpoch(await this.run('nonce', () => this.client.efaEpoch(this.prefix + 'epoch', this.candidate)));
+    const epoch = await this.run('nonce', async () => this.client.efaEpoch(this.prefix + 'epoch', this.prefix + 'epoch-server', this.candidate, await runId(this.client)));
+    this.noteEpoch(epoch);
+    this.checked = this.client.status === 'ready';
   }
+
+  /** @internal Whether spends may go to the server: its epoch is known since the last reconnect. */
+  get ready(): boolean { return this.checked; }
 
   /** @internal The epoch a script should set if the server has none. */
   get epochCandidate(): string { return this.candidate; }
@@ -293,6 +312,7 @@ export class RedisNonceStore implements RevocationAwareNonceStore {
     }
     let out: string[];
     try {
+      if (!c.ready) throw new StoreError(this.name, `the redis nonce store at ${this.name} is reconnecting and its history is not yet checked; verification refused`);
       out = await c.run('nonce', () => c.client.efaSpend(keys.length, ...keys, ...args));
       if (!Array.isArray(out) || out.length !== batch.length + 1) throw new StoreError(this.name, `the redis nonce store at ${this.name} gave an unexpected answer; verification refused`, 'STORE_CORRUPT');
     } catch (err) {
@@ -381,6 +401,12 @@ function parseEntry(json: string, store: string): Revocation {
     // A hand-edited entry that does not parse still revokes nothing silently: refuse, naming it.
     throw new StoreError(store, `the revocation store at ${store} holds an entry that does not parse: ${(err as Error).message}`, 'STORE_CORRUPT');
   }
+}
+
+async function runId(client: Redis): Promise<string> {
+  const m = /^run_id:([0-9a-f]+)/m.exec(await client.info('server'));
+  if (!m) throw new Error('the server did not report a run_id (INFO server)');
+  return m[1]!;
 }
 
 function freshEpoch(): string {
