@@ -144,6 +144,17 @@ describe('verifier stores', () => {
         e instanceof StoreError && !/s3cret/.test(e.message) && !/s3cret/.test(e.store));
     });
 
+    it('refuse a server that may evict spent challenges under memory pressure', async function () {
+      this.timeout(10_000);
+      const lru = await startRedis(['--maxmemory', '64mb', '--maxmemory-policy', 'volatile-lru']);
+      try {
+        await assert.rejects(RedisConnection.open({ url: lru.url }), (e: unknown) =>
+          e instanceof StoreError && e.code === 'STORE_CONFIG' && /maxmemory-policy volatile-lru/.test(e.message) && e.message.includes(lru.url));
+      } finally {
+        await lru.stop();
+      }
+    });
+
     it('two connections share one epoch and one spent set', async () => {
       const a = await openRedisStores({ url: server.url, prefix: 'shared:' });
       const b = await openRedisStores({ url: server.url, prefix: 'shared:' });

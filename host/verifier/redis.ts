@@ -177,10 +177,12 @@ export class RedisConnection {
     client.defineCommand('efaUnrevoke', { numberOfKeys: 2, lua: UNREVOKE_LUA });
     try {
       await withTimeout(client.connect(), connectTimeout);
+      await checkEviction(client, address);
       const epoch = await client.efaEpoch(prefix + 'epoch', prefix + 'epoch-server', freshEpoch(), await runId(client));
       return new RedisConnection(client, address, prefix, epoch);
     } catch (err) {
       client.disconnect();
+      if (err instanceof StoreError) throw err;
       const why = lastError ?? err;
       throw new StoreError(address, `cannot reach the redis store at ${address}: ${describe(why)}`, 'STORE_UNAVAILABLE', { cause: why });
     }
@@ -400,6 +402,26 @@ function parseEntry(json: string, store: string): Revocation {
   } catch (err) {
     // A hand-edited entry that does not parse still revokes nothing silently: refuse, naming it.
     throw new StoreError(store, `the revocation store at ${store} holds an entry that does not parse: ${(err as Error).message}`, 'STORE_CORRUPT');
+  }
+}
+
+/**
+ * A server that evicts keys under memory pressure would forget spent challenges while they are still
+ * live (they carry a TTL, so even volatile-* policies pick them): refuse it. A server that hides its
+ * configuration (CONFIG disabled, as on some managed services) is taken at its operator's word.
+ */
+async function checkEviction(client: Redis, address: string): Promise<void> {
+  let conf: string[];
+  try {
+    conf = (await client.config('GET', 'maxmemory-policy')) as string[];
+    conf = conf.concat((await client.config('GET', 'maxmemory')) as string[]);
+  } catch {
+    return;
+  }
+  const get = (k: string) => conf[conf.indexOf(k) + 1];
+  const policy = get('maxmemory-policy');
+  if (Number(get('maxmemory')) > 0 && policy !== undefined && policy !== 'noeviction') {
+    throw new StoreError(address, `the redis store at ${address} evicts keys when full (maxmemory-policy ${policy}): spent challenges could be forgotten and answered again; set maxmemory-policy noeviction`, 'STORE_CONFIG');
   }
 }
 
