@@ -16,7 +16,7 @@ import { type Answer, benchDevice, benchKeys, CONCURRENCY } from './cluster-devi
 import { processCpu } from './roundtrip.js';
 import { line, summarize, verdict } from './util.js';
 
-const N = 20_000;
+const N = 10_000;
 const ROUNDS = 3;
 const LATENCY_SAMPLES = 3000;
 const TARGET_RATIO = 0.5;

@@ -218,4 +218,23 @@ describe('verifier over Redis: outages fail closed', function () {
     // Failing closed means the device is asked again, never that an answer is accepted twice.
     await assert.rejects(v.verify(att), reason('NONCE'));
   });
+
+  it('a revocation list that lost its entries with Redis makes verification fail closed until it is restored', async () => {
+    await recover();
+    await v.revocations.add({ deviceId: hexA, block: 'BLOCK_KEY3', reason: 'kept elsewhere' });
+    assert.ok(await v.verify(answer(v.challenge(hexA).nonce)), 'BLOCK_KEY0 is not revoked');
+    await redis.kill();
+    await redis.restart(); // without persistence: the revocation is gone
+    let err: unknown;
+    for (let i = 0; i < 100; i++) {
+      err = await v.verify(answer(v.challenge(hexA).nonce)).then(() => undefined, (e: unknown) => e);
+      if (!(err instanceof StoreError && err.code === 'STORE_UNAVAILABLE') && !reason('NONCE_STALE')(err)) break;
+      await sleep(50);
+    }
+    assert.ok(err instanceof StoreError && err.code === 'STORE_CORRUPT', String(err));
+    assert.match((err as Error).message, /revocation list at redis:\/\/127\.0\.0\.1:\d+ went back .* lost entries/);
+    await assert.rejects(v.verifyToken(hexA, 'SharedAccessSignature sr=x&sig=y&se=1'), (e: unknown) => e instanceof StoreError && e.code === 'STORE_CORRUPT');
+    await v.revocations.add({ deviceId: hexA, block: 'BLOCK_KEY3', reason: 'restored' });
+    assert.ok(await v.verify(answer(v.challenge(hexA).nonce)), 'verifies again once the list is restored');
+  });
 });

@@ -50,18 +50,19 @@ return e`;
 
 // Spends a batch of challenges, each atomically and the batch as one script: the spends that
 // concurrent verifications make within one turn of the event loop go to the server together, so a
-// verification costs a fraction of a command. KEYS: the epoch key, then per item its spent key and
+// verification costs a fraction of a command. KEYS: the epoch key, the revocation list's version
+// (BUMP_LUA), then per item its spent key and
 // its device's revocation hash. ARGV: the epoch to set if the server has none, then per item the
 // challenge's epoch, ttl ms, mode and two fields. Modes: "none" spends; "any" spends unless the
 // device has revocation entries ('check': the caller computes the key's generation and asks again);
 // "fields" spends unless the block (field 1) or the block with that generation (field 2) is revoked.
-// Replies: the server's epoch, then per item 'ok', 'replay', 'stale', 'check' or 'revoked:' + entry.
+// Replies: the server's epoch, the list's version, then per item 'ok', 'replay', 'stale', 'check' or 'revoked:' + entry.
 const SPEND_LUA = `
 local e = redis.call('GET', KEYS[1])
 if not e then redis.call('SET', KEYS[1], ARGV[1]) e = ARGV[1] end
-local out = {e}
-for i = 0, (#KEYS - 1) / 2 - 1 do
-  local k = 2 + i * 2
+local out = {e, redis.call('GET', KEYS[2]) or '0'}
+for i = 0, (#KEYS - 2) / 2 - 1 do
+  local k = 3 + i * 2
   local a = 2 + i * 5
   local r
   if ARGV[a] ~= e then
@@ -85,21 +86,41 @@ return out`;
 /** Most spends in one script: bounds how long one script holds the (single-threaded) server. */
 const MAX_BATCH = 256;
 
+// Every change of the revocation list moves its version forward: to the change's time in ms, or one
+// past the previous version. Verifiers remember the highest version they have seen, and a list whose
+// version went back has lost entries (a server restarted without persistence): they refuse to verify
+// rather than let a revoked device through. Re-adding the entries (or any remove, for a list that
+// should be empty) moves the version past every old one again.
+const BUMP_LUA = `
+local v = tonumber(redis.call('GET', KEYS[3]) or '0')
+local t = tonumber(ARGV[#ARGV])
+if t <= v then t = v + 1 end
+redis.call('SET', KEYS[3], tostring(t))`;
+
 const REVOKE_LUA = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
+${BUMP_LUA}
 return 1`;
 
 const UNREVOKE_LUA = `
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+${BUMP_LUA}
 return n`;
+
+// KEYS: the device's hash, the list's version. Replies: the version, then the hash's fields and values.
+const REVOKED_LUA = `
+local r = redis.call('HGETALL', KEYS[1])
+table.insert(r, 1, redis.call('GET', KEYS[2]) or '0')
+return r`;
 
 interface Scripts {
   efaEpoch(epochKey: string, serverKey: string, fresh: string, runId: string): Promise<string>;
   efaSpend(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<string[]>;
-  efaRevoke(hash: string, index: string, field: string, json: string, deviceId: string): Promise<number>;
-  efaUnrevoke(hash: string, index: string, field: string, deviceId: string): Promise<number>;
+  efaRevoke(hash: string, index: string, version: string, field: string, json: string, deviceId: string, now: number): Promise<number>;
+  efaUnrevoke(hash: string, index: string, version: string, field: string, deviceId: string, now: number): Promise<number>;
+  efaRevoked(hash: string, version: string): Promise<string[]>;
 }
 
 /** The address of a Redis URL without its credentials, as errors and listings show it. */
@@ -136,6 +157,8 @@ export class RedisConnection {
    * server may be a new process (restart, failover), and no spend goes to it before its epoch is.
    */
   private checked = true;
+  /** The highest version of the revocation list seen (see BUMP_LUA). */
+  private versionSeen = 0;
 
   private constructor(client: Redis & Scripts, address: string, prefix: string, epoch: string) {
     this.client = client;
@@ -173,8 +196,9 @@ export class RedisConnection {
     client.on('error', (err) => { lastError = err; });
     client.defineCommand('efaEpoch', { numberOfKeys: 2, lua: EPOCH_LUA });
     client.defineCommand('efaSpend', { lua: SPEND_LUA });
-    client.defineCommand('efaRevoke', { numberOfKeys: 2, lua: REVOKE_LUA });
-    client.defineCommand('efaUnrevoke', { numberOfKeys: 2, lua: UNREVOKE_LUA });
+    client.defineCommand('efaRevoke', { numberOfKeys: 3, lua: REVOKE_LUA });
+    client.defineCommand('efaUnrevoke', { numberOfKeys: 3, lua: UNREVOKE_LUA });
+    client.defineCommand('efaRevoked', { numberOfKeys: 2, lua: REVOKED_LUA });
     try {
       await withTimeout(client.connect(), connectTimeout);
       await checkEviction(client, address);
@@ -195,6 +219,18 @@ export class RedisConnection {
     const epoch = await this.run('nonce', async () => this.client.efaEpoch(this.prefix + 'epoch', this.prefix + 'epoch-server', this.candidate, await runId(this.client)));
     this.noteEpoch(epoch);
     this.checked = this.client.status === 'ready';
+  }
+
+  /** @internal The key of the revocation list's version. */
+  get versionKey(): string { return this.prefix + 'revocations-version'; }
+
+  /** @internal Checks a version of the revocation list the server reported (see BUMP_LUA). */
+  noteVersion(reported: string): void {
+    const v = Number(reported);
+    if (!Number.isFinite(v) || v < this.versionSeen) {
+      throw new StoreError(this.address, `the revocation list at ${this.address} went back from version ${this.versionSeen} to ${reported}: it lost entries (a restart without persistence?); verification refused until it is restored with efuse-attest revoke add (or any revoke remove, if it should be empty)`, 'STORE_CORRUPT');
+    }
+    this.versionSeen = v;
   }
 
   /** @internal Whether spends may go to the server: its epoch is known since the last reconnect. */
@@ -306,7 +342,7 @@ export class RedisNonceStore implements RevocationAwareNonceStore {
 
   private async send(batch: Pending[]): Promise<void> {
     const c = this.conn;
-    const keys: string[] = [c.prefix + 'epoch'];
+    const keys: string[] = [c.prefix + 'epoch', c.versionKey];
     const args: (string | number)[] = [c.epochCandidate];
     for (const p of batch) {
       keys.push(p.spent, p.hash);
@@ -316,14 +352,20 @@ export class RedisNonceStore implements RevocationAwareNonceStore {
     try {
       if (!c.ready) throw new StoreError(this.name, `the redis nonce store at ${this.name} is reconnecting and its history is not yet checked; verification refused`);
       out = await c.run('nonce', () => c.client.efaSpend(keys.length, ...keys, ...args));
-      if (!Array.isArray(out) || out.length !== batch.length + 1) throw new StoreError(this.name, `the redis nonce store at ${this.name} gave an unexpected answer; verification refused`, 'STORE_CORRUPT');
+      if (!Array.isArray(out) || out.length !== batch.length + 2) throw new StoreError(this.name, `the redis nonce store at ${this.name} gave an unexpected answer; verification refused`, 'STORE_CORRUPT');
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
     }
     c.noteEpoch(out[0]!);
+    try {
+      c.noteVersion(out[1]!);
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
     for (let i = 0; i < batch.length; i++) {
-      const r = out[i + 1]!;
+      const r = out[i + 2]!;
       if (r === 'ok') this.counts.spent++;
       else if (r === 'replay') this.counts.replays++;
       else if (r === 'stale') this.counts.stale++;
@@ -361,7 +403,7 @@ export class RedisRevocationStore implements RevocationStore {
   async add(entry: RevocationInput): Promise<Revocation> {
     const e = checkRevocation(entry);
     const c = this.conn;
-    await c.run('revocation', () => c.client.efaRevoke(this.hash(e.deviceId), this.index, entryField(e), JSON.stringify(e), e.deviceId));
+    await c.run('revocation', () => c.client.efaRevoke(this.hash(e.deviceId), this.index, c.versionKey, entryField(e), JSON.stringify(e), e.deviceId, Date.now()));
     return e;
   }
 
@@ -369,14 +411,17 @@ export class RedisRevocationStore implements RevocationStore {
     const id = parseDeviceId(deviceId);
     const field = entryField({ block: ablock(block), ...(generation !== undefined ? { generation: ageneration(generation) } : {}) });
     const c = this.conn;
-    return (await c.run('revocation', () => c.client.efaUnrevoke(this.hash(id), this.index, field, id))) > 0;
+    return (await c.run('revocation', () => c.client.efaUnrevoke(this.hash(id), this.index, c.versionKey, field, id, Date.now()))) > 0;
   }
 
   async forDevice(deviceId: string | Uint8Array): Promise<Revocation[]> {
     const id = parseDeviceId(deviceId);
     const c = this.conn;
-    const h = await c.run('revocation', () => c.client.hgetall(this.hash(id)));
-    return Object.values(h).map((json) => parseEntry(json, this.name));
+    const [version, ...flat] = await c.run('revocation', () => c.client.efaRevoked(this.hash(id), c.versionKey));
+    c.noteVersion(version!);
+    const out: Revocation[] = [];
+    for (let i = 1; i < flat.length; i += 2) out.push(parseEntry(flat[i]!, this.name));
+    return out;
   }
 
   async list(): Promise<Revocation[]> {
