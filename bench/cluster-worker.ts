@@ -2,7 +2,7 @@
 // EFA_REDIS_URL. `prepare` makes n fresh answers (challenge + soft-chip attestation) beforehand,
 // `go` verifies them all, a batch at a time, and reports the wall time and the process's CPU time.
 import { keyMap, Verifier } from '../host/backend.js';
-import { openRedisStores } from '../host/verifier/redis.js';
+import { openRedisStores } from '../host/verifier/redis-stores.js';
 import { benchDevice, benchKeys, CONCURRENCY, type Answer } from './cluster-device.js';
 
 const url = process.env.EFA_REDIS_URL!;

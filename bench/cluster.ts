@@ -11,7 +11,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { keyMap, Verifier } from '../host/backend.js';
-import { openRedisStores } from '../host/verifier/redis.js';
+import { openRedisStores } from '../host/verifier/redis-stores.js';
 import { startRedis } from '../test/support/redis.js';
 import { type Answer, benchDevice, benchKeys, CONCURRENCY } from './cluster-device.js';
 import { processCpu } from './roundtrip.js';

@@ -3,7 +3,7 @@
 // by device id (an escrow store, a database, an HSM front — anything with `lookup`), refuses revoked
 // devices (verifier/revocation.ts), and accepts each challenge's answer once: spent challenges go to a
 // nonce store (verifier/nonce-store.ts), in memory by default or in Redis shared by every instance
-// (verifier/redis.ts). A replayed answer fails (docs/protocol.md §5); a store that cannot answer
+// (verifier/redis-stores.ts). A replayed answer fails (docs/protocol.md §5); a store that cannot answer
 // makes verification fail, never pass (docs/deployment.md, "Verifier cluster").
 import { randomBytes } from 'node:crypto';
 import { type AttestResponse } from '../protocol/index.js';
@@ -225,4 +225,5 @@ export { RevokedError, StoreError, VerificationError } from './errors.js';
 export { parseDeviceId } from '../protocol/deviceid.js';
 export { MemoryNonceStore, type NonceStore, type NonceStoreStats, type SpendResult } from './verifier/nonce-store.js';
 export { keyGeneration, MemoryRevocationStore, type Revocation, type RevocationInput, type RevocationStore } from './verifier/revocation.js';
-export { openRedisStores, RedisConnection, RedisNonceStore, RedisRevocationStore, type RedisStoreOptions } from './verifier/redis.js';
+export { RedisConnection, type RedisStoreOptions } from './verifier/redis.js';
+export { openRedisStores, RedisNonceStore, RedisRevocationStore } from './verifier/redis-stores.js';

@@ -11,7 +11,7 @@ import { createDevice } from '../device/src/device.js';
 import { keyMap, Verifier } from '../host/backend.js';
 import { StoreError, VerificationError } from '../host/errors.js';
 import { attestationToJson } from '../host/serialize.js';
-import { openRedisStores } from '../host/verifier/redis.js';
+import { openRedisStores } from '../host/verifier/redis-stores.js';
 import { cli } from './support/cli.js';
 import { startRedis, type RedisServer } from './support/redis.js';
 import { softChip } from './support/soft-chip.js';

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { StoreError } from '../host/errors.js';
 import { MemoryNonceStore, type NonceStore } from '../host/verifier/nonce-store.js';
-import { openRedisStores, RedisConnection } from '../host/verifier/redis.js';
+import { RedisConnection } from '../host/verifier/redis.js';
+import { openRedisStores } from '../host/verifier/redis-stores.js';
 import { keyGeneration, MemoryRevocationStore, type RevocationStore } from '../host/verifier/revocation.js';
 import { startRedis, type RedisServer } from './support/redis.js';
 

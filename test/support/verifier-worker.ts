@@ -4,7 +4,7 @@
 // workers race each other as two instances behind a load balancer would.
 import { type BatchResult, keyMap, Verifier } from '../../host/backend.js';
 import { attestationFromJson, type AttestationJson } from '../../host/serialize.js';
-import { openRedisStores } from '../../host/verifier/redis.js';
+import { openRedisStores } from '../../host/verifier/redis-stores.js';
 import type { Attestation } from '../../host/commands/attest.js';
 import type { VerifiedAttestation } from '../../host/verify.js';
 

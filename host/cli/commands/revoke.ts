@@ -6,6 +6,7 @@ import { describeIoError } from '../../atomic.js';
 import { UsageError } from '../../errors.js';
 import { parseDeviceId } from '../../../protocol/deviceid.js';
 import { RedisConnection } from '../../verifier/redis.js';
+import { RedisRevocationStore } from '../../verifier/redis-stores.js';
 import { ablock, ageneration, keyGeneration, type Revocation, sortRevocations } from '../../verifier/revocation.js';
 import { type Command, int, required, str, type Values } from '../command.js';
 
@@ -88,7 +89,7 @@ Exit code 9 when the store cannot be reached; nothing is changed then.`,
     const reason = str(values, 'reason');
     const conn = await open(values);
     try {
-      const store = conn.revocations();
+      const store = new RedisRevocationStore(conn);
       if (sub === 'add') {
         return { store: conn.address, added: await store.add({ deviceId: deviceId!, block, ...(generation !== undefined ? { generation } : {}), ...(reason !== undefined ? { reason } : {}) }) };
       }
