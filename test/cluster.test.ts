@@ -6,12 +6,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createDevice } from '../device/src/device.js';
 import { keyMap, Verifier } from '../host/backend.js';
 import { StoreError, VerificationError } from '../host/errors.js';
 import { attestationToJson } from '../host/serialize.js';
 import { openRedisStores } from '../host/verifier/redis-stores.js';
+import { keyGeneration } from '../host/verifier/revocation.js';
 import { cli } from './support/cli.js';
 import { startRedis, type RedisServer } from './support/redis.js';
 import { softChip } from './support/soft-chip.js';
@@ -123,6 +127,24 @@ describe('verifier cluster over Redis', function () {
     assert.equal(rm.code, 0, rm.stderr);
     assert.match(rm.stdout, /removed the revocation of 7cdfa10000aa BLOCK_KEY0/);
     for (const inst of [a, b]) assert.equal((await inst.verify(answer(await inst.challenge()))).ok, true);
+  });
+
+  it('revoke --key pins one key generation: that key is refused, the entry removed by its generation', async () => {
+    const store = ['--redis', redis.url, '--prefix', prefix];
+    const dir = mkdtempSync(join(tmpdir(), 'efuse-attest-revoke-'));
+    try {
+      writeFileSync(join(dir, 'k1.bin'), keyA1, { mode: 0o600 });
+      const add = await cli(['revoke', 'add', '--device-id', hexA, '--block', '1', '--key', join(dir, 'k1.bin'), '--json', ...store]);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal(JSON.parse(add.stdout).result.added.generation, keyGeneration(keyA1));
+      assert.equal((await b.verify(answer(await a.challenge(), 1))).code, 'VERIFY_REVOKED');
+      assert.equal((await b.verify(answer(await a.challenge(), 0))).ok, true, 'the other block is not revoked');
+      const rm = await cli(['revoke', 'remove', '--device-id', hexA, '--block', 'BLOCK_KEY1', '--generation', keyGeneration(keyA1).toUpperCase(), '--json', ...store]);
+      assert.equal(JSON.parse(rm.stdout).result.removed, true);
+      assert.equal((await a.verify(answer(await b.challenge(), 1))).ok, true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a restarted instance loses no outstanding challenge, and forgets no spent one', async () => {
