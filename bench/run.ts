@@ -3,6 +3,7 @@
 import { cpus } from 'node:os';
 import { benchFirmware } from './firmware.js';
 import { benchAmplifyHost } from './amplify.js';
+import { benchCluster } from './cluster.js';
 import { benchCodec, benchVerify } from './host.js';
 import { line } from './util.js';
 
@@ -22,4 +23,13 @@ results.firmware = await benchFirmware().catch((e: unknown) => {
   process.exitCode = 1;
   return { error };
 });
+try {
+  results.cluster = await benchCluster();
+} catch (err) {
+  // Needs redis-server (scripts/setup.sh installs it); the other figures stand without it.
+  const error = err instanceof Error ? err.message : String(err);
+  line('6. verifier cluster over Redis FAILED', error);
+  results.cluster = { error };
+  process.exitCode = 1;
+}
 if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));

@@ -13,6 +13,7 @@ export const EXIT = Object.freeze({
   ESCROW: 6,
   ESPEFUSE: 7,
   ABORTED: 8,
+  STORE: 9,
 } as const);
 
 export class EfuseAttestError extends Error {
@@ -37,6 +38,29 @@ export class VerificationError extends EfuseAttestError {
   constructor(reason: string, message: string) {
     super(message, 'VERIFY_' + reason, EXIT.VERIFY);
     this.reason = reason;
+  }
+}
+
+/** The device, or the key in one of its blocks, is revoked (reason REVOKED, code VERIFY_REVOKED). */
+export class RevokedError extends VerificationError {
+  readonly deviceId: string;
+  readonly block: string;
+  constructor(deviceId: string, block: string, message: string) {
+    super('REVOKED', message);
+    this.deviceId = deviceId;
+    this.block = block;
+  }
+}
+
+/**
+ * A verifier's store (nonce or revocation) could not answer: unreachable, too slow, or full. The
+ * verification it was for is refused, never accepted; `store` names the store and its address.
+ */
+export class StoreError extends EfuseAttestError {
+  readonly store: string;
+  constructor(store: string, message: string, code = 'STORE_UNAVAILABLE', options?: { cause?: unknown }) {
+    super(message, code, EXIT.STORE, options);
+    this.store = store;
   }
 }
 

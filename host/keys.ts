@@ -9,7 +9,8 @@
 // DPS computes base64(HMAC-SHA256(base64decode(groupKey), utf8(registrationId))): with the decoded
 // group key as `master`, the two agree byte for byte.
 import { createHmac, getRandomValues } from 'node:crypto';
-import { abytes, toHex, utf8Encode } from '../protocol/index.js';
+import { toHex, utf8Encode } from '../protocol/index.js';
+import { parseDeviceId } from '../protocol/deviceid.js';
 
 /** Bytes in an eFuse key block, and in every key this module makes. */
 export const KEY_SIZE = 32;
@@ -27,14 +28,11 @@ export function generateKey(): Uint8Array {
 
 /**
  * The canonical device id: 12 lowercase hex digits of the factory MAC. Accepts 6 bytes, or 12 hex
- * digits in either case with optional `:` or `-` separators between byte pairs.
+ * digits in either case with optional `:` or `-` separators between byte pairs (protocol/deviceid.ts,
+ * the one parser every entry point uses).
  */
 export function normalizeDeviceId(id: unknown, name = 'deviceId'): string {
-  if (id instanceof Uint8Array) return toHex(abytes(id, name, 6, 6));
-  if (typeof id !== 'string') throw new TypeError(`${name} must be a string of 12 hex digits or 6 bytes`);
-  const pairs = /^[0-9a-fA-F]{2}([:-]?)[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/.test(id);
-  if (!pairs) throw new RangeError(`${name} must be 12 hex digits (a MAC such as aa:bb:cc:dd:ee:ff), got "${id}"`);
-  return id.replace(/[:-]/g, '').toLowerCase();
+  return parseDeviceId(id, name);
 }
 
 /** The DPS registration id of a device: its canonical device id. */

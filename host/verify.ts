@@ -8,6 +8,7 @@ import {
   abytes, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, fromHex, KEY_SLOTS, parseSasToken,
   PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex,
 } from '../protocol/index.js';
+import { deviceIdToBytes } from '../protocol/deviceid.js';
 import { VerificationError } from './errors.js';
 
 export interface Policy {
@@ -63,12 +64,7 @@ function macEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export function deviceIdBytes(id: Uint8Array | string, name = 'deviceId'): Uint8Array {
-  if (typeof id === 'string') {
-    const hex = id.replace(/[:-]/g, '').toLowerCase();
-    if (!/^[0-9a-f]{12}$/.test(hex)) throw new RangeError(`${name} must be 12 hex digits (a MAC), got "${id}"`);
-    return fromHex(hex, name);
-  }
-  return abytes(id, name, 6, 6);
+  return deviceIdToBytes(id, name);
 }
 
 /**

@@ -13,3 +13,4 @@ export { ESP_ERR, espErrName, Status, STATUS_TEXT, statusName } from './status.j
 export type { StatusName } from './status.js';
 export { CHIPS, chipCode, chipName, hasHmacPeripheral, PURPOSE_HMAC_UP, PURPOSES, purposeName } from './chips.js';
 export type { ChipName } from './chips.js';
+export { DEVICE_ID_BYTES, deviceIdToBytes, parseDeviceId } from './deviceid.js';

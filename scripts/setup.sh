@@ -19,6 +19,16 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# --- redis-server (verifier cluster tests and benchmarks) -------------------------------------
+# The shared-store tests start their own redis-server on loopback; Debian's package provides it.
+# Nothing is started here, and the package list is refreshed only when the server is missing.
+if ! command -v redis-server >/dev/null 2>&1; then
+  say "installing redis-server"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+# --- end redis-server ---------------------------------------------------------------------------
+
 # npm packages, reinstalled only when the lock file changed.
 stamp=node_modules/.efuse-attest-lock
 if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then

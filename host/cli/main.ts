@@ -29,7 +29,7 @@ function helpText(): string {
     'Exit codes:',
     `  ${EXIT.OK} ok   ${EXIT.FAILURE} failure   ${EXIT.USAGE} bad usage   ${EXIT.VERIFY} verification failed`,
     `  ${EXIT.DEVICE} device error   ${EXIT.TRANSPORT} serial link or timeout   ${EXIT.ESCROW} escrow/keystore`,
-    `  ${EXIT.ESPEFUSE} espefuse   ${EXIT.ABORTED} aborted by the user`,
+    `  ${EXIT.ESPEFUSE} espefuse   ${EXIT.ABORTED} aborted by the user   ${EXIT.STORE} verifier store unreachable`,
   ].join('\n');
 }
 

@@ -10,6 +10,7 @@ import { keygen } from './keygen.js';
 import { list } from './list.js';
 import { ping } from './ping.js';
 import { provision } from './provision.js';
+import { revoke } from './revoke.js';
 import { token } from './token.js';
 import { verify } from './verify.js';
 
@@ -25,5 +26,6 @@ export const commands: readonly Command[] = Object.freeze([
   keygen,
   escrow,
   provision,
+  revoke,
   chip,
 ]);
