@@ -109,9 +109,10 @@ export class FileVault implements EscrowStore {
 
   async get(deviceId: string, block?: string): Promise<EscrowRecord | undefined> {
     const id = normalizeDeviceId(deviceId);
+    const b = block === undefined ? undefined : blockName(block);
     const loaded = await this.load();
     if (!loaded) return undefined;
-    if (block !== undefined) return loaded.records.get(keyOf(id, blockName(block)));
+    if (b !== undefined) return loaded.records.get(keyOf(id, b));
     const mine = [...loaded.records.values()].filter((r) => r.deviceId === id);
     if (mine.length > 1) throw new EscrowError(`device ${id} has ${mine.length} escrowed keys (${mine.map((r) => r.block).join(', ')}); name the block`, 'ESCROW_AMBIGUOUS');
     return mine[0];
