@@ -83,6 +83,8 @@ export interface PgStoreOptions {
   station?: string;
   /** scrypt cost of a NEW database's passphrase KEK (default log2N 15, r 8, p 1). */
   kdf?: { log2N: number; r: number; p: number };
+  /** false: create nothing (dry runs); a database without the escrow tables reads as empty. */
+  create?: boolean;
 }
 
 /** One audit row of the table, as `audit verify` checks it. */
@@ -127,6 +129,8 @@ export class PgStore implements EscrowStore {
   readonly station: string;
   private kek!: Kek;
   private readonly pool: pg.Pool;
+  /** Opened with create: false on a database that has no escrow yet. */
+  private empty = false;
 
   private constructor(url: string, station: string | undefined) {
     this.location = redactUrl(url);
@@ -144,19 +148,27 @@ export class PgStore implements EscrowStore {
     try {
       await s.tx(async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_SCHEMA]);
-        await c.query(SCHEMA);
+        if (opts.create === false) {
+          const t = await c.query<{ t: string | null }>("SELECT to_regclass('efa_kek')::text AS t");
+          if (t.rows[0]?.t === null) { s.empty = true; return; }
+        } else {
+          await c.query(SCHEMA);
+        }
         const { rows } = await c.query<{ id: string; kind: string; info: { kdf: PassphraseKekInfo['kdf']; salt: string; check: string } }>(
           'SELECT id, kind, info FROM efa_kek WHERE active');
         const active = rows[0];
         if (opts.kek) {
           s.kek = opts.kek;
-          if (!active) await c.query('INSERT INTO efa_kek (id, kind, info, active) VALUES ($1, $2, $3, true)', [s.kek.id, 'external', {}]);
+          if (!active && opts.create === false) s.empty = true;
+          else if (!active) await c.query('INSERT INTO efa_kek (id, kind, info, active) VALUES ($1, $2, $3, true)', [s.kek.id, 'external', {}]);
           else if (active.id !== s.kek.id) throw new EscrowError(`the escrow ${s.location} is wrapped by key-encryption key ${active.id}, not ${s.kek.id}; nothing was changed`, 'ESCROW_KEK');
         } else if (active) {
           if (active.kind !== 'scrypt') throw new EscrowError(`the escrow ${s.location} is wrapped by key-encryption key ${active.id} (${active.kind}), not by a passphrase: give --kek`, 'ESCROW_KEK');
           s.kek = PassphraseKek.derive(opts.passphrase!, {
             kdf: active.info.kdf, salt: Buffer.from(active.info.salt, 'hex'), check: Buffer.from(active.info.check, 'hex'),
           });
+        } else if (opts.create === false) {
+          s.empty = true;
         } else {
           const k = PassphraseKek.derive(opts.passphrase!, undefined, opts.kdf);
           await c.query('INSERT INTO efa_kek (id, kind, info, active) VALUES ($1, $2, $3, true)', [k.id, 'scrypt', kekInfoJson(k.info)]);
@@ -170,7 +182,7 @@ export class PgStore implements EscrowStore {
     return s;
   }
 
-  get kekId(): string { return this.kek.id; }
+  get kekId(): string | undefined { return this.empty ? undefined : this.kek.id; }
 
   async close(): Promise<void> {
     await this.pool.end().catch(() => {});
@@ -179,6 +191,7 @@ export class PgStore implements EscrowStore {
   async get(deviceId: string, block?: string): Promise<EscrowRecord | undefined> {
     const id = normalizeDeviceId(deviceId);
     const b = block === undefined ? undefined : blockName(block);
+    if (this.empty) return undefined;
     let rows: Row[];
     try {
       rows = (b === undefined
@@ -192,6 +205,7 @@ export class PgStore implements EscrowStore {
   }
 
   async list(): Promise<EscrowEntry[]> {
+    if (this.empty) return [];
     try {
       const { rows } = await this.pool.query<Row>('SELECT * FROM efa_escrow ORDER BY device_id, block');
       return rows.map((r) => entryOf({ ...this.fields(r), key: new Uint8Array(32) }));
@@ -202,6 +216,7 @@ export class PgStore implements EscrowStore {
 
   async put(rec: EscrowRecord): Promise<void> {
     const incoming = checkRecord(rec);
+    if (this.empty) throw new TypeError('this escrow was opened read-only (create: false)');
     const aad = recordAad(incoming.deviceId, incoming.block, incoming.chip);
     const sealed = await seal(this.kek, incoming.key, aad);
     let conflict: EscrowError | undefined;
