@@ -5,6 +5,7 @@
 // appends a hash-chained audit row; triggers refuse an update that changes a stored key or moves a
 // state backwards, and any delete, so the database itself keeps the promises, not only this code.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { equalBytes } from '../../protocol/index.js';
@@ -54,6 +55,16 @@ CREATE TABLE IF NOT EXISTS efa_escrow_audit (
   prev bytea NOT NULL,
   hash bytea NOT NULL
 );
+CREATE TABLE IF NOT EXISTS efa_claim (
+  device_id text NOT NULL,
+  block text NOT NULL,
+  station text NOT NULL,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  boot text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (device_id, block)
+);
 CREATE OR REPLACE FUNCTION efa_escrow_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
@@ -85,6 +96,8 @@ export interface PgStoreOptions {
   kdf?: { log2N: number; r: number; p: number };
   /** false: create nothing (dry runs); a database without the escrow tables reads as empty. */
   create?: boolean;
+  /** How long a claim on a device lasts without its station (default 10 min); a dead station on this host lapses at once. */
+  claimTtlMs?: number;
 }
 
 /** One audit row of the table, as `audit verify` checks it. */
@@ -131,6 +144,7 @@ export class PgStore implements EscrowStore {
   private readonly pool: pg.Pool;
   /** Opened with create: false on a database that has no escrow yet. */
   private empty = false;
+  private claimTtlMs = 600_000;
 
   private constructor(url: string, station: string | undefined) {
     this.location = redactUrl(url);
@@ -145,6 +159,10 @@ export class PgStore implements EscrowStore {
     if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) throw new TypeError('url must be a postgres:// connection string');
     if (!opts.kek && opts.passphrase === undefined) throw new TypeError('opts must give a kek or a passphrase');
     const s = new PgStore(url, opts.station);
+    if (opts.claimTtlMs !== undefined) {
+      if (!Number.isInteger(opts.claimTtlMs) || opts.claimTtlMs < 1) throw new RangeError('opts.claimTtlMs must be a positive whole number of milliseconds');
+      s.claimTtlMs = opts.claimTtlMs;
+    }
     try {
       await s.tx(async (c) => {
         await c.query('SELECT pg_advisory_xact_lock($1)', [LOCK_SCHEMA]);
@@ -270,6 +288,48 @@ export class PgStore implements EscrowStore {
     }
   }
 
+  async claim(deviceId: string, block: string): Promise<void> {
+    const id = normalizeDeviceId(deviceId);
+    const b = blockName(block);
+    if (this.empty) return;
+    const me = { station: this.station, host: hostname(), pid: process.pid, boot: bootId() };
+    let busy: EscrowError | undefined;
+    try {
+      await this.tx(async (c) => {
+        const ins = await c.query(
+          `INSERT INTO efa_claim (device_id, block, station, host, pid, boot, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 millisecond') ON CONFLICT (device_id, block) DO NOTHING`,
+          [id, b, me.station, me.host, me.pid, me.boot, this.claimTtlMs]);
+        if (ins.rowCount === 1) return;
+        const { rows } = await c.query<{ station: string; host: string; pid: number; boot: string; expires_at: Date; lapsed: boolean }>(
+          'SELECT *, expires_at < now() AS lapsed FROM efa_claim WHERE device_id = $1 AND block = $2 FOR UPDATE', [id, b]);
+        const o = rows[0]!;
+        const mine = o.host === me.host && o.pid === me.pid && o.boot === me.boot;
+        const gone = o.host === me.host && (o.boot !== me.boot || !alive(o.pid));
+        if (!mine && !o.lapsed && !gone) {
+          busy = new EscrowError(`device ${id} ${b} is being provisioned by station ${o.station} (claim until ${o.expires_at.toISOString()}); ` +
+            'not touching it — run again when that station is done', 'ESCROW_BUSY');
+          throw busy;
+        }
+        await c.query(`UPDATE efa_claim SET station = $3, host = $4, pid = $5, boot = $6, expires_at = now() + $7 * interval '1 millisecond'
+          WHERE device_id = $1 AND block = $2`, [id, b, me.station, me.host, me.pid, me.boot, this.claimTtlMs]);
+        if (!mine) await this.audit(c, id, b, 'claim', null, null, `taken over from station ${o.station} (${o.lapsed ? 'its claim lapsed' : 'its process is gone'})`);
+      });
+    } catch (err) {
+      throw busy ?? dbError(err, 'claim a device', this.location);
+    }
+  }
+
+  async release(deviceId: string, block: string): Promise<void> {
+    if (this.empty) return;
+    try {
+      await this.pool.query('DELETE FROM efa_claim WHERE device_id = $1 AND block = $2 AND host = $3 AND pid = $4',
+        [normalizeDeviceId(deviceId), blockName(block), hostname(), process.pid]);
+    } catch (err) {
+      throw dbError(err, 'release a device', this.location);
+    }
+  }
+
   /** Re-wraps every data key under `to` in one transaction; device-key ciphertexts stay as they are. */
   async rotateKek(to: Kek, info: { kind: string; json: unknown }): Promise<number> {
     let n = 0;
@@ -376,3 +436,20 @@ export function kekInfoJson(info: PassphraseKekInfo): unknown {
 }
 
 export const newStationId = (): string => `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+
+let boot: string | undefined;
+function bootId(): string {
+  if (boot === undefined) {
+    try { boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { boot = ''; }
+  }
+  return boot;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -114,6 +114,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
   const result: ProvisionResult = { target: ef.label, chip, block, outcome: 'failed', derived: opts.master !== undefined, burned: false, steps: [], ms: 0 };
   let key: Uint8Array | undefined;
   let current: Step = 'read';
+  let claimed = false; // a store shared by stations: this device is ours until released
 
   const log = async (step: Step, outcome: AuditOutcome, started: number, extra: Partial<AuditEntry> = {}) => {
     const ms = Date.now() - started;
@@ -135,6 +136,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     let started = Date.now();
     let summary = await ef.summary();
     result.deviceId = summary.mac;
+    if (opts.store.claim && !/^0{12}$/.test(summary.mac)) { await opts.store.claim(summary.mac, block); claimed = true; }
     const rec = /^0{12}$/.test(summary.mac) ? undefined : await opts.store.get(summary.mac, block);
     const p = plan(summary, chip, block, rec, `the escrow (${opts.store.location})`);
     if (p.action === 'refuse') throw new Refusal(p.detail, p.code);
@@ -241,6 +243,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     return result;
   } finally {
     wipe(key);
+    if (claimed) await opts.store.release?.(result.deviceId!, block).catch(() => {});
     result.ms = Date.now() - t0;
   }
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { hasHmacPeripheral } from '../../../protocol/index.js';
 import { AbortedError, EfuseAttestError, UsageError } from '../../errors.js';
-import { blockName, type EscrowRecord } from '../../escrow/store.js';
+import { blockName, type EscrowRecord, type EscrowStore } from '../../escrow/store.js';
 import { FileVault } from '../../escrow/vault.js';
 import { Espefuse, type EspefuseTarget } from '../../espefuse/driver.js';
 import { findEspefuse } from '../../espefuse/locate.js';
@@ -16,7 +16,7 @@ import { defaultChallenge } from '../../provision/challenge.js';
 import { countOutcomes, type Report, writeReport } from '../../provision/report.js';
 import { plan, type Plan, provisionDevice, type ProvisionResult } from '../../provision/sequence.js';
 import { type Command, type Context, int, required, str, type Values } from '../command.js';
-import { DEFAULT_AUDIT, getPassphrase, openVault, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, vaultPath } from '../secrets.js';
+import { DEFAULT_AUDIT, escrowUrl, getPassphrase, openStore, type OpenedStore, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, vaultPath } from '../secrets.js';
 
 const MASKED_KEY = `[${Array(32).fill('??').join(' ')}]`;
 
@@ -57,7 +57,7 @@ function commandsFor(ef: Espefuse, block: string, p: Plan['action'] | 'unknown')
  * Reads each device and looks up its escrow record to say what would happen. `vault` undefined: the
  * escrow could not be consulted (it exists but no passphrase was at hand); null: there is no vault yet.
  */
-async function survey(efs: Espefuse[], block: string, chip: string, vault: FileVault | null | undefined): Promise<DryRow[]> {
+async function survey(efs: Espefuse[], block: string, chip: string, vault: EscrowStore | null | undefined): Promise<DryRow[]> {
   const rows: DryRow[] = [];
   for (const ef of efs) {
     try {
@@ -129,19 +129,34 @@ ${VAULT_USAGE}`,
     const timeoutMs = int(values, 'timeout', 2000, 1, 600_000);
 
     if (values['dry-run'] === true) {
-      // Changes nothing: the vault is consulted only if it exists and a passphrase is at hand.
-      let vault: FileVault | null | undefined = null;
-      const probe = new FileVault(vaultPath(values), { passphrase: 'probe' });
-      if (await probe.exists()) {
-        // A wrong passphrase or a damaged vault is an error here too; only a missing passphrase is tolerated.
-        const pass = await getPassphrase(values, { creating: false }).catch(() => undefined);
-        vault = pass === undefined ? undefined : await FileVault.open(vaultPath(values), { passphrase: pass });
+      // Changes nothing: the escrow is consulted only if it exists and a passphrase (or token) is at hand.
+      let vault: EscrowStore | null | undefined = null;
+      let location: string;
+      let opened: OpenedStore | undefined;
+      if (escrowUrl(values) !== undefined) {
+        const passOk = str(values, 'kek') !== undefined || (await getPassphrase(values, { creating: false }).then(() => true, () => false));
+        opened = passOk ? await openStore(values, { mustExist: false, create: false }) : undefined;
+        vault = opened;
+        location = opened?.location ?? escrowUrl(values)!;
+      } else {
+        const probe = new FileVault(vaultPath(values), { passphrase: 'probe' });
+        location = probe.location;
+        if (await probe.exists()) {
+          // A wrong passphrase or a damaged vault is an error here too; only a missing passphrase is tolerated.
+          const pass = await getPassphrase(values, { creating: false }).catch(() => undefined);
+          vault = pass === undefined ? undefined : await FileVault.open(vaultPath(values), { passphrase: pass });
+        }
       }
       wipe(master);
-      return { dryRun: true, chip, block, vault: probe.location, devices: await survey(efs, block, chip, vault) };
+      try {
+        return { dryRun: true, chip, block, vault: location, devices: await survey(efs, block, chip, vault) };
+      } finally {
+        await opened?.close();
+      }
     }
 
-    const vault = await openVault(values, { mustExist: false });
+    const vault = await openStore(values, { mustExist: false });
+    try {
     if (values.yes !== true) {
       const rows = await survey(efs, block, chip, vault);
       if (rows.some((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed')) {
@@ -191,6 +206,10 @@ ${VAULT_USAGE}`,
         e.code, e.exitCode);
     }
     return report;
+    } finally {
+      wipe(master);
+      await vault.close();
+    }
   },
   format(r: Report & { dryRun?: boolean; devices: (ProvisionResult | DryRow)[] }) {
     if (r.dryRun) {
