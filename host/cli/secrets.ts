@@ -3,8 +3,10 @@
 // key files. Key files are raw 32 bytes, as espefuse burn-key takes them, written 0600 and never over
 // an existing file unless --force.
 import { readFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { describeIoError, writeFileAtomic } from '../atomic.js';
 import { AbortedError, UsageError } from '../errors.js';
+import { cleanLeftovers, keyFileLeftovers } from '../escrow/leftovers.js';
 import { PgStore } from '../escrow/pg.js';
 import type { EscrowStore } from '../escrow/store.js';
 import { FileVault } from '../escrow/vault.js';
@@ -159,6 +161,8 @@ export async function readMasterFile(path: string): Promise<Uint8Array> {
 
 /** Writes a raw key file, 0600, atomically; an existing file only with `force`. */
 export async function writeKeyFile(path: string, key: Uint8Array, force: boolean): Promise<void> {
+  // Temp copies of key files left by a run killed mid-write (raw key bytes): wiped and removed first.
+  await cleanLeftovers(dirname(resolve(path)), keyFileLeftovers(basename(path)));
   try {
     await writeFileAtomic(path, key, { mode: 0o600, exclusive: !force });
   } catch (err) {

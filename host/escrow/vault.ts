@@ -6,11 +6,12 @@
 // they count as done. A failed open or write leaves the file as it was.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { equalBytes, fromHex, toHex } from '../../protocol/index.js';
 import { describeIoError, writeFileAtomic } from '../atomic.js';
 import { EscrowError } from '../errors.js';
 import { normalizeDeviceId } from '../keys.js';
+import { cleanLeftovers } from './leftovers.js';
 import { FileLock, type LockOptions } from './lock.js';
 import {
   blockName, checkRecord, entryOf, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, mergeRecord, stateRank,
@@ -82,6 +83,11 @@ export class FileVault implements EscrowStore {
   private readonly lockOpts: LockOptions;
   /** scrypt output per (parameters, salt): the expensive step runs once per vault per process. */
   private readonly derived = new Map<string, { enc: Buffer; check: Buffer }>();
+  /** The highest generation this process has seen, per salt: an older file is never accepted silently. */
+  private readonly seen = new Map<string, number>();
+
+  /** The generation watermark beside the vault (§3.3): the highest generation written here. */
+  get watermarkPath(): string { return this.location + '.generation'; }
 
   constructor(path: string, opts: VaultOptions) {
     if (typeof path !== 'string' || path === '') throw new TypeError('vault path must be a non-empty string');
@@ -157,7 +163,40 @@ export class FileVault implements EscrowStore {
 
   private async load(): Promise<Loaded | undefined> {
     const raw = await this.readRaw();
-    return raw === undefined ? undefined : this.decode(raw);
+    if (raw === undefined) return undefined;
+    const loaded = this.decode(raw);
+    await this.checkGeneration(loaded.header);
+    return loaded;
+  }
+
+  /**
+   * Refuses a vault older than one already written here (ESCROW_ROLLBACK): a backup or a stale copy
+   * put back would silently lose the keys escrowed since — keys that may be burned. The watermark
+   * is MACed with the vault key, so only a holder of the passphrase can lower it; removing it is
+   * the operator's deliberate "accept this older vault".
+   */
+  private async checkGeneration(h: Header): Promise<void> {
+    const salt = toHex(h.salt);
+    let mark = this.seen.get(salt) ?? 0;
+    let text: string | undefined;
+    try { text = await readFile(this.watermarkPath, 'utf8'); } catch { text = undefined; }
+    if (text !== undefined) {
+      try {
+        const w = JSON.parse(text) as { generation?: unknown; salt?: unknown; mac?: unknown };
+        if (w.salt === salt.slice(0, 16) && typeof w.generation === 'number' && typeof w.mac === 'string'
+          && timingSafeEqual(Buffer.from(w.mac, 'hex'), this.watermarkMac(h, w.generation))) mark = Math.max(mark, w.generation);
+      } catch { /* an unreadable watermark proves nothing */ }
+    }
+    if (h.generation < mark) {
+      throw new EscrowError(`the vault ${this.location} is generation ${h.generation}, but generation ${mark} was already written here: ` +
+        `an older copy was put back, and keys escrowed since would be lost; nothing was changed (if this is deliberate, remove ${this.watermarkPath})`, 'ESCROW_ROLLBACK');
+    }
+    this.seen.set(salt, Math.max(mark, h.generation));
+  }
+
+  private watermarkMac(h: Header, generation: number): Buffer {
+    const mac = createHmac('sha256', this.keys(h.kdf, h.salt).enc).update(`efuse-attest vault generation\0${toHex(h.salt)}\0${generation}`).digest();
+    return mac.subarray(0, 16);
   }
 
   private keys(kdf: KdfParams, salt: Uint8Array): { enc: Buffer; check: Buffer } {
@@ -265,6 +304,9 @@ export class FileVault implements EscrowStore {
     }
     const lock = await FileLock.acquire(this.location + '.lock', `the vault ${this.location}`, this.lockOpts);
     try {
+      // Temp files of writers killed mid-write (older generations): theirs, dead, regular files only.
+      const name = basename(this.location);
+      await cleanLeftovers(dir, { names: (t) => t === name || t === name + '.generation' });
       const current = await this.load();
       const records = current?.records ?? new Map<string, EscrowRecord>();
       const before = current ? encodeRecords(records) : undefined;
@@ -277,6 +319,11 @@ export class FileVault implements EscrowStore {
         throw new EscrowError(`cannot write the vault ${this.location}: ${describeIoError(err)}; the vault is unchanged`, 'ESCROW_IO', { cause: err });
       }
       await this.verifyOnDisk(bytes, records);
+      const { header } = this.decode(bytes);
+      this.seen.set(toHex(header.salt), header.generation);
+      // After the vault: a crash in between leaves the mark lower, which is never refused.
+      const mark = JSON.stringify({ generation: header.generation, salt: toHex(header.salt).slice(0, 16), mac: this.watermarkMac(header, header.generation).toString('hex') });
+      await writeFileAtomic(this.watermarkPath, mark + '\n', { mode: 0o600 }).catch(() => {});
     } finally {
       await lock.release();
     }
