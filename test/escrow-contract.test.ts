@@ -3,16 +3,18 @@
 // what only the database store adds: the hash-chained audit rows written in the same transaction,
 // and triggers that refuse a replaced key, a backward state or a delete even from plain SQL.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { EscrowError } from '../host/errors.js';
 import { PgStore, auditRowHash, GENESIS } from '../host/escrow/pg.js';
 import { type EscrowRecord, type EscrowStore, newRecord } from '../host/escrow/store.js';
 import { FileVault } from '../host/escrow/vault.js';
 import { generateKey } from '../host/keys.js';
+import { openPkcs11Kek } from '../host/escrow/pkcs11.js';
 import { freshDatabase, havePostgres } from './support/postgres.js';
+import { haveSoftHsm, kekUri, newToken } from './support/softhsm.js';
 
 const PASS = 'contract test passphrase';
 const KDF = { log2N: 14, r: 8, p: 1 };
@@ -37,25 +39,70 @@ function rec(key = generateKey(), block = 'BLOCK_KEY0', deviceId?: string): Escr
 interface Backend {
   name: string;
   available(): boolean;
+  /** What opening with the wrong secret (passphrase, or token PIN) gives. */
+  wrongCode: string;
   /** A new, empty store and a way to open it again as another station would. */
   make(): Promise<{ store: EscrowStore; reopen(passphrase?: string): Promise<EscrowStore> }>;
 }
 
 const opened: { close?(): Promise<void> }[] = [];
-const keep = <T extends EscrowStore>(s: T): T => { opened.push(s as { close?(): Promise<void> }); return s; };
+const keep = <T extends object>(s: T): T => { opened.push(s as { close?(): Promise<void> }); return s; };
+
+let vaultToken: ReturnType<typeof newToken> | undefined;
+let pgToken: ReturnType<typeof newToken> | undefined;
 
 export const BACKENDS: Backend[] = [
   {
     name: 'file vault',
     available: () => true,
+    wrongCode: 'ESCROW_PASSPHRASE',
     async make() {
       const path = join(mkdtempSync(join(tmpdir(), 'efa-contract-')), 'escrow.vault');
       return { store: new FileVault(path, { passphrase: PASS, kdf: KDF }), reopen: async (p = PASS) => FileVault.open(path, { passphrase: p }) };
     },
   },
   {
+    name: 'file vault, KEK in a PKCS#11 token',
+    available: haveSoftHsm,
+    wrongCode: 'ESCROW_PIN',
+    async make() {
+      const path = join(mkdtempSync(join(tmpdir(), 'efa-contract-')), 'escrow.vault');
+      const t = (vaultToken ??= newToken());
+      const object = `kek-${++n}`;
+      const kek = keep(await openPkcs11Kek(kekUri(t.label, t.pinFile, object), { create: true }));
+      return {
+        store: new FileVault(path, { kek }),
+        reopen: async (p = PASS) => {
+          const pinFile = p === PASS ? t.pinFile : join(dirname(t.pinFile), `${t.label}.wrong`);
+          if (p !== PASS) writeFileSync(pinFile, '0000\n');
+          return FileVault.open(path, { kek: keep(await openPkcs11Kek(kekUri(t.label, pinFile, object))) });
+        },
+      };
+    },
+  },
+  {
+    name: 'PostgreSQL, KEK in a PKCS#11 token',
+    available: () => havePostgres() && haveSoftHsm(),
+    wrongCode: 'ESCROW_PIN',
+    async make() {
+      const url = await freshDatabase('contract');
+      const t = (pgToken ??= newToken());
+      const object = `kek-${++n}`;
+      const kek = keep(await openPkcs11Kek(kekUri(t.label, t.pinFile, object), { create: true }));
+      return {
+        store: keep(await PgStore.open(url, { kek, station: 'a' })),
+        reopen: async (p = PASS) => {
+          const pinFile = p === PASS ? t.pinFile : join(dirname(t.pinFile), `${t.label}.wrong`);
+          if (p !== PASS) writeFileSync(pinFile, '0000\n');
+          return keep(await PgStore.open(url, { kek: keep(await openPkcs11Kek(kekUri(t.label, pinFile, object))), station: 'b' }));
+        },
+      };
+    },
+  },
+  {
     name: 'PostgreSQL',
     available: havePostgres,
+    wrongCode: 'ESCROW_PASSPHRASE',
     async make() {
       const url = await freshDatabase('contract');
       return { store: keep(await PgStore.open(url, { passphrase: PASS, kdf: KDF, station: 'a' })), reopen: async (p = PASS) => keep(await PgStore.open(url, { passphrase: p, station: 'b' })) };
@@ -63,7 +110,7 @@ export const BACKENDS: Backend[] = [
   },
 ];
 
-after(async () => { for (const s of opened) await s.close?.(); });
+after(async () => { for (const s of opened.reverse()) await s.close?.(); });
 
 for (const backend of BACKENDS) {
   describe(`escrow store contract: ${backend.name}`, function () {
@@ -134,11 +181,11 @@ for (const backend of BACKENDS) {
       await rejectsCode(store.get(r.deviceId), 'ESCROW_AMBIGUOUS', /BLOCK_KEY0, BLOCK_KEY1/);
     });
 
-    it('a wrong passphrase is ESCROW_PASSPHRASE and changes nothing', async () => {
+    it(`a wrong passphrase or PIN is ${backend.wrongCode} and changes nothing`, async () => {
       const { store, reopen } = await backend.make();
       const r = rec();
       await store.put(r);
-      await rejectsCode((async () => (await reopen('not the passphrase')).get(r.deviceId, r.block))(), 'ESCROW_PASSPHRASE');
+      await rejectsCode((async () => (await reopen('not the passphrase')).get(r.deviceId, r.block))(), backend.wrongCode);
       assert.deepEqual((await store.get(r.deviceId, r.block))?.key, r.key);
     });
 

@@ -106,7 +106,7 @@ describe('escrow leftovers after a crash, and the vault generation', function ()
     await rejectsCode(v.get(later.deviceId, 'BLOCK_KEY0'), 'ESCROW_ROLLBACK');
     await rejectsCode(new FileVault(path, { passphrase: PASS }).put(rec()), 'ESCROW_ROLLBACK');
     assert.deepEqual(readFileSync(path), old, 'nothing was changed');
-    // A forged watermark (no passphrase) is ignored, not trusted; removing it is the deliberate way back.
+    // Removing the watermark is the deliberate way back to an older vault.
     const mark = JSON.parse(readFileSync(path + '.generation', 'utf8')) as { generation: number };
     assert.equal(mark.generation, 2);
     spawnSync('rm', [path + '.generation']);

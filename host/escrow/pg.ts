@@ -353,6 +353,17 @@ export class PgStore implements EscrowStore {
     return n;
   }
 
+  /** Each record's envelope as stored (KEK id and the device key's ciphertext; no secrets). */
+  async envelopes(): Promise<{ deviceId: string; block: string; kek: string; ct: Uint8Array }[]> {
+    if (this.empty) return [];
+    try {
+      const { rows } = await this.pool.query<Row>('SELECT * FROM efa_escrow ORDER BY device_id, block');
+      return rows.map((r) => ({ deviceId: r.device_id, block: r.block, kek: r.kek, ct: new Uint8Array(r.key_ct) }));
+    } catch (err) {
+      throw dbError(err, 'list', this.location);
+    }
+  }
+
   /** The audit rows in order, for `audit verify`. */
   async auditRows(): Promise<PgAuditRow[]> {
     try {

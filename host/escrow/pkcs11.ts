@@ -7,7 +7,7 @@
 // A wrong PIN, a missing token or a missing key is a clear EscrowError and changes nothing.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type * as P from 'pkcs11js';
 import { EscrowError } from '../errors.js';
 import type { Kek } from './envelope.js';
@@ -64,8 +64,9 @@ function readPin(u: Pkcs11Uri): string {
   throw new EscrowError(`the PKCS#11 token PIN is needed: give pin-source=file:PATH in the URI or set ${PIN_ENV}`, 'ESCROW_PIN');
 }
 
-/** Loaded modules, shared: C_Initialize once per library per process. */
-const modules = new Map<string, { lib: P.PKCS11; refs: number }>();
+/** Loaded modules, shared: C_Initialize once per library per process; the PIN digest of each logged-in token. */
+const modules = new Map<string, { lib: P.PKCS11; refs: number; logins: Map<string, string> }>();
+const pinDigest = (token: string, pin: string) => createHash('sha256').update(`${token}\0${pin}`).digest('hex');
 
 function pkcs11(): Pkcs11Module {
   try {
@@ -97,7 +98,7 @@ export class TokenSession {
       } catch (err) {
         throw new EscrowError(`cannot load the PKCS#11 module ${uri.modulePath} (${ckr(err) === 'unknown error' ? (err as Error).message : ckr(err)}); nothing was changed`, 'ESCROW_TOKEN', { cause: err });
       }
-      m = { lib, refs: 0 };
+      m = { lib, refs: 0, logins: new Map() };
       modules.set(uri.modulePath, m);
     }
     const lib = m.lib;
@@ -107,11 +108,17 @@ export class TokenSession {
       throw new EscrowError(`no PKCS#11 token labelled "${uri.token}" is present (module ${uri.modulePath}); nothing was changed`, 'ESCROW_TOKEN');
     }
     const session = lib.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
+    let digest = '';
     try {
-      lib.C_Login(session, p.CKU_USER, readPin(uri));
+      const pin = readPin(uri);
+      digest = pinDigest(uri.token, pin);
+      lib.C_Login(session, p.CKU_USER, pin);
+      m.logins.set(uri.token, digest);
     } catch (err) {
-      // Login state is per application: a second session of this process is already logged in.
-      if (ckr(err) === 'CKR_USER_ALREADY_LOGGED_IN') return TokenSession.adopt(lib, session, uri, m);
+      // Login state is per application: another session of this process is logged in already —
+      // with this PIN, or this is a wrong one (the token cannot tell us now, so we compare).
+      if (ckr(err) === 'CKR_USER_ALREADY_LOGGED_IN' && m.logins.get(uri.token) === digest) return TokenSession.adopt(lib, session, uri, m);
+      if (ckr(err) === 'CKR_USER_ALREADY_LOGGED_IN') err = new Error('CKR_PIN_INCORRECT');
       try { lib.C_CloseSession(session); } catch { /* closing a failed session */ }
       if (m.refs === 0) { try { lib.C_Finalize(); } catch { /* already gone */ } modules.delete(uri.modulePath); }
       if (err instanceof EscrowError) throw err;
@@ -122,7 +129,7 @@ export class TokenSession {
     return TokenSession.adopt(lib, session, uri, m);
   }
 
-  private static adopt(lib: P.PKCS11, session: P.Handle, uri: Pkcs11Uri, m: { refs: number }): TokenSession {
+  private static adopt(lib: P.PKCS11, session: P.Handle, uri: Pkcs11Uri, m: { refs: number; logins: Map<string, string> }): TokenSession {
     m.refs++;
     return new TokenSession(lib, session, uri);
   }

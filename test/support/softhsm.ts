@@ -30,8 +30,10 @@ export function softhsmDir(): string {
 }
 
 let count = 0;
-/** A new token with its user PIN in a file; returns its label and the pin file. */
-export function newToken(pin = '1234'): { label: string; pinFile: string; pin: string } {
+const pool: { label: string; pinFile: string; pin: string }[] = [];
+const POOL = 12;
+
+function initToken(pin: string): { label: string; pinFile: string; pin: string } {
   const d = softhsmDir();
   const label = `efa-${process.pid}-${++count}`;
   const r = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', SO_PIN], { encoding: 'utf8', env: process.env });
@@ -39,6 +41,17 @@ export function newToken(pin = '1234'): { label: string; pinFile: string; pin: s
   const pinFile = join(d, `${label}.pin`);
   writeFileSync(pinFile, pin + '\n', { mode: 0o600 });
   return { label, pinFile, pin };
+}
+
+/**
+ * A new token with its user PIN in a file. SoftHSM2 reads its token directory when the library is
+ * initialised, so the tokens of a run are all made before the first one is opened in this process.
+ */
+export function newToken(): { label: string; pinFile: string; pin: string } {
+  if (count === 0) for (let i = 0; i < POOL; i++) pool.push(initToken('1234'));
+  const t = pool.shift();
+  if (!t) throw new Error(`the tests use more than ${POOL} SoftHSM2 tokens: raise POOL`);
+  return t;
 }
 
 export function kekUri(label: string, pinFile: string, object = 'escrow-kek'): string {
