@@ -108,8 +108,8 @@ const kekCheck = (id: string) => createHash('sha256').update(id).digest().subarr
 
 export class FileVault implements EscrowStore {
   readonly location: string;
-  private readonly pass: Buffer | undefined;
-  private readonly kek: Kek | undefined;
+  private pass: Buffer | undefined;
+  private kek: Kek | undefined;
   private readonly newKdf: KdfParams;
   private readonly lockOpts: LockOptions;
   /** scrypt output per (parameters, salt): the expensive step runs once per vault per process. */
@@ -208,6 +208,18 @@ export class FileVault implements EscrowStore {
    */
   async rotateKek(to: { kek: Kek } | { passphrase: string | Uint8Array }): Promise<number> {
     let n = 0;
+    const was = { kek: this.kek, pass: this.pass };
+    try {
+      await this.rotate(to, () => n++);
+    } catch (err) {
+      this.kek = was.kek;
+      this.pass = was.pass;
+      throw err;
+    }
+    return n;
+  }
+
+  private async rotate(to: { kek: Kek } | { passphrase: string | Uint8Array }, count: () => void): Promise<void> {
     await this.update(() => {}, async (loaded) => {
       const from = await this.kekFor(loaded.header);
       const next = 'kek' in to
@@ -221,12 +233,14 @@ export class FileVault implements EscrowStore {
         const aad = recordAad(r.deviceId, r.block, r.chip);
         const s = loaded.sealed.get(id) ?? await seal(from, r.key, aad);
         loaded.sealed.set(id, await rewrap(from, next.kek, s, aad));
-        n++;
+        count();
       }
       loaded.header = { ...loaded.header, format: FORMAT, kekKind: next.kind, kdf: next.kdf, salt: next.salt, check: next.check };
+      // From here on this instance opens the vault with the new KEK (read-back included).
+      if ('kek' in to) this.kek = to.kek;
+      else this.pass = typeof to.passphrase === 'string' ? Buffer.from(to.passphrase.normalize('NFC'), 'utf8') : Buffer.from(to.passphrase);
       return next.kek;
     });
-    return n;
   }
 
   // ---- reading ----
@@ -465,14 +479,13 @@ export class FileVault implements EscrowStore {
       await cleanLeftovers(dir, { names: (t) => t === name || t === name + '.generation' });
       let loaded = await this.load();
       let kek: Kek;
-      if (loaded) {
+      if (loaded && loaded.header.format === FORMAT_1) {
+        // Upgrade at this write: format 2 under the same passphrase (a new salt and scrypt run).
+        const fresh = this.freshHeader();
+        loaded = { ...loaded, header: { ...fresh.header, generation: loaded.header.generation } };
+        kek = fresh.kek;
+      } else if (loaded) {
         kek = await this.kekFor(loaded.header);
-        if (loaded.header.format === FORMAT_1) {
-          // Upgrade at this write: format 2 under the same passphrase (a new salt and scrypt run).
-          const fresh = this.freshHeader();
-          loaded = { ...loaded, header: { ...fresh.header, generation: loaded.header.generation } };
-          kek = fresh.kek;
-        }
       } else {
         const fresh = this.freshHeader();
         loaded = { header: fresh.header, records: new Map(), sealed: new Map() };
