@@ -114,6 +114,21 @@ export function auditRowHash(prev: Uint8Array, r: Omit<PgAuditRow, 'prev' | 'has
   return new Uint8Array(createHash('sha256').update(prev).update(body, 'utf8').digest());
 }
 
+/** Checks the chain of the audit table: seq 1, 2, 3…, each prev the hash before, each hash its row's. */
+export function verifyAuditRows(rows: PgAuditRow[]): { entries: number; head: string; ok: boolean; broken?: { seq: number; reason: string } } {
+  let prev: Uint8Array = GENESIS;
+  let entries = 0;
+  for (const [i, r] of rows.entries()) {
+    const fail = (reason: string) => ({ entries, head: Buffer.from(prev).toString('hex'), ok: false, broken: { seq: r.seq, reason } });
+    if (r.seq !== i + 1) return fail(`expected entry ${i + 1} here (an entry was removed or inserted)`);
+    if (!equalBytes(r.prev, prev)) return fail('its prev hash is not the hash of the entry before it');
+    if (!equalBytes(r.hash, auditRowHash(prev, r))) return fail('its content does not match its hash (the entry was edited)');
+    prev = r.hash;
+    entries++;
+  }
+  return { entries, head: Buffer.from(prev).toString('hex'), ok: true };
+}
+
 interface Row {
   device_id: string; block: string; chip: string; purpose: string; state: EscrowState; kek: string;
   wrapped_key: Buffer; key_ct: Buffer; created_at: string; updated_at: string; derivation: EscrowRecord['derivation'] | null;
