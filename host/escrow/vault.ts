@@ -294,7 +294,12 @@ export class FileVault implements EscrowStore {
     const salt = toHex(h.salt);
     let k = this.passKeks.get(salt);
     if (!k) {
-      k = PassphraseKek.derive(this.needPass(), { kdf: h.kdf, salt: h.salt, check: h.check });
+      try {
+        k = PassphraseKek.derive(this.needPass(), { kdf: h.kdf, salt: h.salt, check: h.check });
+      } catch (err) {
+        if ((err as EscrowError).code !== 'ESCROW_PASSPHRASE') throw err;
+        throw new EscrowError(`wrong passphrase for the vault ${this.location} (or its header was altered); nothing was changed`, 'ESCROW_PASSPHRASE');
+      }
       this.passKeks.set(salt, k);
     }
     return k;
@@ -322,7 +327,7 @@ export class FileVault implements EscrowStore {
       nonce: raw.slice(64, 76),
       generation: new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getUint32(76),
     };
-    const tampered = () => new EscrowError(`${where} failed its integrity check: it was altered or damaged (the key is right); nothing was changed — restore it from a backup`, 'ESCROW_TAMPERED');
+    const tampered = () => new EscrowError(`${where} failed its integrity check: it was altered or damaged (the ${header.kekKind === KEK_PKCS11 && format === FORMAT ? 'token key' : 'passphrase'} is right); nothing was changed — restore it from a backup`, 'ESCROW_TAMPERED');
     let fileKey: Buffer;
     let bodyStart = HEADER_SIZE;
     let kek: Kek | undefined;

@@ -14,7 +14,8 @@ import { wipe } from '../../keys.js';
 import { AuditLog } from '../../provision/audit.js';
 import { defaultChallenge } from '../../provision/challenge.js';
 import { countOutcomes, type Report, writeReport } from '../../provision/report.js';
-import { plan, type Plan, provisionDevice, type ProvisionResult } from '../../provision/sequence.js';
+import { MAX_PARALLEL, provisionBatch } from '../../provision/parallel.js';
+import { plan, type Plan, type ProvisionResult } from '../../provision/sequence.js';
 import { type Command, type Context, int, required, str, type Values } from '../command.js';
 import { DEFAULT_AUDIT, escrowUrl, getPassphrase, openStore, type OpenedStore, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, vaultPath } from '../secrets.js';
 
@@ -86,6 +87,60 @@ function confirmText(rows: DryRow[], block: string, vault: string): string {
   ].join('\n');
 }
 
+interface BatchInput { efs: Espefuse[]; chip: string; block: string; vault: EscrowStore; master: Uint8Array | undefined; timeoutMs: number }
+
+/** Confirms (unless --yes), provisions every target and writes the report. */
+async function burnAll(values: Values, ctx: Context, { efs, chip, block, vault, master, timeoutMs }: BatchInput): Promise<Report> {
+  if (values.yes !== true) {
+    const rows = await survey(efs, block, chip, vault);
+    if (rows.some((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed')) {
+      const ok = await ctx.confirm(confirmText(rows, block, vault.location), 'BURN');
+      if (!ok) {
+        wipe(master);
+        // ctx.confirm answers false without asking when there is no terminal: say which case this was.
+        throw new AbortedError(process.stdin.isTTY
+          ? 'nothing was burned: the answer was not BURN'
+          : 'nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
+      }
+    }
+  }
+
+  const audit = new AuditLog(resolve(str(values, 'audit') ?? DEFAULT_AUDIT));
+  const run = randomBytes(6).toString('hex');
+  const challenge = values['no-challenge'] === true ? null : defaultChallenge({ timeoutMs });
+  const startedAt = new Date().toISOString();
+  const parallel = int(values, 'parallel', 1, 1, MAX_PARALLEL);
+  let done = 0;
+  let devices: ProvisionResult[];
+  try {
+    // Per-port progress: every line names its port; with --parallel several ports interleave.
+    devices = await provisionBatch({
+      targets: efs, parallel, store: vault, audit, block, run, challenge, ...(master ? { master } : {}),
+      onStep: (i, step) => ctx.progress(done, efs.length, `${efs[i]!.label} ${step}`),
+      onDevice: (i, r) => ctx.progress(++done, efs.length, `${efs[i]!.label} ${r.outcome}`),
+    });
+  } finally {
+    wipe(master);
+  }
+  const report: Report = {
+    run, startedAt, finishedAt: new Date().toISOString(), escrow: vault.location, audit: audit.path, counts: countOutcomes(devices), devices,
+  };
+  const reportPath = str(values, 'report');
+  if (reportPath) await writeReport(reportPath, report);
+  const bad = devices.filter((d) => d.error);
+  if (bad.length === 1 && devices.length === 1) {
+    const e = bad[0].error!;
+    throw new EfuseAttestError(e.message, e.code, e.exitCode);
+  }
+  if (bad.length > 0) {
+    const e = bad[0].error!;
+    throw new EfuseAttestError(
+      `${bad.length} of ${devices.length} devices did not provision (first: ${bad[0].target}: ${e.message})${reportPath ? `; see ${reportPath}` : ''}`,
+      e.code, e.exitCode);
+  }
+  return report;
+}
+
 export const provision: Command = {
   name: 'provision',
   summary: 'generate, escrow, burn (HMAC_UP, read-protected) and verify device keys',
@@ -108,6 +163,7 @@ never replaced; a used block without an escrow record is refused, never burned a
   --yes                burn without asking (batch rigs); without it, type BURN at the prompt
   --no-challenge       skip the attestation check (records stay "burned", not "verified")
   --timeout MS         challenge answer timeout (default 2000)
+  --parallel N         provision up to N devices at once (1..${MAX_PARALLEL}, default 1); one report
   --report FILE        write a report: FILE.csv as CSV, anything else JSON
   --audit FILE         the audit log (default ${DEFAULT_AUDIT})
 ${VAULT_USAGE}`,
@@ -116,6 +172,7 @@ ${VAULT_USAGE}`,
     chip: { type: 'string' }, port: { type: 'string', multiple: true }, virt: { type: 'string', multiple: true }, baud: { type: 'string' },
     block: { type: 'string' }, master: { type: 'string' }, 'dry-run': { type: 'boolean' }, yes: { type: 'boolean', short: 'y' },
     'no-challenge': { type: 'boolean' }, timeout: { type: 'string' }, report: { type: 'string' }, audit: { type: 'string' },
+    parallel: { type: 'string' },
   },
   async run(values, _positionals, ctx: Context) {
     const chip = required(values, 'chip');
@@ -157,55 +214,7 @@ ${VAULT_USAGE}`,
 
     const vault = await openStore(values, { mustExist: false });
     try {
-    if (values.yes !== true) {
-      const rows = await survey(efs, block, chip, vault);
-      if (rows.some((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed')) {
-        const ok = await ctx.confirm(confirmText(rows, block, vault.location), 'BURN');
-        if (!ok) {
-          wipe(master);
-          // ctx.confirm answers false without asking when there is no terminal: say which case this was.
-          throw new AbortedError(process.stdin.isTTY
-            ? 'nothing was burned: the answer was not BURN'
-            : 'nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
-        }
-      }
-    }
-
-    const audit = new AuditLog(resolve(str(values, 'audit') ?? DEFAULT_AUDIT));
-    const run = randomBytes(6).toString('hex');
-    const challenge = values['no-challenge'] === true ? null : defaultChallenge({ timeoutMs });
-    const startedAt = new Date().toISOString();
-    const devices: ProvisionResult[] = [];
-    try {
-      for (let i = 0; i < efs.length; i++) {
-        const ef = efs[i];
-        const r = await provisionDevice({
-          espefuse: ef, store: vault, audit, block, run, challenge, ...(master ? { master } : {}),
-          onStep: (step) => ctx.progress(i, efs.length, `${ef.label} ${step}`),
-        });
-        devices.push(r);
-        ctx.progress(i + 1, efs.length, `${ef.label} ${r.outcome}`);
-      }
-    } finally {
-      wipe(master);
-    }
-    const report: Report = {
-      run, startedAt, finishedAt: new Date().toISOString(), escrow: vault.location, audit: audit.path, counts: countOutcomes(devices), devices,
-    };
-    const reportPath = str(values, 'report');
-    if (reportPath) await writeReport(reportPath, report);
-    const bad = devices.filter((d) => d.error);
-    if (bad.length === 1 && devices.length === 1) {
-      const e = bad[0].error!;
-      throw new EfuseAttestError(e.message, e.code, e.exitCode);
-    }
-    if (bad.length > 0) {
-      const e = bad[0].error!;
-      throw new EfuseAttestError(
-        `${bad.length} of ${devices.length} devices did not provision (first: ${bad[0].target}: ${e.message})${reportPath ? `; see ${reportPath}` : ''}`,
-        e.code, e.exitCode);
-    }
-    return report;
+      return await burnAll(values, ctx, { efs, chip, block, vault, master, timeoutMs });
     } finally {
       wipe(master);
       await vault.close();
