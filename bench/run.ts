@@ -12,4 +12,12 @@ results.verify = benchVerify();
 results.codec = benchCodec();
 const extra = await import('./device.js').catch(() => undefined);
 if (extra) Object.assign(results, await extra.benchDevice());
+const escrow = await import('./escrow.js').catch(() => undefined);
+if (escrow) {
+  results.escrow = await escrow.benchEscrow().catch((err: unknown) => {
+    console.log(`6. escrow and stations FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+    return { error: String(err) };
+  });
+}
 if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));

@@ -84,6 +84,12 @@ async function start(): Promise<PgServer> {
   return { url, port, dir };
 }
 
+/** Stops the server of this run, if one was started (the tests' root hook does it; benchmarks call it). */
+export async function stopPostgres(): Promise<void> {
+  if (started) await stop();
+  started = undefined;
+}
+
 async function stop(): Promise<void> {
   const c = child;
   if (c && c.exitCode === null && c.signalCode === null) {
