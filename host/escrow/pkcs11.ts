@@ -21,7 +21,7 @@ export const DEFAULT_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
 export interface Pkcs11Uri { token: string; object: string; modulePath: string; pinSource?: string; pinValue?: string }
 
 /** Parses pkcs11:token=…;object=…?module-path=…&pin-source=… (RFC 7512, the attributes used here). */
-export function parsePkcs11Uri(uri: string, name = 'kek'): Pkcs11Uri {
+export function parsePkcs11Uri(uri: string, name = 'kek', needObject = true): Pkcs11Uri {
   if (typeof uri !== 'string') throw new TypeError(`${name} must be a pkcs11: URI string`);
   if (!uri.startsWith('pkcs11:')) throw new RangeError(`${name} must start with pkcs11:, e.g. pkcs11:token=factory;object=escrow-kek`);
   const [path, query = ''] = uri.slice('pkcs11:'.length).split('?', 2) as [string, string?];
@@ -38,8 +38,8 @@ export function parsePkcs11Uri(uri: string, name = 'kek'): Pkcs11Uri {
   }
   const token = attrs.get('token');
   const object = attrs.get('object');
-  if (!token || !object) throw new RangeError(`${name} must name token=… and object=…`);
-  const out: Pkcs11Uri = { token, object, modulePath: attrs.get('module-path') ?? process.env.EFUSE_ATTEST_PKCS11_MODULE ?? DEFAULT_MODULE };
+  if (!token || (needObject && !object)) throw new RangeError(`${name} must name token=…${needObject ? ' and object=…' : ''}`);
+  const out: Pkcs11Uri = { token, object: object ?? '', modulePath: attrs.get('module-path') ?? process.env.EFUSE_ATTEST_PKCS11_MODULE ?? DEFAULT_MODULE };
   const pinSource = attrs.get('pin-source');
   if (pinSource !== undefined) out.pinSource = pinSource;
   const pinValue = attrs.get('pin-value');
@@ -86,8 +86,8 @@ export class TokenSession {
   readonly p: Pkcs11Module;
   private constructor(readonly lib: P.PKCS11, readonly session: P.Handle, readonly uri: Pkcs11Uri) { this.p = pkcs11(); }
 
-  static open(uriText: string): TokenSession {
-    const uri = parsePkcs11Uri(uriText);
+  static open(uriText: string, opts: { object?: boolean } = {}): TokenSession {
+    const uri = parsePkcs11Uri(uriText, 'uri', opts.object !== false);
     const p = pkcs11();
     let m = modules.get(uri.modulePath);
     if (!m) {

@@ -44,6 +44,7 @@ efuse-attest escrow add --device-id HEX --chip esp32s3 [--block BLOCK_KEY0] [--m
 efuse-attest escrow import --device-id HEX --chip esp32s3 [--block BLOCK_KEY0] --key key.bin [--state S]
 efuse-attest escrow export --device-id HEX [--block BLOCK_KEY0] (--out key.bin [--force] | --reveal)
 efuse-attest escrow rotate-kek --escrow postgres://… [--kek pkcs11:…] --to (pkcs11:… | passphrase --new-passphrase-file F)
+efuse-attest escrow hsm-load --hsm 'pkcs11:token=verifier?pin-source=file:PIN' [--escrow …]
 
   add      make a key (random, or derived with --master) and escrow it, e.g. for a burn done
            elsewhere; --out also writes it as a key file
@@ -51,6 +52,8 @@ efuse-attest escrow rotate-kek --escrow postgres://… [--kek pkcs11:…] --to (
            is known of it: escrowed (default), burned or verified
   list     every record: device, chip, block, purpose, state, times — never keys
   export   write a record's key as a raw key file (0600), or print it with --reveal
+  hsm-load put the keys of burned and verified records into a PKCS#11 token as non-extractable
+           HMAC keys, so a verifier checks attestations and tokens there (docs/deployment.md)
   rotate-kek  re-wrap every record's data key under a new key-encryption key (a PKCS#11 key,
            made in the token if missing, or a new passphrase); device keys are not touched
   --device-id HEX   the device's factory MAC (12 hex digits)
@@ -60,7 +63,7 @@ ${VAULT_USAGE}`,
     ...VAULT_OPTIONS,
     'device-id': { type: 'string' }, chip: { type: 'string' }, block: { type: 'string' }, master: { type: 'string' },
     key: { type: 'string', short: 'k' }, out: { type: 'string', short: 'o' }, force: { type: 'boolean' }, reveal: { type: 'boolean' },
-    state: { type: 'string' }, to: { type: 'string' }, 'new-passphrase-file': { type: 'string' },
+    state: { type: 'string' }, to: { type: 'string' }, 'new-passphrase-file': { type: 'string' }, hsm: { type: 'string' },
   },
   positionals: true,
   async run(values, positionals) {
@@ -69,6 +72,20 @@ ${VAULT_USAGE}`,
     switch (sub) {
       case 'list':
         return withStore(values, true, async (vault) => ({ vault: vault.location, records: await vault.list() }));
+      case 'hsm-load': {
+        // Device keys into a PKCS#11 token as non-extractable HMAC keys, for verifiers that hold no key bytes.
+        const uri = required(values, 'hsm');
+        const { HsmKeyring } = await import('../../escrow/hsm.js');
+        return withStore(values, true, async (store) => {
+          const ring = HsmKeyring.open(uri);
+          try {
+            const loaded = await ring.load(store);
+            return { escrow: store.location, token: uri.split('?')[0], loaded };
+          } finally {
+            ring.close();
+          }
+        });
+      }
       case 'rotate-kek': {
         // Re-wraps every data key under a new KEK; the device keys' ciphertexts stay as they are.
         const to = required(values, 'to');
@@ -142,10 +159,11 @@ ${VAULT_USAGE}`,
         });
       }
       default:
-        throw new UsageError('give a subcommand: escrow add | import | list | export | rotate-kek');
+        throw new UsageError('give a subcommand: escrow add | import | list | export | rotate-kek | hsm-load');
     }
   },
-  format(r: { records?: EscrowEntry[]; vault?: string; record?: EscrowEntry; out?: string; key?: string; deviceId?: string; block?: string; rewrapped?: number; from?: string; to?: string; escrow?: string }) {
+  format(r: { records?: EscrowEntry[]; vault?: string; record?: EscrowEntry; out?: string; key?: string; deviceId?: string; block?: string; rewrapped?: number; from?: string; to?: string; escrow?: string; loaded?: number; token?: string }) {
+    if (r.loaded !== undefined) return `loaded ${r.loaded} new device key(s) from ${r.escrow} into ${r.token}`;
     if (r.rewrapped !== undefined) return `re-wrapped ${r.rewrapped} data key(s) in ${r.escrow}: ${r.from} -> ${r.to}`;
     if (r.records) {
       if (r.records.length === 0) return `${r.vault}: no records`;
