@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { toHex } from '../protocol/index.js';
 import { EXIT } from '../host/errors.js';
 import { PgStore } from '../host/escrow/pg.js';
@@ -57,6 +58,12 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
   before(function () { if (!havePostgres()) this.skip(); });
 
   const open = async (url: string) => { const s = await PgStore.open(url, { passphrase: PASS }); stores.push(s); return s; };
+  /** A new escrow database whose passphrase KEK uses scrypt's lowest accepted cost: every station run derives it. */
+  const database = async (prefix: string) => {
+    const url = await freshDatabase(prefix);
+    await (await PgStore.open(url, { passphrase: PASS, kdf: { log2N: 14, r: 8, p: 1 } })).close();
+    return url;
+  };
 
   /** A burned block has its key in the database, and it is the silicon's key. */
   async function invariant(store: PgStore, chip: string, image: string): Promise<{ burned: boolean; state?: EscrowState; key?: Uint8Array }> {
@@ -83,7 +90,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
       'mark-verified': { burned: true, state: 'verified', resumed: 'already-provisioned' },
     };
     let url: string;
-    before(async () => { url = await freshDatabase('crash'); });
+    before(async () => { url = await database('crash'); });
 
     /**
      * One step's crash and resume. Steps before the challenge run with --no-challenge (the emulator's
@@ -122,7 +129,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
   });
 
   it('two station processes race on one device id (two chips, one MAC): exactly one burns, the other is refused', async () => {
-    const url = await freshDatabase('race');
+    const url = await database('race');
     const d = workdir();
     const mac = '02:aa:00:00:00:01';
     const a = await createVirtualChip({ chip: 'esp32s3', out: join(d, 'a.bin'), mac });
@@ -142,7 +149,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
   });
 
   it('a station killed mid-run: another station finishes its device with the escrowed key', async () => {
-    const url = await freshDatabase('takeover');
+    const url = await database('takeover');
     const d = workdir();
     const c = await createVirtualChip({ chip: 'esp32c3', out: join(d, 'chip.bin') });
     const args = (audit: string) => ['provision', '--virt', c.image, '--chip', 'esp32c3', '--yes', '--json', '--escrow', url, '--audit', audit];
@@ -164,7 +171,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
   });
 
   it('a live station\'s claim: a second station is refused with ESCROW_BUSY and touches nothing', async () => {
-    const url = await freshDatabase('busy');
+    const url = await database('busy');
     const d = workdir();
     const c = await createVirtualChip({ chip: 'esp32s3', out: join(d, 'chip.bin') });
     const holder = await open(url);
@@ -175,5 +182,20 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
     assert.ok(keyBlock(await new Espefuse('esp32s3', { kind: 'virt', image: c.image }).summary(), BLOCK).unused);
     assert.equal(await holder.get(c.deviceId, BLOCK), undefined);
     await holder.release(c.deviceId, BLOCK);
+  });
+
+  it('--dry-run against a database without an escrow yet reads the device and creates nothing', async () => {
+    const url = await freshDatabase('dry');
+    const d = workdir();
+    const c = await createVirtualChip({ chip: 'esp32s3', out: join(d, 'chip.bin') });
+    const r = await efa(['provision', '--virt', c.image, '--chip', 'esp32s3', '--dry-run', '--json', '--escrow', url]);
+    assert.equal(r.code, EXIT.OK, r.stdout + r.stderr);
+    const dev = (JSON.parse(r.stdout) as { result: { devices: { plan: string; deviceId: string }[] } }).result.devices[0]!;
+    assert.deepEqual([dev.plan, dev.deviceId], ['burn-new', c.deviceId]);
+    const probe = new pg.Client({ connectionString: url });
+    await probe.connect();
+    const { rows } = await probe.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE tablename LIKE 'efa_%'");
+    await probe.end();
+    assert.equal(Number(rows[0]!.n), 0, 'no table was created');
   });
 });

@@ -29,7 +29,7 @@ export const VAULT_USAGE = `  --vault FILE            the escrow vault (default 
   --escrow WHERE          the escrow: a vault FILE, or postgres://user@host:port/db (the password
                           from PGPASSWORD or ~/.pgpass, never on the command line)
   --kek pkcs11:…          wrap the keys with a key in a PKCS#11 token instead of the passphrase
-                          (docs/deployment.md)
+                          (vault or database; docs/deployment.md)
   --passphrase-file FILE  read the vault passphrase from FILE (first line); otherwise
                           ${PASSPHRASE_ENV}, otherwise a prompt on the terminal`;
 
@@ -115,8 +115,21 @@ export function escrowUrl(values: Values): string | undefined {
 export async function openStore(values: Values, opts: { mustExist: boolean; create?: boolean }): Promise<OpenedStore> {
   const url = escrowUrl(values);
   const kekUri = str(values, 'kek');
+  if (url === undefined && kekUri !== undefined) {
+    // A vault wrapped by a token key: no passphrase involved.
+    const path = vaultPath(values);
+    const { openPkcs11Kek } = await import('../escrow/pkcs11.js');
+    const kek = await openPkcs11Kek(kekUri);
+    try {
+      const v = await FileVault.open(path, { kek });
+      if (opts.mustExist && !(await v.exists())) throw new UsageError(`there is no vault at ${v.location} (give --vault FILE)`);
+      return Object.assign(v, { close: async () => { await kek.close(); } });
+    } catch (err) {
+      await kek.close();
+      throw err;
+    }
+  }
   if (url === undefined) {
-    if (kekUri !== undefined) throw new UsageError('--kek applies to the database escrow (--escrow postgres://…)');
     const v = await openVault(values, opts);
     return Object.assign(v, { close: async () => {} });
   }

@@ -4,7 +4,7 @@
 // under envelope encryption (envelope.ts), never in clear. Every change is one transaction that also
 // appends a hash-chained audit row; triggers refuse an update that changes a stored key or moves a
 // state backwards, and any delete, so the database itself keeps the promises, not only this code.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pg from 'pg';
@@ -460,8 +460,6 @@ export class PgStore implements EscrowStore {
 export function kekInfoJson(info: PassphraseKekInfo): unknown {
   return { kdf: info.kdf, salt: Buffer.from(info.salt).toString('hex'), check: Buffer.from(info.check).toString('hex') };
 }
-
-export const newStationId = (): string => `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
 let boot: string | undefined;
 function bootId(): string {
