@@ -12,6 +12,7 @@ import { getPassphrase, openStore, type OpenedStore, readMasterFile, VAULT_OPTIO
 import { PgStore } from '../../escrow/pg.js';
 import { PassphraseKek } from '../../escrow/envelope.js';
 import { openPkcs11Kek } from '../../escrow/pkcs11.js';
+import type { FileVault } from '../../escrow/vault.js';
 import { kekInfoJson } from '../../escrow/pg.js';
 
 async function readKey(path: string): Promise<Uint8Array> {
@@ -43,7 +44,7 @@ export const escrow: Command = {
 efuse-attest escrow add --device-id HEX --chip esp32s3 [--block BLOCK_KEY0] [--master FILE] [--out key.bin]
 efuse-attest escrow import --device-id HEX --chip esp32s3 [--block BLOCK_KEY0] --key key.bin [--state S]
 efuse-attest escrow export --device-id HEX [--block BLOCK_KEY0] (--out key.bin [--force] | --reveal)
-efuse-attest escrow rotate-kek --escrow postgres://… [--kek pkcs11:…] --to (pkcs11:… | passphrase --new-passphrase-file F)
+efuse-attest escrow rotate-kek [--escrow …] [--kek pkcs11:…] --to (pkcs11:… | passphrase --new-passphrase-file F)
 efuse-attest escrow hsm-load --hsm 'pkcs11:token=verifier?pin-source=file:PIN' [--escrow …]
 
   add      make a key (random, or derived with --master) and escrow it, e.g. for a burn done
@@ -90,18 +91,28 @@ ${VAULT_USAGE}`,
         // Re-wraps every data key under a new KEK; the device keys' ciphertexts stay as they are.
         const to = required(values, 'to');
         return withStore(values, true, async (store) => {
-          if (!(store instanceof PgStore)) throw new UsageError('rotate-kek applies to the database escrow (--escrow postgres://…); a vault changes its passphrase with a new vault');
-          const from = store.kekId;
           if (to.startsWith('pkcs11:')) {
             const kek = await openPkcs11Kek(to, { create: true });
-            const n = await store.rotateKek(kek, { kind: 'pkcs11', json: { uri: to.split('?')[0] } });
-            await kek.close();
-            return { escrow: store.location, from, to: kek.id, rewrapped: n };
+            try {
+              if (store instanceof PgStore) {
+                const from = store.kekId;
+                return { escrow: store.location, from, to: kek.id, rewrapped: await store.rotateKek(kek, { kind: 'pkcs11', json: { uri: to.split('?')[0] } }) };
+              }
+              const v = store as unknown as FileVault;
+              return { escrow: v.location, to: kek.id, rewrapped: await v.rotateKek({ kek }) };
+            } finally {
+              await kek.close();
+            }
           }
           if (to !== 'passphrase') throw new UsageError('--to must be pkcs11:… or passphrase');
-          const kek = PassphraseKek.derive(await getPassphrase({ 'passphrase-file': required(values, 'new-passphrase-file') }, { creating: true }));
-          const n = await store.rotateKek(kek, { kind: 'scrypt', json: kekInfoJson(kek.info) });
-          return { escrow: store.location, from, to: kek.id, rewrapped: n };
+          const pass = await getPassphrase({ 'passphrase-file': required(values, 'new-passphrase-file') }, { creating: true });
+          if (store instanceof PgStore) {
+            const kek = PassphraseKek.derive(pass);
+            const from = store.kekId;
+            return { escrow: store.location, from, to: kek.id, rewrapped: await store.rotateKek(kek, { kind: 'scrypt', json: kekInfoJson(kek.info) }) };
+          }
+          const v = store as unknown as FileVault;
+          return { escrow: v.location, to: 'passphrase', rewrapped: await v.rotateKek({ passphrase: pass }) };
         });
       }
       case 'add':
@@ -164,7 +175,7 @@ ${VAULT_USAGE}`,
   },
   format(r: { records?: EscrowEntry[]; vault?: string; record?: EscrowEntry; out?: string; key?: string; deviceId?: string; block?: string; rewrapped?: number; from?: string; to?: string; escrow?: string; loaded?: number; token?: string }) {
     if (r.loaded !== undefined) return `loaded ${r.loaded} new device key(s) from ${r.escrow} into ${r.token}`;
-    if (r.rewrapped !== undefined) return `re-wrapped ${r.rewrapped} data key(s) in ${r.escrow}: ${r.from} -> ${r.to}`;
+    if (r.rewrapped !== undefined) return `re-wrapped ${r.rewrapped} data key(s) in ${r.escrow}: ${r.from ?? 'the old key'} -> ${r.to}`;
     if (r.records) {
       if (r.records.length === 0) return `${r.vault}: no records`;
       return r.records.map((e) => `${e.deviceId}  ${e.chip.padEnd(8)} ${e.block}  ${e.purpose}  ${e.state.padEnd(8)}  ${e.createdAt}${e.derivation ? `  derived (master ${e.derivation.masterId})` : ''}`).join('\n');
