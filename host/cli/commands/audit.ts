@@ -1,6 +1,7 @@
 // efuse-attest audit verify: checks the hash chain of the provisioning audit log (docs/provisioning.md
 // §5.1) and, with --escrow postgres://…, of the escrow's audit table, and names the first broken
 // entry. Exit 0 when every chain holds; a broken chain is AUDIT_TAMPERED (exit 6).
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EfuseAttestError, EXIT, UsageError } from '../../errors.js';
 import { PgStore, verifyAuditRows } from '../../escrow/pg.js';
@@ -33,7 +34,9 @@ entry — edited, inserted or removed — otherwise.`,
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
     const out: Result = {};
     const path = resolve(str(values, 'audit') ?? DEFAULT_AUDIT);
-    out.file = { path, ...(await verifyAuditFile(path)) };
+    // With only --escrow, a station without a local log checks just the table.
+    const fileWanted = str(values, 'audit') !== undefined || escrowUrl(values) === undefined || existsSync(path);
+    if (fileWanted) out.file = { path, ...(await verifyAuditFile(path)) };
     if (escrowUrl(values) !== undefined) {
       const store = await openStore(values, { mustExist: true, create: false });
       try {
@@ -43,7 +46,7 @@ entry — edited, inserted or removed — otherwise.`,
       }
     }
     const f = out.file;
-    if (!f.ok) throw new EfuseAttestError(`the audit log ${f.path} is broken at line ${f.broken!.line}: ${f.broken!.reason}`, 'AUDIT_TAMPERED', EXIT.ESCROW);
+    if (f && !f.ok) throw new EfuseAttestError(`the audit log ${f.path} is broken at line ${f.broken!.line}: ${f.broken!.reason}`, 'AUDIT_TAMPERED', EXIT.ESCROW);
     const t = out.table;
     if (t && !t.ok) throw new EfuseAttestError(`the escrow audit table of ${t.escrow} is broken at entry ${t.broken!.seq}: ${t.broken!.reason}`, 'AUDIT_TAMPERED', EXIT.ESCROW);
     return out;
