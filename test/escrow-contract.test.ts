@@ -267,6 +267,16 @@ describe('PostgreSQL escrow: audit in the same transaction, guards in the databa
     }
   });
 
+  it('a new escrow refuses a short passphrase and creates nothing', async () => {
+    const url = await freshDatabase('short');
+    await assert.rejects(PgStore.open(url, { passphrase: 'short', newPassphraseMin: 8 }), (e: Error) => e instanceof RangeError && /at least 8 characters/.test(e.message));
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const { rows } = await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE tablename LIKE 'efa_%'");
+    await c.end();
+    assert.equal(Number(rows[0]!.n), 0);
+  });
+
   it('an unreachable server is a clear ESCROW_IO error', async () => {
     await rejectsCode(PgStore.open('postgres://efa@127.0.0.1:1/none', { passphrase: PASS }), 'ESCROW_IO', /cannot open the escrow/);
   });

@@ -144,7 +144,7 @@ export async function openStore(values: Values, opts: { mustExist: boolean; crea
       throw err;
     }
   }
-  return PgStore.open(url, { passphrase: await getPassphrase(values, { creating: false }), create: opts.create !== false });
+  return PgStore.open(url, { passphrase: await getPassphrase(values, { creating: false }), create: opts.create !== false, newPassphraseMin: NEW_PASSPHRASE_MIN });
 }
 
 /**

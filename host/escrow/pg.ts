@@ -96,6 +96,8 @@ export interface PgStoreOptions {
   kdf?: { log2N: number; r: number; p: number };
   /** false: create nothing (dry runs); a database without the escrow tables reads as empty. */
   create?: boolean;
+  /** A NEW escrow's passphrase must have at least this many characters (the CLI asks 8). */
+  newPassphraseMin?: number;
   /** How long a claim on a device lasts without its station (default 10 min); a dead station on this host lapses at once. */
   claimTtlMs?: number;
 }
@@ -203,6 +205,9 @@ export class PgStore implements EscrowStore {
         } else if (opts.create === false) {
           s.empty = true;
         } else {
+          const min = opts.newPassphraseMin ?? 1;
+          const len = typeof opts.passphrase === 'string' ? [...opts.passphrase].length : opts.passphrase!.length;
+          if (len < min) throw new RangeError(`a new escrow needs a passphrase of at least ${min} characters; nothing was created`);
           const k = PassphraseKek.derive(opts.passphrase!, undefined, opts.kdf);
           await c.query('INSERT INTO efa_kek (id, kind, info, active) VALUES ($1, $2, $3, true)', [k.id, 'scrypt', kekInfoJson(k.info)]);
           s.kek = k;
@@ -210,6 +215,7 @@ export class PgStore implements EscrowStore {
       });
     } catch (err) {
       await s.pool.end().catch(() => {});
+      if (err instanceof RangeError || err instanceof TypeError) throw err;
       throw dbError(err, 'open the escrow', s.location);
     }
     return s;
