@@ -4,87 +4,17 @@
 // under envelope encryption (envelope.ts), never in clear. Every change is one transaction that also
 // appends a hash-chained audit row; triggers refuse an update that changes a stored key or moves a
 // state backwards, and any delete, so the database itself keeps the promises, not only this code.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { equalBytes } from '../../protocol/index.js';
 import { EscrowError } from '../errors.js';
 import { normalizeDeviceId } from '../keys.js';
+import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, SCHEMA } from './pg-schema.js';
 import { type Kek, PassphraseKek, type PassphraseKekInfo, recordAad, rewrap, type Sealed, seal, unseal } from './envelope.js';
 import {
   blockName, checkRecord, entryOf, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, mergeRecord, stateRank, STATES,
 } from './store.js';
-
-/** Serializes schema creation and audit appends across every station on the database. */
-const LOCK_SCHEMA = 0x45464131;
-const LOCK_AUDIT = 0x45464132;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS efa_kek (
-  id text PRIMARY KEY,
-  kind text NOT NULL,
-  info jsonb NOT NULL,
-  active boolean NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE IF NOT EXISTS efa_escrow (
-  device_id text NOT NULL CHECK (device_id ~ '^[0-9a-f]{12}$'),
-  block text NOT NULL CHECK (block ~ '^BLOCK_KEY[0-5]$'),
-  chip text NOT NULL,
-  purpose text NOT NULL,
-  state text NOT NULL CHECK (state IN ('escrowed', 'burned', 'verified')),
-  kek text NOT NULL REFERENCES efa_kek (id),
-  wrapped_key bytea NOT NULL,
-  key_ct bytea NOT NULL,
-  created_at text NOT NULL,
-  updated_at text NOT NULL,
-  derivation jsonb,
-  PRIMARY KEY (device_id, block)
-);
-CREATE TABLE IF NOT EXISTS efa_escrow_audit (
-  seq bigint PRIMARY KEY,
-  time text NOT NULL,
-  station text NOT NULL,
-  device_id text NOT NULL,
-  block text NOT NULL,
-  action text NOT NULL,
-  from_state text,
-  to_state text,
-  detail text,
-  prev bytea NOT NULL,
-  hash bytea NOT NULL
-);
-CREATE TABLE IF NOT EXISTS efa_claim (
-  device_id text NOT NULL,
-  block text NOT NULL,
-  station text NOT NULL,
-  host text NOT NULL,
-  pid integer NOT NULL,
-  boot text NOT NULL,
-  expires_at timestamptz NOT NULL,
-  PRIMARY KEY (device_id, block)
-);
-CREATE OR REPLACE FUNCTION efa_escrow_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'DELETE' THEN
-    RAISE EXCEPTION 'escrow records are never deleted' USING ERRCODE = 'P0001';
-  END IF;
-  IF NEW.device_id <> OLD.device_id OR NEW.block <> OLD.block OR NEW.chip <> OLD.chip OR NEW.key_ct <> OLD.key_ct THEN
-    RAISE EXCEPTION 'an escrowed key is never replaced' USING ERRCODE = 'P0001';
-  END IF;
-  IF array_position(ARRAY['escrowed','burned','verified'], NEW.state) < array_position(ARRAY['escrowed','burned','verified'], OLD.state) THEN
-    RAISE EXCEPTION 'an escrow state only moves forward' USING ERRCODE = 'P0001';
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE OR REPLACE TRIGGER efa_escrow_guard BEFORE UPDATE OR DELETE ON efa_escrow FOR EACH ROW EXECUTE FUNCTION efa_escrow_guard();
-CREATE OR REPLACE FUNCTION efa_audit_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'the escrow audit is append-only' USING ERRCODE = 'P0001';
-END $$;
-CREATE OR REPLACE TRIGGER efa_audit_guard BEFORE UPDATE OR DELETE ON efa_escrow_audit FOR EACH ROW EXECUTE FUNCTION efa_audit_guard();
-`;
 
 export interface PgStoreOptions {
   /** The KEK: a PKCS#11 one (pkcs11.ts), or omitted to derive one from `passphrase`. */
@@ -100,35 +30,6 @@ export interface PgStoreOptions {
   newPassphraseMin?: number;
   /** How long a claim on a device lasts without its station (default 10 min); a dead station on this host lapses at once. */
   claimTtlMs?: number;
-}
-
-/** One audit row of the table, as `audit verify` checks it. */
-export interface PgAuditRow {
-  seq: number; time: string; station: string; deviceId: string; block: string; action: string;
-  fromState: string | null; toState: string | null; detail: string | null; prev: Uint8Array; hash: Uint8Array;
-}
-
-export const GENESIS = new Uint8Array(32);
-
-/** hash = SHA-256(prev ‖ canonical JSON of the row without its hashes). */
-export function auditRowHash(prev: Uint8Array, r: Omit<PgAuditRow, 'prev' | 'hash'>): Uint8Array {
-  const body = JSON.stringify([r.seq, r.time, r.station, r.deviceId, r.block, r.action, r.fromState, r.toState, r.detail]);
-  return new Uint8Array(createHash('sha256').update(prev).update(body, 'utf8').digest());
-}
-
-/** Checks the chain of the audit table: seq 1, 2, 3…, each prev the hash before, each hash its row's. */
-export function verifyAuditRows(rows: PgAuditRow[]): { entries: number; head: string; ok: boolean; broken?: { seq: number; reason: string } } {
-  let prev: Uint8Array = GENESIS;
-  let entries = 0;
-  for (const [i, r] of rows.entries()) {
-    const fail = (reason: string) => ({ entries, head: Buffer.from(prev).toString('hex'), ok: false, broken: { seq: r.seq, reason } });
-    if (r.seq !== i + 1) return fail(`expected entry ${i + 1} here (an entry was removed or inserted)`);
-    if (!equalBytes(r.prev, prev)) return fail('its prev hash is not the hash of the entry before it');
-    if (!equalBytes(r.hash, auditRowHash(prev, r))) return fail('its content does not match its hash (the entry was edited)');
-    prev = r.hash;
-    entries++;
-  }
-  return { entries, head: Buffer.from(prev).toString('hex'), ok: true };
 }
 
 interface Row {
@@ -153,6 +54,8 @@ function dbError(err: unknown, what: string, location: string): EscrowError {
   const detail = typeof e?.message === 'string' ? e.message : String(err);
   return new EscrowError(`cannot ${what} in the escrow database ${location}: ${detail}; nothing was changed`, 'ESCROW_IO', { cause: err });
 }
+
+export { auditRowHash, GENESIS, type PgAuditRow, verifyAuditRows } from './pg-schema.js';
 
 export class PgStore implements EscrowStore {
   readonly location: string;
