@@ -267,6 +267,26 @@ describe('PostgreSQL escrow: audit in the same transaction, guards in the databa
     }
   });
 
+  it('claims: another host\'s live claim is ESCROW_BUSY; once it lapses this station takes the device over, and says so', async () => {
+    const url = await freshDatabase('lease');
+    const s = keep(await PgStore.open(url, { passphrase: PASS, kdf: KDF, station: 'st-here' }));
+    const id = '0d0000000001';
+    await s.claim(id, 'BLOCK_KEY0'); // creates the table row, then hand it to a station elsewhere
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query("UPDATE efa_claim SET station = 'st-far', host = 'far-away-host', pid = 1, expires_at = now() + interval '400 milliseconds'");
+    await c.end();
+    await rejectsCode(s.claim(id, 'BLOCK_KEY0'), 'ESCROW_BUSY', /station st-far/);
+    await new Promise((r) => setTimeout(r, 500));
+    await s.claim(id, 'BLOCK_KEY0');
+    const rows = (await s.auditRows()).filter((x) => x.action === 'claim');
+    assert.equal(rows.length, 1);
+    assert.match(rows[0]!.detail ?? '', /from station st-far \(its claim lapsed\)/);
+    await s.release(id, 'BLOCK_KEY0');
+    await s.claim(id, 'BLOCK_KEY0'); // free again: no takeover to record
+    assert.equal((await s.auditRows()).filter((x) => x.action === 'claim').length, 1);
+  });
+
   it('a new escrow refuses a short passphrase and creates nothing', async () => {
     const url = await freshDatabase('short');
     await assert.rejects(PgStore.open(url, { passphrase: 'short', newPassphraseMin: 8 }), (e: Error) => e instanceof RangeError && /at least 8 characters/.test(e.message));
