@@ -28,8 +28,16 @@ try {
 } catch (err) {
   // Needs redis-server (scripts/setup.sh installs it); the other figures stand without it.
   const error = err instanceof Error ? err.message : String(err);
-  line('6. verifier cluster over Redis FAILED', error);
+  line('8. verifier cluster over Redis FAILED', error);
   results.cluster = { error };
   process.exitCode = 1;
+}
+const escrow = await import('./escrow.js').catch(() => undefined);
+if (escrow) {
+  results.escrow = await escrow.benchEscrow().catch((err: unknown) => {
+    console.log(`9. escrow and stations FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+    return { error: String(err) };
+  });
 }
 if (process.argv.includes('--json')) console.log(JSON.stringify(results, null, 2));

@@ -89,7 +89,30 @@ export class TimeoutError extends EfuseAttestError {
   constructor(message: string) { super(message, 'TIMEOUT', EXIT.TRANSPORT); }
 }
 
-/** Escrow store: wrong passphrase, tampered vault, missing record, I/O failure. */
+/**
+ * The codes an EscrowError carries (docs/provisioning.md §3), for programs that branch on --json output.
+ * All exit with EXIT.ESCROW.
+ */
+export const ESCROW_CODES = Object.freeze({
+  ESCROW_PASSPHRASE: 'wrong passphrase (or an altered vault header)',
+  ESCROW_TAMPERED: 'the vault or a sealed key was altered or damaged',
+  ESCROW_FORMAT: 'not a vault, or a format this version does not read',
+  ESCROW_ROLLBACK: 'an older vault generation than one already written here',
+  ESCROW_CONFLICT: 'a different key is already escrowed for this device and block',
+  ESCROW_MISSING: 'no record for this device and block',
+  ESCROW_AMBIGUOUS: 'the device has several records: name the block',
+  ESCROW_READBACK: 'written but not read back as written: do not burn',
+  ESCROW_LOCKED: 'the vault is locked by a live process',
+  ESCROW_BUSY: 'another station is working on this device',
+  ESCROW_KEK: 'the store is wrapped by another key-encryption key',
+  ESCROW_PIN: 'the PKCS#11 token PIN is wrong, locked or missing',
+  ESCROW_TOKEN: 'the PKCS#11 module, token or key is missing',
+  ESCROW_IO: 'an I/O or database error; nothing was changed',
+  AUDIT_IO: 'the audit log could not be written or read',
+  AUDIT_TAMPERED: 'the audit chain is broken',
+} as const);
+
+/** Escrow store: wrong passphrase, tampered vault, missing record, I/O failure (ESCROW_CODES). */
 export class EscrowError extends EfuseAttestError {
   constructor(message: string, code = 'ESCROW', options?: { cause?: unknown }) { super(message, code, EXIT.ESCROW, options); }
 }

@@ -28,6 +28,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 fi
 # --- end redis-server ---------------------------------------------------------------------------
+# --- escrow servers for the tests: PostgreSQL (the database escrow store) and SoftHSM2 (a PKCS#11
+# token for key-encryption keys). The tests start their own server and token in temp dirs; nothing
+# is used from a system cluster. apt-get update only when something is missing.
+escrow_need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || escrow_need+=(postgresql)
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || escrow_need+=(softhsm2)
+if [ ${#escrow_need[@]} -gt 0 ]; then
+  say "installing escrow test servers: ${escrow_need[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${escrow_need[@]}" >/dev/null
+fi
+# --- end of escrow servers
 
 # npm packages, reinstalled only when the lock file changed.
 stamp=node_modules/.efuse-attest-lock

@@ -101,7 +101,7 @@ describe('escrow vault', function () {
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'v1')).mode & 0o777, 0o700);
     assert.equal(raw.subarray(0, 8).toString('latin1'), MAGIC);
-    assert.deepEqual([...raw.subarray(8, 16)], [1, 1, 15, 8, 1, 0, 0, 0]);
+    assert.deepEqual([...raw.subarray(8, 16)], [2, 1, 15, 8, 1, 0, 0, 0], 'format 2, scrypt KEK, log2 N 15, r 8, p 1');
     assert.equal(raw.readUInt32BE(76), 2, 'generation counts writes');
     assert.ok(!raw.toString('latin1').includes('020000000001'), 'records are encrypted');
     // A second process-like instance (new scrypt derivation) reads it back.
@@ -157,7 +157,9 @@ describe('escrow vault', function () {
 
     const tampers: [string, (b: Buffer) => Buffer, string][] = [
       ['magic', (b) => { b[0] ^= 1; return b; }, 'ESCROW_FORMAT'],
-      ['format version', (b) => { b[8] = 2; return b; }, 'ESCROW_FORMAT'],
+      ['format version', (b) => { b[8] = 9; return b; }, 'ESCROW_FORMAT'],
+      ['KEK kind', (b) => { b[9] = 2; return b; }, 'ESCROW_TAMPERED'],
+      ['wrapped file key', (b) => { b[HEADER_SIZE + 20] ^= 1; return b; }, 'ESCROW_TAMPERED'],
       ['scrypt cost', (b) => { b[10] = 30; return b; }, 'ESCROW_TAMPERED'],
       ['reserved byte', (b) => { b[14] = 1; return b; }, 'ESCROW_TAMPERED'],
       ['salt', (b) => { b[20] ^= 1; return b; }, 'ESCROW_PASSPHRASE'],
@@ -272,7 +274,8 @@ describe('escrow vault', function () {
         await rejects(v.put(rec(13)), 'ESCROW_IO', /disk is full \(ENOSPC\)/);
         assert.deepEqual(readFileSync(path), before);
         const left = execFileSync('ls', ['-A', mnt]).toString().trim().split('\n').sort();
-        assert.deepEqual(left, ['filler', 'full.vault', 'ro.vault'].filter((n) => existsSync(join(mnt, n))).sort());
+        const names = ['filler', 'full.vault', 'full.vault.generation', 'ro.vault', 'ro.vault.generation'];
+        assert.deepEqual(left, names.filter((n) => existsSync(join(mnt, n))).sort());
         assert.equal((await v.list()).length, 1);
       } finally {
         spawnSync('rm', ['-f', filler]);

@@ -3,8 +3,12 @@
 // key files. Key files are raw 32 bytes, as espefuse burn-key takes them, written 0600 and never over
 // an existing file unless --force.
 import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { describeIoError, writeFileAtomic } from '../atomic.js';
 import { AbortedError, UsageError } from '../errors.js';
+import { cleanLeftovers, keyFileLeftovers } from '../escrow/leftovers.js';
+import { PgStore } from '../escrow/pg.js';
+import type { EscrowStore } from '../escrow/store.js';
 import { FileVault } from '../escrow/vault.js';
 import { MASTER_MAX, MASTER_MIN } from '../keys.js';
 import { type Options, str, type Values } from './command.js';
@@ -17,10 +21,16 @@ export const NEW_PASSPHRASE_MIN = 8;
 
 export const VAULT_OPTIONS = {
   vault: { type: 'string' },
+  escrow: { type: 'string' },
+  kek: { type: 'string' },
   'passphrase-file': { type: 'string' },
 } as const satisfies Options;
 
 export const VAULT_USAGE = `  --vault FILE            the escrow vault (default ${DEFAULT_VAULT})
+  --escrow WHERE          the escrow: a vault FILE, or postgres://user@host:port/db (the password
+                          from PGPASSWORD or ~/.pgpass, never on the command line)
+  --kek pkcs11:…          wrap the keys with a key in a PKCS#11 token instead of the passphrase
+                          (vault or database; docs/deployment.md)
   --passphrase-file FILE  read the vault passphrase from FILE (first line); otherwise
                           ${PASSPHRASE_ENV}, otherwise a prompt on the terminal`;
 
@@ -87,7 +97,64 @@ export async function getPassphrase(values: Values, opts: { creating: boolean })
 }
 
 export function vaultPath(values: Values): string {
-  return str(values, 'vault') ?? DEFAULT_VAULT;
+  const escrow = str(values, 'escrow');
+  if (escrow !== undefined && str(values, 'vault') !== undefined) throw new UsageError('give --escrow or --vault, not both');
+  if (escrow !== undefined && isPostgresUrl(escrow)) throw new UsageError('--escrow names a database here; this needs a vault file');
+  return escrow ?? str(values, 'vault') ?? DEFAULT_VAULT;
+}
+
+export const isPostgresUrl = (s: string): boolean => /^postgres(ql)?:\/\//.test(s);
+
+/** A store the command opened and must close. */
+export type OpenedStore = EscrowStore & { close(): Promise<void> };
+
+/** The database URL of --escrow, or undefined for a vault file. */
+export function escrowUrl(values: Values): string | undefined {
+  const escrow = str(values, 'escrow');
+  if (escrow !== undefined && str(values, 'vault') !== undefined) throw new UsageError('give --escrow or --vault, not both');
+  if (escrow === undefined || !isPostgresUrl(escrow)) return undefined;
+  try { new URL(escrow); } catch { throw new UsageError('--escrow must be a valid postgres:// URL'); }
+  if (new URL(escrow).password !== '') throw new UsageError('--escrow must not carry a password (argv is visible in ps): use PGPASSWORD or ~/.pgpass');
+  return escrow;
+}
+
+/**
+ * Opens the escrow named by --escrow/--vault: the file vault (the default) or the PostgreSQL store.
+ * `create: false` (dry runs) creates nothing: a store that does not exist yet reads as empty.
+ */
+export async function openStore(values: Values, opts: { mustExist: boolean; create?: boolean }): Promise<OpenedStore> {
+  const url = escrowUrl(values);
+  const kekUri = str(values, 'kek');
+  if (url === undefined && kekUri !== undefined) {
+    // A vault wrapped by a token key: no passphrase involved.
+    const path = vaultPath(values);
+    const { openPkcs11Kek } = await import('../escrow/pkcs11.js');
+    const kek = await openPkcs11Kek(kekUri);
+    try {
+      const v = await FileVault.open(path, { kek });
+      if (opts.mustExist && !(await v.exists())) throw new UsageError(`there is no vault at ${v.location} (give --vault FILE)`);
+      return Object.assign(v, { close: async () => { await kek.close(); } });
+    } catch (err) {
+      await kek.close();
+      throw err;
+    }
+  }
+  if (url === undefined) {
+    const v = await openVault(values, opts);
+    return Object.assign(v, { close: async () => {} });
+  }
+  if (kekUri !== undefined) {
+    const { openPkcs11Kek } = await import('../escrow/pkcs11.js');
+    const kek = await openPkcs11Kek(kekUri);
+    try {
+      const s = await PgStore.open(url, { kek, create: opts.create !== false });
+      return Object.assign(s, { close: async () => { await PgStore.prototype.close.call(s); await kek.close?.(); } });
+    } catch (err) {
+      await kek.close?.();
+      throw err;
+    }
+  }
+  return PgStore.open(url, { passphrase: await getPassphrase(values, { creating: false }), create: opts.create !== false, newPassphraseMin: NEW_PASSPHRASE_MIN });
 }
 
 /**
@@ -117,6 +184,8 @@ export async function readMasterFile(path: string): Promise<Uint8Array> {
 
 /** Writes a raw key file, 0600, atomically; an existing file only with `force`. */
 export async function writeKeyFile(path: string, key: Uint8Array, force: boolean): Promise<void> {
+  // Temp copies of key files left by a run killed mid-write (raw key bytes): wiped and removed first.
+  await cleanLeftovers(dirname(resolve(path)), keyFileLeftovers(basename(path)));
   try {
     await writeFileAtomic(path, key, { mode: 0o600, exclusive: !force });
   } catch (err) {

@@ -55,6 +55,13 @@ export interface EscrowStore {
   get(deviceId: string, block?: string): Promise<EscrowRecord | undefined>;
   setState(deviceId: string, block: string, state: EscrowState): Promise<void>;
   list(): Promise<EscrowEntry[]>;
+  /**
+   * Stores shared by several stations: claims (device, block) for this station until release() or
+   * until the claim lapses (its station is gone), so two stations never work on one device at once.
+   * A device claimed by another live station is EscrowError ESCROW_BUSY. Single-host stores omit it.
+   */
+  claim?(deviceId: string, block: string): Promise<void>;
+  release?(deviceId: string, block: string): Promise<void>;
 }
 
 export const BLOCK_RE = /^BLOCK_KEY[0-5]$/;

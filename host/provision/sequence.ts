@@ -138,6 +138,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
   const result: ProvisionResult = { target: ef.label, chip, block, outcome: 'failed', derived: opts.master !== undefined, burned: false, steps: [], ms: 0 };
   let key: Uint8Array | undefined;
   let current: Step = 'read';
+  let claimed = false; // a store shared by stations: this device is ours until released
 
   const log = async (step: Step, outcome: AuditOutcome, started: number, extra: Partial<AuditEntry> = {}) => {
     const ms = Date.now() - started;
@@ -159,6 +160,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     let started = Date.now();
     let summary = await ef.summary();
     result.deviceId = summary.mac;
+    if (opts.store.claim && !/^0{12}$/.test(summary.mac)) { await opts.store.claim(summary.mac, block); claimed = true; }
     const rec = /^0{12}$/.test(summary.mac) ? undefined : await opts.store.get(summary.mac, block);
     const deviceRecords = opts.master && !rec ? (await opts.store.list()).filter((e) => e.deviceId === summary.mac) : [];
     const p = plan(summary, chip, block, rec, `the escrow (${opts.store.location})`, { master: opts.master !== undefined, deviceRecords });
@@ -266,6 +268,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     return result;
   } finally {
     wipe(key);
+    if (claimed) await opts.store.release?.(result.deviceId!, block).catch(() => {});
     result.ms = Date.now() - t0;
   }
 }

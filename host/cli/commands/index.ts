@@ -1,6 +1,7 @@
 // The CLI's command table, in the order --help lists them. One file per command.
 import type { Command } from '../command.js';
 import { attest } from './attest.js';
+import { audit } from './audit.js';
 import { chip } from './chip.js';
 import { demo } from './demo.js';
 import { emulate } from './emulate.js';
@@ -27,5 +28,6 @@ export const commands: readonly Command[] = Object.freeze([
   escrow,
   provision,
   revoke,
+  audit,
   chip,
 ]);

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { hasHmacPeripheral } from '../../../protocol/index.js';
 import { AbortedError, EfuseAttestError, UsageError } from '../../errors.js';
-import { blockName, type EscrowRecord } from '../../escrow/store.js';
+import { blockName, type EscrowRecord, type EscrowStore } from '../../escrow/store.js';
 import { FileVault } from '../../escrow/vault.js';
 import { Espefuse, type EspefuseTarget } from '../../espefuse/driver.js';
 import { findEspefuse } from '../../espefuse/locate.js';
@@ -14,9 +14,10 @@ import { wipe } from '../../keys.js';
 import { AuditLog } from '../../provision/audit.js';
 import { defaultChallenge } from '../../provision/challenge.js';
 import { countOutcomes, type Report, writeReport } from '../../provision/report.js';
-import { plan, type Plan, provisionDevice, type ProvisionResult } from '../../provision/sequence.js';
+import { MAX_PARALLEL, provisionBatch } from '../../provision/parallel.js';
+import { plan, type Plan, type ProvisionResult } from '../../provision/sequence.js';
 import { type Command, type Context, int, required, str, type Values } from '../command.js';
-import { DEFAULT_AUDIT, getPassphrase, openVault, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, vaultPath } from '../secrets.js';
+import { DEFAULT_AUDIT, escrowUrl, getPassphrase, openStore, type OpenedStore, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, vaultPath } from '../secrets.js';
 
 const MASKED_KEY = `[${Array(32).fill('??').join(' ')}]`;
 
@@ -57,7 +58,7 @@ function commandsFor(ef: Espefuse, block: string, p: Plan['action'] | 'unknown')
  * Reads each device and looks up its escrow record to say what would happen. `vault` undefined: the
  * escrow could not be consulted (it exists but no passphrase was at hand); null: there is no vault yet.
  */
-async function survey(efs: Espefuse[], block: string, chip: string, vault: FileVault | null | undefined, master: boolean): Promise<DryRow[]> {
+async function survey(efs: Espefuse[], block: string, chip: string, vault: EscrowStore | null | undefined, master: boolean): Promise<DryRow[]> {
   const rows: DryRow[] = [];
   const all = vault && master ? await vault.list() : [];
   for (const ef of efs) {
@@ -87,6 +88,60 @@ function confirmText(rows: DryRow[], block: string, vault: string): string {
   ].join('\n');
 }
 
+interface BatchInput { efs: Espefuse[]; chip: string; block: string; vault: EscrowStore; master: Uint8Array | undefined; timeoutMs: number }
+
+/** Confirms (unless --yes), provisions every target and writes the report. */
+async function burnAll(values: Values, ctx: Context, { efs, chip, block, vault, master, timeoutMs }: BatchInput): Promise<Report> {
+  if (values.yes !== true) {
+    const rows = await survey(efs, block, chip, vault, master !== undefined);
+    if (rows.some((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed')) {
+      const ok = await ctx.confirm(confirmText(rows, block, vault.location), 'BURN');
+      if (!ok) {
+        wipe(master);
+        // ctx.confirm answers false without asking when there is no terminal: say which case this was.
+        throw new AbortedError(process.stdin.isTTY
+          ? 'nothing was burned: the answer was not BURN'
+          : 'nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
+      }
+    }
+  }
+
+  const audit = new AuditLog(resolve(str(values, 'audit') ?? DEFAULT_AUDIT));
+  const run = randomBytes(6).toString('hex');
+  const challenge = values['no-challenge'] === true ? null : defaultChallenge({ timeoutMs });
+  const startedAt = new Date().toISOString();
+  const parallel = int(values, 'parallel', 1, 1, MAX_PARALLEL);
+  let done = 0;
+  let devices: ProvisionResult[];
+  try {
+    // Per-port progress: every line names its port; with --parallel several ports interleave.
+    devices = await provisionBatch({
+      targets: efs, parallel, store: vault, audit, block, run, challenge, ...(master ? { master } : {}),
+      onStep: (i, step) => ctx.progress(done, efs.length, `${efs[i]!.label} ${step}`),
+      onDevice: (i, r) => ctx.progress(++done, efs.length, `${efs[i]!.label} ${r.outcome}`),
+    });
+  } finally {
+    wipe(master);
+  }
+  const report: Report = {
+    run, startedAt, finishedAt: new Date().toISOString(), escrow: vault.location, audit: audit.path, counts: countOutcomes(devices), devices,
+  };
+  const reportPath = str(values, 'report');
+  if (reportPath) await writeReport(reportPath, report);
+  const bad = devices.filter((d) => d.error);
+  if (bad.length === 1 && devices.length === 1) {
+    const e = bad[0].error!;
+    throw new EfuseAttestError(e.message, e.code, e.exitCode);
+  }
+  if (bad.length > 0) {
+    const e = bad[0].error!;
+    throw new EfuseAttestError(
+      `${bad.length} of ${devices.length} devices did not provision (first: ${bad[0].target}: ${e.message})${reportPath ? `; see ${reportPath}` : ''}`,
+      e.code, e.exitCode);
+  }
+  return report;
+}
+
 export const provision: Command = {
   name: 'provision',
   summary: 'generate, escrow, burn (HMAC_UP, read-protected) and verify device keys',
@@ -109,6 +164,7 @@ never replaced; a used block without an escrow record is refused, never burned a
   --yes                burn without asking (batch rigs); without it, type BURN at the prompt
   --no-challenge       skip the attestation check (records stay "burned", not "verified")
   --timeout MS         challenge answer timeout (default 2000)
+  --parallel N         provision up to N devices at once (1..${MAX_PARALLEL}, default 1); one report
   --report FILE        write a report: FILE.csv as CSV, anything else JSON
   --audit FILE         the audit log (default ${DEFAULT_AUDIT})
 ${VAULT_USAGE}`,
@@ -117,6 +173,7 @@ ${VAULT_USAGE}`,
     chip: { type: 'string' }, port: { type: 'string', multiple: true }, virt: { type: 'string', multiple: true }, baud: { type: 'string' },
     block: { type: 'string' }, master: { type: 'string' }, 'dry-run': { type: 'boolean' }, yes: { type: 'boolean', short: 'y' },
     'no-challenge': { type: 'boolean' }, timeout: { type: 'string' }, report: { type: 'string' }, audit: { type: 'string' },
+    parallel: { type: 'string' },
   },
   async run(values, _positionals, ctx: Context) {
     const chip = required(values, 'chip');
@@ -130,68 +187,39 @@ ${VAULT_USAGE}`,
     const timeoutMs = int(values, 'timeout', 2000, 1, 600_000);
 
     if (values['dry-run'] === true) {
-      // Changes nothing: the vault is consulted only if it exists and a passphrase is at hand.
-      let vault: FileVault | null | undefined = null;
-      const probe = new FileVault(vaultPath(values), { passphrase: 'probe' });
-      if (await probe.exists()) {
-        // A wrong passphrase or a damaged vault is an error here too; only a missing passphrase is tolerated.
-        const pass = await getPassphrase(values, { creating: false }).catch(() => undefined);
-        vault = pass === undefined ? undefined : await FileVault.open(vaultPath(values), { passphrase: pass });
-      }
-      wipe(master);
-      return { dryRun: true, chip, block, vault: probe.location, devices: await survey(efs, block, chip, vault, master !== undefined) };
-    }
-
-    const vault = await openVault(values, { mustExist: false });
-    if (values.yes !== true) {
-      const rows = await survey(efs, block, chip, vault, master !== undefined);
-      if (rows.some((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed')) {
-        const ok = await ctx.confirm(confirmText(rows, block, vault.location), 'BURN');
-        if (!ok) {
-          wipe(master);
-          // ctx.confirm answers false without asking when there is no terminal: say which case this was.
-          throw new AbortedError(process.stdin.isTTY
-            ? 'nothing was burned: the answer was not BURN'
-            : 'nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
+      // Changes nothing: the escrow is consulted only if it exists and a passphrase (or token) is at hand.
+      let vault: EscrowStore | null | undefined = null;
+      let location: string;
+      let opened: OpenedStore | undefined;
+      if (escrowUrl(values) !== undefined) {
+        const passOk = str(values, 'kek') !== undefined || (await getPassphrase(values, { creating: false }).then(() => true, () => false));
+        opened = passOk ? await openStore(values, { mustExist: false, create: false }) : undefined;
+        vault = opened;
+        location = opened?.location ?? escrowUrl(values)!;
+      } else {
+        const probe = new FileVault(vaultPath(values), { passphrase: 'probe' });
+        location = probe.location;
+        if (await probe.exists()) {
+          // A wrong passphrase or a damaged vault is an error here too; only a missing passphrase is tolerated.
+          const pass = await getPassphrase(values, { creating: false }).catch(() => undefined);
+          vault = pass === undefined ? undefined : await FileVault.open(vaultPath(values), { passphrase: pass });
         }
       }
+      wipe(master);
+      try {
+        return { dryRun: true, chip, block, vault: location, devices: await survey(efs, block, chip, vault, master !== undefined) };
+      } finally {
+        await opened?.close();
+      }
     }
 
-    const audit = new AuditLog(resolve(str(values, 'audit') ?? DEFAULT_AUDIT));
-    const run = randomBytes(6).toString('hex');
-    const challenge = values['no-challenge'] === true ? null : defaultChallenge({ timeoutMs });
-    const startedAt = new Date().toISOString();
-    const devices: ProvisionResult[] = [];
+    const vault = await openStore(values, { mustExist: false });
     try {
-      for (let i = 0; i < efs.length; i++) {
-        const ef = efs[i];
-        const r = await provisionDevice({
-          espefuse: ef, store: vault, audit, block, run, challenge, ...(master ? { master } : {}),
-          onStep: (step) => ctx.progress(i, efs.length, `${ef.label} ${step}`),
-        });
-        devices.push(r);
-        ctx.progress(i + 1, efs.length, `${ef.label} ${r.outcome}`);
-      }
+      return await burnAll(values, ctx, { efs, chip, block, vault, master, timeoutMs });
     } finally {
       wipe(master);
+      await vault.close();
     }
-    const report: Report = {
-      run, startedAt, finishedAt: new Date().toISOString(), escrow: vault.location, audit: audit.path, counts: countOutcomes(devices), devices,
-    };
-    const reportPath = str(values, 'report');
-    if (reportPath) await writeReport(reportPath, report);
-    const bad = devices.filter((d) => d.error);
-    if (bad.length === 1 && devices.length === 1) {
-      const e = bad[0].error!;
-      throw new EfuseAttestError(e.message, e.code, e.exitCode);
-    }
-    if (bad.length > 0) {
-      const e = bad[0].error!;
-      throw new EfuseAttestError(
-        `${bad.length} of ${devices.length} devices did not provision (first: ${bad[0].target}: ${e.message})${reportPath ? `; see ${reportPath}` : ''}`,
-        e.code, e.exitCode);
-    }
-    return report;
   },
   format(r: Report & { dryRun?: boolean; devices: (ProvisionResult | DryRow)[] }) {
     if (r.dryRun) {
