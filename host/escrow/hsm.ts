@@ -4,7 +4,7 @@
 // never holds key bytes. Loading is done once, where the escrow is opened; verifying needs only the
 // token. The checks after the MAC are the same as host/verify.ts makes with a key in memory.
 import type * as P from 'pkcs11js';
-import { abytes, buildTranscript, chipName, equalBytes, KEY_SLOTS, parseSasToken, PURPOSE_HMAC_UP, purposeName, sasStringToSign, toHex } from '../../protocol/index.js';
+import { abytes, buildTranscript, chipName, equalBytes, KEY_SLOTS, parseSasToken, PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex } from '../../protocol/index.js';
 import type { AttestResponse } from '../../protocol/index.js';
 import { EscrowError, VerificationError } from '../errors.js';
 import { normalizeDeviceId, wipe } from '../keys.js';
@@ -137,7 +137,7 @@ export class HsmKeyring {
     if (opts.resource !== undefined && opts.resource !== t.resource) throw new VerificationError('RESOURCE', `token is for "${t.resource}", expected "${opts.resource}"`);
     const now = opts.now ?? Math.floor(Date.now() / 1000);
     if (t.expiry <= now) throw new VerificationError('EXPIRED', `token expired at ${new Date(t.expiry * 1000).toISOString()}`);
-    return { resource: t.resource, expiry: t.expiry, keyName: t.keyName };
+    return { resource: t.resource, expiry: t.expiry, keyName: t.keyName, signature: toBase64(t.signature) };
   }
 
   close(): void { this.t.close(); }
