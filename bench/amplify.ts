@@ -1,4 +1,4 @@
-// 6. Frame decoder work on hostile input (docs/protocol.md §2.1): `A5 5A 00 04 FF FB` repeated — a
+// 7. Frame decoder work on hostile input (docs/protocol.md §2.1): `A5 5A 00 04 FF FB` repeated — a
 // valid header claiming a 1024-byte body every 6 bytes — against random bytes of the same length.
 // In this process (the protocol/ decoder under Node) and in the emulator (the same decoder in the
 // firmware, on the real XS engine), where the figure is the emulator's CPU time to swallow the input.
@@ -27,7 +27,7 @@ export function benchAmplifyHost(): Record<string, number | boolean> {
   const rnd = new Uint8Array(randomBytes(n));
   const r = compare(() => decodeAll(rnd), () => decodeAll(amp), 5, 300);
   const mb = (rate: number) => ((rate * n) / 1e6).toFixed(1);
-  line('6. frame decode of random bytes (MB/s)', mb(r.a));
+  line('7. frame decode of random bytes (MB/s)', mb(r.a));
   line('   frame decode of the amplifier input (MB/s)', mb(r.b));
   line(`   slowdown amplifier/random (target <= ${TARGET})`, `${r.ratio.toFixed(2)} (${verdict(r.ratio <= TARGET)})`);
   return { randomMBps: (r.a * n) / 1e6, amplifierMBps: (r.b * n) / 1e6, ratio: r.ratio, met: r.ratio <= TARGET };

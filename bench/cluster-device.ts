@@ -1,4 +1,4 @@
-// The device and keys benchmark 6 verifies: one soft-chip ESP32-S3 (the TypeScript device over a
+// The device and keys benchmark 8 verifies: one soft-chip ESP32-S3 (the TypeScript device over a
 // software HMAC), shared by the benchmark and its worker processes.
 import { createDevice } from '../device/src/device.js';
 import type { AttestResponse } from '../protocol/index.js';

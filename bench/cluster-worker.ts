@@ -1,4 +1,4 @@
-// One verifier process of benchmark 6 (bench/cluster.ts): a Verifier over the Redis stores at
+// One verifier process of benchmark 8 (bench/cluster.ts): a Verifier over the Redis stores at
 // EFA_REDIS_URL. `prepare` makes n fresh answers (challenge + soft-chip attestation) beforehand,
 // `go` verifies them all, a batch at a time, and reports the wall time and the process's CPU time.
 import { keyMap, Verifier } from '../host/backend.js';

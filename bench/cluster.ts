@@ -1,4 +1,4 @@
-// 6. Verifier cluster over Redis, against a real redis-server started here on loopback:
+// 8. Verifier cluster over Redis, against a real redis-server started here on loopback:
 //  a. verifications per second with the Redis stores vs the in-memory stores (target ≥ 0.5×), with
 //     where the time goes: this process's CPU and the Redis server's CPU per verification;
 //  b. two verifier processes vs one, both over Redis (scaling, on this machine's cores);
@@ -139,7 +139,7 @@ export async function benchCluster(): Promise<ClusterFigures> {
       serverUs = s0 === undefined || s1 === undefined || serverUs === undefined ? undefined : Math.min(serverUs, ((s1 - s0) * 1e6) / N);
     }
     const ratio = red.perSecond / mem.perSecond;
-    line('6a. verifications/s, in-memory stores (baseline)', mem.perSecond.toFixed(0));
+    line('8a. verifications/s, in-memory stores (baseline)', mem.perSecond.toFixed(0));
     line('    verifications/s, Redis stores', red.perSecond.toFixed(0));
     line(`    ratio (target >= ${TARGET_RATIO})`, `${ratio.toFixed(3)} (${verdict(ratio >= TARGET_RATIO)})`);
     line('    CPU per verification: this process, memory / Redis (µs)', `${mem.cpuUs.toFixed(1)} / ${red.cpuUs.toFixed(1)}`);
@@ -149,13 +149,13 @@ export async function benchCluster(): Promise<ClusterFigures> {
     line('    CPU ratio: memory / (Redis client + server)', cpuRatio.toFixed(3));
 
     const sc = await scaling(redis.url, serverKey);
-    line('6b. verifications/s over Redis, one process', sc.one.toFixed(0));
+    line('8b. verifications/s over Redis, one process', sc.one.toFixed(0));
     line('    verifications/s over Redis, two processes', sc.two.toFixed(0));
     line('    scaling, two processes vs one (×)', (sc.two / sc.one).toFixed(2));
 
     const latRedis = await latency(shared, prepare(shared, LATENCY_SAMPLES));
     const latMemory = await latency(memory, prepare(memory, LATENCY_SAMPLES));
-    line('6c. one verification at a time, memory: median / p99 (µs)', `${latMemory.median.toFixed(1)} / ${latMemory.p99.toFixed(1)}`);
+    line('8c. one verification at a time, memory: median / p99 (µs)', `${latMemory.median.toFixed(1)} / ${latMemory.p99.toFixed(1)}`);
     line('    one verification at a time, Redis: median / p99 (µs)', `${latRedis.median.toFixed(1)} / ${latRedis.p99.toFixed(1)}`);
     line('    p99 Redis vs memory (×)', (latRedis.p99 / latMemory.p99).toFixed(1));
 
@@ -163,7 +163,7 @@ export async function benchCluster(): Promise<ClusterFigures> {
     for (let i = 0; i < 200_000; i++) memory.challenge();
     const flood = measure(() => { memory.challenge(); }, 1000);
     const bare = measure(() => { randomBytes(49); }, 1000);
-    line('6d. challenge() after 200 000 unanswered (µs per call)', (1e6 / flood.perSecond).toFixed(2));
+    line('8d. challenge() after 200 000 unanswered (µs per call)', (1e6 / flood.perSecond).toFixed(2));
     line('    bare randomBytes(49) (µs per call)', (1e6 / bare.perSecond).toFixed(2));
     return {
       memoryPerSecond: mem.perSecond, redisPerSecond: red.perSecond, ratio, met: ratio >= TARGET_RATIO,

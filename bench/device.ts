@@ -86,6 +86,6 @@ export async function benchDevice(): Promise<Record<string, unknown>> {
   const emu = await guarded('2./5. emulator benchmarks', emulatorBenchmarks);
   const footprint32bit = await guarded('5b. 32-bit footprint', footprint32);
   const provision = await guarded('4. provisioning', () => benchProvision());
-  const amplifyEmulator = await guarded('6. emulator amplification', benchAmplifyEmulator);
+  const amplifyEmulator = await guarded('7. emulator amplification', benchAmplifyEmulator);
   return 'error' in emu ? { roundTrip: emu, footprint: emu, footprint32bit, provision, amplifyEmulator } : { ...emu, footprint32bit, provision, amplifyEmulator };
 }

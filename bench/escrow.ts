@@ -1,4 +1,4 @@
-// 6. Escrow and stations. (a) A durable escrow write — put() of a new record, resolved only once it
+// 9. Escrow and stations. (a) A durable escrow write — put() of a new record, resolved only once it
 // is on disk and read back — in the PostgreSQL store (a transaction with its audit row, committed
 // with fsync, then read back) against the file vault (read-merge-write of the whole file, fsync,
 // rename, fsync dir, read back). (b) Devices per minute when one station provisions 4 virtual chips
@@ -59,10 +59,10 @@ export async function benchEscrow(n = 60): Promise<EscrowFigures> {
       const p = summarize(pgMs);
       const v = summarize(vaultMs);
       out.writes = { n, pgMs: p, vaultMs: v, vaultRecordsAtEnd: n + 3, ratioPgOverVault: p.median / v.median };
-      line(`6a. durable escrow write, ${n}× (ms median / p95)`, `PostgreSQL ${p.median.toFixed(2)} / ${p.p95.toFixed(2)}, vault ${v.median.toFixed(2)} / ${v.p95.toFixed(2)}`);
+      line(`9a. durable escrow write, ${n}× (ms median / p95)`, `PostgreSQL ${p.median.toFixed(2)} / ${p.p95.toFixed(2)}, vault ${v.median.toFixed(2)} / ${v.p95.toFixed(2)}`);
       line('    ratio PostgreSQL / vault (median; the vault grows to ' + `${n + 3} records)`, (p.median / v.median).toFixed(2));
     } else {
-      line('6a. durable escrow write', 'skipped: no PostgreSQL (bash scripts/setup.sh)');
+      line('9a. durable escrow write', 'skipped: no PostgreSQL (bash scripts/setup.sh)');
     }
 
     // (b) 4 devices: one after another, then 4 at once, each with the default challenge.
@@ -82,7 +82,7 @@ export async function benchEscrow(n = 60): Promise<EscrowFigures> {
     const seq = await round(1);
     const par = await round(4);
     out.parallel = { devices: 4, sequentialPerMin: seq, parallelPerMin: par, speedup: par / seq, cores: cpus().length };
-    line('6b. devices per minute, 4 virtual chips, 1 at a time / 4 at once', `${seq.toFixed(1)} / ${par.toFixed(1)}`);
+    line('9b. devices per minute, 4 virtual chips, 1 at a time / 4 at once', `${seq.toFixed(1)} / ${par.toFixed(1)}`);
     line(`    speed-up with 4 ports (${cpus().length} cores: espefuse and the emulator are CPU-bound processes)`, `${(par / seq).toFixed(2)}×`);
     return out as EscrowFigures;
   } finally {
