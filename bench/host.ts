@@ -9,7 +9,7 @@ import { compare, line, measure, verdict } from './util.js';
 
 export function benchVerify(): Record<string, number | boolean> {
   const key = new Uint8Array(randomBytes(32));
-  const dev = createDevice(softChip({ keys: { 0: { key } } }));
+  const dev = createDevice(softChip({ keys: { 0: { key }, 1: { key } } }));
   const nonce = new Uint8Array(randomBytes(32));
   const att = { nonce, response: dev.attest(nonce) };
   const transcript = buildTranscript(att.response, nonce);

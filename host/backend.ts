@@ -6,7 +6,7 @@
 // (verifier/redis-stores.ts). A replayed answer fails (docs/protocol.md §5); a store that cannot answer
 // makes verification fail, never pass (docs/deployment.md, "Verifier cluster").
 import { randomBytes } from 'node:crypto';
-import { type AttestResponse } from '../protocol/index.js';
+import { type AttestResponse, TOKEN_SLOT } from '../protocol/index.js';
 import { parseDeviceId } from '../protocol/deviceid.js';
 import { RevokedError, StoreError, VerificationError } from './errors.js';
 import { type Policy, type VerifiedAttestation, type VerifiedToken, verifyAttestation, verifyToken } from './verify.js';
@@ -142,11 +142,24 @@ export class Verifier {
   }
 
   /** Verifies a SAS token presented by `deviceId` (any spelling), signed with the key in `slot` (default 0). */
-  async verifyToken(deviceId: string | Uint8Array, token: string, opts: { resource?: string; slot?: number; now?: number } = {}): Promise<VerifiedToken> {
+  /**
+   * Verifies a SAS token of a device with the key of its token block (default TOKEN_SLOT, 1: the
+   * firmware signs tokens only there). `resourceDevice`: the id the resource must name (Azure's
+   * `<hub>/devices/<id>`); `keyName`: the skn it must carry ("" for none); `maxLifetimeSeconds`: the
+   * longest remaining lifetime accepted (default one day).
+   */
+  async verifyToken(deviceId: string | Uint8Array, token: string, opts: { resource?: string; resourceDevice?: string; keyName?: string; maxLifetimeSeconds?: number; slot?: number; now?: number } = {}): Promise<VerifiedToken> {
     const id = parseDeviceId(deviceId, 'deviceId');
-    const slot = opts.slot ?? 0;
+    const slot = opts.slot ?? TOKEN_SLOT;
     const [key, revoked] = await Promise.all([this.key(id, slot), this.revocations.forDevice(id)]);
-    const result = verifyToken(token, { key, ...(opts.resource !== undefined ? { resource: opts.resource } : {}), ...(opts.now !== undefined ? { now: opts.now } : {}) });
+    const result = verifyToken(token, {
+      key,
+      ...(opts.resource !== undefined ? { resource: opts.resource } : {}),
+      ...(opts.resourceDevice !== undefined ? { deviceId: opts.resourceDevice } : {}),
+      ...(opts.keyName !== undefined ? { keyName: opts.keyName } : {}),
+      ...(opts.maxLifetimeSeconds !== undefined ? { maxLifetimeSeconds: opts.maxLifetimeSeconds } : {}),
+      ...(opts.now !== undefined ? { now: opts.now } : {}),
+    });
     this.refuseRevoked(revoked, id, slot, key);
     return result;
   }

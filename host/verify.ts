@@ -5,7 +5,7 @@
 // key bytes or MACs.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
-  abytes, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, fromHex, KEY_SLOTS, parseSasToken,
+  abytes, aint, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, fromHex, KEY_SLOTS, parseSasToken,
   PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex,
 } from '../protocol/index.js';
 import { deviceIdToBytes } from '../protocol/deviceid.js';
@@ -122,8 +122,31 @@ export interface VerifyTokenOptions {
   key: Uint8Array;
   /** When given, the token must be for exactly this resource. */
   resource?: string;
+  /**
+   * When given, the resource must name this device: its last path segment after "devices/" (Azure's
+   * `<hub>/devices/<id>`, optionally `/modules/<m>` after it) must be this id, so a device's key
+   * cannot vouch for another device's resource.
+   */
+  deviceId?: string;
+  /** When given, the token's skn must be exactly this ("" for none: a device-scoped token). */
+  keyName?: string;
   /** Seconds since the epoch; default now. A token whose expiry is not after `now` is refused. */
   now?: number;
+  /**
+   * Longest lifetime accepted, in seconds: a token expiring later than now + this is refused
+   * (LIFETIME), so a leaked token cannot be used for years. Default DEFAULT_MAX_TOKEN_LIFETIME.
+   */
+  maxLifetimeSeconds?: number;
+}
+
+/** One day: the default bound of a token's remaining lifetime (Azure's SDKs sign for an hour). */
+export const DEFAULT_MAX_TOKEN_LIFETIME = 86_400;
+
+/** The device id a SAS resource names: the segment after "devices/", or undefined. */
+export function resourceDevice(resource: string): string | undefined {
+  const parts = resource.split('/');
+  const at = parts.lastIndexOf('devices');
+  return at >= 0 && at + 1 < parts.length ? parts[at + 1] : undefined;
 }
 
 export interface VerifiedToken {
@@ -151,7 +174,18 @@ export function verifyToken(token: string, opts: VerifyTokenOptions): VerifiedTo
   if (opts.resource !== undefined && opts.resource !== t.resource) {
     throw new VerificationError('RESOURCE', `token is for "${t.resource}", expected "${opts.resource}"`);
   }
+  if (opts.deviceId !== undefined && resourceDevice(t.resource) !== opts.deviceId) {
+    throw new VerificationError('RESOURCE', `token is for "${t.resource}", not for device "${opts.deviceId}"`);
+  }
+  if (opts.keyName !== undefined && t.keyName !== opts.keyName) {
+    throw new VerificationError('KEY_NAME', `token names the key "${t.keyName}", expected ${opts.keyName ? `"${opts.keyName}"` : 'none'}`);
+  }
   const now = opts.now ?? Math.floor(Date.now() / 1000);
   if (t.expiry <= now) throw new VerificationError('EXPIRED', `token expired at ${new Date(t.expiry * 1000).toISOString()}`);
+  const max = opts.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME;
+  aint(max, 'maxLifetimeSeconds', 1, 0xffffffff);
+  if (t.expiry - now > max) {
+    throw new VerificationError('LIFETIME', `token is valid until ${new Date(t.expiry * 1000).toISOString()}, more than ${max} s from now`);
+  }
   return { resource: t.resource, expiry: t.expiry, keyName: t.keyName, signature: toBase64(t.signature) };
 }

@@ -34,6 +34,14 @@ export const MAX_KEY_NAME = 64;
 export const MAX_TOKEN = 1013;
 export const MAX_DETAIL = 200;
 export const KEY_SLOTS = 6;
+/**
+ * Key roles (DESIGN.md, security model): by default the firmware signs cloud tokens only with
+ * BLOCK_KEY1 and attests only with the other blocks (the native module's defines efuse.token_slots and
+ * efuse.attest_slots), and answers KEY_ROLE for the other use of a block. BLOCK_KEY0 is the default
+ * attestation block.
+ */
+export const ATTEST_SLOT = 0;
+export const TOKEN_SLOT = 1;
 
 export interface KeyBlockInfo {
   purpose: number;

@@ -14,6 +14,7 @@ export const Status = Object.freeze({
   BAD_RESOURCE: 0x000a,
   BAD_EXPIRY: 0x000b,
   INTERNAL: 0x000c,
+  KEY_ROLE: 0x000d,
 } as const);
 
 export type StatusName = keyof typeof Status;
@@ -31,6 +32,7 @@ export const STATUS_TEXT: Readonly<Record<StatusName, string>> = Object.freeze({
   BAD_RESOURCE: 'token resource must be 1..256 bytes of printable text',
   BAD_EXPIRY: 'token expiry must be 1..4294967295 seconds since the epoch',
   INTERNAL: 'internal device error',
+  KEY_ROLE: 'key block has the other role (attestation or cloud token)',
 });
 
 export function statusName(code: number): StatusName | 'UNKNOWN' {
@@ -49,6 +51,7 @@ export const ESP_ERR = Object.freeze({
   ESP_ERR_NOT_FOUND: 0x105,
   ESP_ERR_NOT_SUPPORTED: 0x106,
   ESP_ERR_TIMEOUT: 0x107,
+  ESP_ERR_NOT_ALLOWED: 0x10d,
 } as const);
 
 export function espErrName(code: number): string {

@@ -60,7 +60,7 @@ describe('CLI edges', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
   const keyFile = join(dir, 'key.bin');
   writeFileSync(keyFile, TEST_KEY);
-  const dev = createDevice(softChip({ keys: { 0: { key: TEST_KEY } } }));
+  const dev = createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } }));
   const nonce = new Uint8Array(randomBytes(32));
   const attFile = join(dir, 'att.json');
   writeFileSync(attFile, JSON.stringify(attestationToJson({ nonce, response: dev.attest(nonce) })));
@@ -177,7 +177,7 @@ describe('CLI edges', function () {
     });
 
     it('--token-file reads the token from a file or from standard input', async () => {
-      const expiry = 2_000_000_000;
+      const expiry = Math.floor(Date.now() / 1000) + 3600;
       const token = dev.token('hub/devices/d1', expiry);
       const file = join(dir, 'token.txt');
       writeFileSync(file, token + '\n');
@@ -186,6 +186,15 @@ describe('CLI edges', function () {
       assert.match(f.stdout, /token verified: hub\/devices\/d1/);
       const s = await cli(['verify', '--token-file', '-', '--key', keyFile], { input: token + '\n' });
       assert.equal(s.code, 0, s.stderr);
+      // The token's policy: the device its resource names, its skn, its lifetime.
+      assert.equal((await cli(['verify', '--token-file', file, '--key', keyFile, '--device-id', 'd1', '--key-name', ''])).code, 0);
+      const other = await cli(['verify', '--token-file', file, '--key', keyFile, '--device-id', 'd2']);
+      assert.equal(other.code, 3);
+      assert.match(other.stderr, /not for device "d2"/);
+      assert.equal((await cli(['verify', '--token-file', file, '--key', keyFile, '--key-name', 'owner'])).code, 3);
+      const long = await cli(['verify', '--token-file', file, '--key', keyFile, '--max-lifetime', '60']);
+      assert.equal(long.code, 3);
+      assert.match(long.stderr, /more than 60 s from now/);
     });
   });
 

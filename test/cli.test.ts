@@ -16,7 +16,7 @@ describe('CLI', function () {
   const wrongKey = join(dir, 'wrong.bin');
   writeFileSync(keyFile, TEST_KEY);
   writeFileSync(wrongKey, randomBytes(32));
-  const dev = createDevice(softChip({ keys: { 0: { key: TEST_KEY } } }));
+  const dev = createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } }));
   const nonce = new Uint8Array(randomBytes(32));
   const attFile = join(dir, 'att.json');
   writeFileSync(attFile, JSON.stringify(attestationToJson({ nonce, response: dev.attest(nonce) })));
@@ -59,8 +59,9 @@ describe('CLI', function () {
 
   it('verify checks tokens', async () => {
     const tok = dev.token('hub/devices/x', 2_000_000_000);
-    assert.equal((await cli(['verify', '--token', tok, '--key', keyFile, '--now', '1900000000'])).code, 0);
-    assert.equal((await cli(['verify', '--token', tok, '--key', wrongKey, '--now', '1900000000'])).code, 3);
+    assert.equal((await cli(['verify', '--token', tok, '--key', keyFile, '--now', '1900000000', '--max-lifetime', '4294967295'])).code, 0);
+    assert.equal((await cli(['verify', '--token', tok, '--key', keyFile, '--now', '1900000000'])).code, 3, 'valid for longer than a day');
+    assert.equal((await cli(['verify', '--token', tok, '--key', wrongKey, '--now', '1900000000', '--max-lifetime', '4294967295'])).code, 3);
   });
 
   it('bad key files are named in the error', async () => {

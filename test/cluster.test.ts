@@ -25,8 +25,9 @@ import { ROOT } from './support/vectors.js';
 const idA = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 0, 0xaa);
 const hexA = '7cdfa10000aa';
 const keyA1 = new Uint8Array(32).fill(0x5a);
-const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: TEST_KEY }, 1: { key: keyA1 } } }));
-const KEYS: [string, string][] = [[`${hexA}/0`, Buffer.from(TEST_KEY).toString('hex')], [`${hexA}/1`, Buffer.from(keyA1).toString('hex')]];
+// BLOCK_KEY0 and BLOCK_KEY2 attest; BLOCK_KEY1 is the token key (the firmware's default roles).
+const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY }, 2: { key: keyA1 } } }));
+const KEYS: [string, string][] = [[`${hexA}/0`, Buffer.from(TEST_KEY).toString('hex')], [`${hexA}/1`, Buffer.from(TEST_KEY).toString('hex')], [`${hexA}/2`, Buffer.from(keyA1).toString('hex')]];
 const serverKey = new Uint8Array(randomBytes(32));
 
 const answer = (nonce: Uint8Array, slot = 0) => ({ nonce, response: devA.attest(nonce, slot) });
@@ -118,8 +119,8 @@ describe('verifier cluster over Redis', function () {
       const r = await inst.verify(answer(await inst.challenge()));
       assert.equal(r.code, 'VERIFY_REVOKED');
       assert.match(r.message!, /7cdfa10000aa BLOCK_KEY0 is revoked \(key leaked\)/);
-      const other = await inst.verify(answer(await inst.challenge(), 1));
-      assert.equal(other.ok, true, 'BLOCK_KEY1 of the same device is not revoked');
+      const other = await inst.verify(answer(await inst.challenge(), 2));
+      assert.equal(other.ok, true, 'BLOCK_KEY2 of the same device is not revoked');
     }
     const list = await cli(['revoke', 'list', '--json', ...store]);
     assert.deepEqual(JSON.parse(list.stdout).result.revocations.map((e: { block: string }) => e.block), ['BLOCK_KEY0']);
@@ -134,14 +135,14 @@ describe('verifier cluster over Redis', function () {
     const dir = mkdtempSync(join(tmpdir(), 'efuse-attest-revoke-'));
     try {
       writeFileSync(join(dir, 'k1.bin'), keyA1, { mode: 0o600 });
-      const add = await cli(['revoke', 'add', '--device-id', hexA, '--block', '1', '--key', join(dir, 'k1.bin'), '--json', ...store]);
+      const add = await cli(['revoke', 'add', '--device-id', hexA, '--block', '2', '--key', join(dir, 'k1.bin'), '--json', ...store]);
       assert.equal(add.code, 0, add.stderr);
       assert.equal(JSON.parse(add.stdout).result.added.generation, keyGeneration(keyA1));
-      assert.equal((await b.verify(answer(await a.challenge(), 1))).code, 'VERIFY_REVOKED');
+      assert.equal((await b.verify(answer(await a.challenge(), 2))).code, 'VERIFY_REVOKED');
       assert.equal((await b.verify(answer(await a.challenge(), 0))).ok, true, 'the other block is not revoked');
-      const rm = await cli(['revoke', 'remove', '--device-id', hexA, '--block', 'BLOCK_KEY1', '--generation', keyGeneration(keyA1).toUpperCase(), '--json', ...store]);
+      const rm = await cli(['revoke', 'remove', '--device-id', hexA, '--block', 'BLOCK_KEY2', '--generation', keyGeneration(keyA1).toUpperCase(), '--json', ...store]);
       assert.equal(JSON.parse(rm.stdout).result.removed, true);
-      assert.equal((await a.verify(answer(await b.challenge(), 1))).ok, true);
+      assert.equal((await a.verify(answer(await b.challenge(), 2))).ok, true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -167,7 +168,7 @@ describe('verifier over Redis: outages fail closed', function () {
   before(async () => {
     redis = await startRedis();
     const s = await openRedisStores({ url: redis.url, commandTimeoutMs: 300 });
-    v = new Verifier({ keys: keyMap([[`${hexA}/0`, TEST_KEY]]), serverKey, nonces: s.nonces, revocations: s.revocations });
+    v = new Verifier({ keys: keyMap([[`${hexA}/0`, TEST_KEY], [`${hexA}/1`, TEST_KEY]]), serverKey, nonces: s.nonces, revocations: s.revocations });
   });
   after(async () => {
     await v?.close();

@@ -61,7 +61,7 @@ for (const [name, make] of targets) {
     });
 
     it('a key block with purpose HMAC_DOWN_ALL gives ESP_FAIL as KEY_PURPOSE', async () => {
-      await assert.rejects(t.client.attest({ slot: 1 }), (e: unknown) => e instanceof DeviceError && e.statusName === 'KEY_PURPOSE' && e.espErr === -1 && /HMAC_UP/.test(e.detail));
+      await assert.rejects(t.client.attest({ slot: 2 }), (e: unknown) => e instanceof DeviceError && e.statusName === 'KEY_PURPOSE' && e.espErr === -1 && /HMAC_UP/.test(e.detail));
     });
 
     if (name !== 'memory') {
@@ -69,7 +69,7 @@ for (const [name, make] of targets) {
         const v = vectors.frames.find((f) => f.name.startsWith('ERROR response'))!;
         const r = decodeResponse(fromHex(v.message));
         assert.equal(r.type, 'error');
-        await assert.rejects(t.client.attest({ slot: 1 }), (e: unknown) => e instanceof DeviceError && r.type === 'error' && e.detail === r.detail);
+        await assert.rejects(t.client.attest({ slot: 2 }), (e: unknown) => e instanceof DeviceError && r.type === 'error' && e.detail === r.detail);
       });
     }
 
@@ -77,8 +77,8 @@ for (const [name, make] of targets) {
       const resource = "myhub.azure-devices.net/devices/Dev 1(x)!*'";
       const expiry = Math.floor(Date.now() / 1000) + 600;
       const tok = await t.client.token({ resource, expiry, keyName: 'device' });
-      assert.equal(tok, sdk.SharedAccessSignature.create(sdk.encodeUriComponentStrict(resource), 'device', toBase64(t.key), expiry).toString());
-      assert.equal(verifyToken(tok, { key: t.key, resource }).keyName, 'device');
+      assert.equal(tok, sdk.SharedAccessSignature.create(sdk.encodeUriComponentStrict(resource), 'device', toBase64(t.tokenKey), expiry).toString());
+      assert.equal(verifyToken(tok, { key: t.tokenKey, resource }).keyName, 'device');
     });
 
     it('TOKEN for the longest resource and key name fits its response (docs/protocol.md §4.4)', async () => {
@@ -86,7 +86,7 @@ for (const [name, make] of targets) {
       const expiry = 0xffffffff;
       const tok = await t.client.token({ resource, expiry, keyName: 'k'.repeat(64) });
       assert.ok(tok.length > 700);
-      assert.equal(verifyToken(tok, { key: t.key, resource, now: 1 }).resource, resource);
+      assert.equal(verifyToken(tok, { key: t.tokenKey, resource, now: 1, maxLifetimeSeconds: 0xffffffff }).resource, resource);
     });
 
     it('TOKEN with RES_LEN 0 or 257 is BAD_RESOURCE, like an unacceptable resource text', async () => {
@@ -96,12 +96,20 @@ for (const [name, make] of targets) {
       await assert.rejects(t.client.session.requestRaw(req(257)), status('BAD_RESOURCE'));
     });
 
-    it('TOKEN verifies with the escrowed key', async () => {
+    it('TOKEN verifies with the escrowed token key (BLOCK_KEY1), not with the attestation key', async () => {
       const expiry = Math.floor(Date.now() / 1000) + 600;
       const tok = await t.client.token({ resource: 'hub.example/devices/d1', expiry });
-      const v = verifyToken(tok, { key: t.key, resource: 'hub.example/devices/d1' });
+      const v = verifyToken(tok, { key: t.tokenKey, resource: 'hub.example/devices/d1' });
       assert.equal(v.expiry, expiry);
       assert.throws(() => verifyToken(tok, { key: new Uint8Array(32) }), VerificationError);
+      assert.throws(() => verifyToken(tok, { key: t.key }), (e: unknown) => e instanceof VerificationError && e.reason === 'SIGNATURE');
+    });
+
+    it('keeps the key roles apart: no attestation with the token key, no token with the attestation key (KEY_ROLE)', async () => {
+      const role = (e: unknown) => e instanceof DeviceError && e.statusName === 'KEY_ROLE' && /BLOCK_KEY[01] is not an? (attestation|token) key/.test(e.detail);
+      await assert.rejects(t.client.attest({ slot: 1 }), role);
+      await assert.rejects(t.client.token({ resource: 'hub.example/devices/d1', slot: 0 }), role);
+      verifyAttestation(await t.client.attest({ slot: 0 }), { key: t.key, deviceId: t.deviceId }); // still serving
     });
 
     it('refuses nonces shorter than 16 or longer than 64 bytes, bad slots and bad versions, by status', async () => {

@@ -24,7 +24,7 @@ describe('demo (the main job)', function () {
     const d = out.result;
     assert.equal(d.chip, 'esp32s3');
     assert.match(d.deviceId, /^[0-9a-f]{12}$/);
-    assert.deepEqual(d.steps.map((s: { step: string }) => s.step), ['chip', 'provision', 'boot', 'info', 'reset', 'attest', 'token']);
+    assert.deepEqual(d.steps.map((s: { step: string }) => s.step), ['chip', 'provision', 'provision token key', 'boot', 'info', 'reset', 'attest', 'token']);
     assert.equal(d.info.keyBlocks[0].purpose, 'HMAC_UP');
     assert.equal(d.info.keyBlocks[0].readProtected, true);
     assert.equal(d.attestation.verified, true);
@@ -36,17 +36,22 @@ describe('demo (the main job)', function () {
     const summary = await new Espefuse('esp32s3', { kind: 'virt', image: d.files.image }).summary();
     assert.equal(summary.mac, d.deviceId);
     assert.ok(isBurnedHmacUp(keyBlock(summary, 'BLOCK_KEY0')));
+    assert.ok(isBurnedHmacUp(keyBlock(summary, 'BLOCK_KEY1')), 'the token key has its own block');
 
     // The vault, opened with the passphrase the demo wrote: the key is escrowed, verified, and is
     // the key the (emulated) silicon holds.
     assert.equal(statSync(d.files.passphrase).mode & 0o777, 0o600);
     assert.equal(statSync(d.files.vault).mode & 0o777, 0o600);
     const pass = readFileSync(d.files.passphrase, 'utf8').trim();
-    const rec = await (await FileVault.open(d.files.vault, { passphrase: pass })).get(d.deviceId, 'BLOCK_KEY0');
-    assert.ok(rec);
-    assert.equal(rec.state, 'verified');
+    const opened = await FileVault.open(d.files.vault, { passphrase: pass });
+    const rec = await opened.get(d.deviceId, 'BLOCK_KEY0');
+    const tokenRec = await opened.get(d.deviceId, 'BLOCK_KEY1');
+    assert.ok(rec && tokenRec);
+    assert.deepEqual([rec.state, tokenRec.state], ['verified', 'verified']);
     const silicon = await readSilicon(d.files.image);
     assert.equal(Buffer.from(rec.key).toString('hex'), silicon?.keys.BLOCK_KEY0);
+    assert.equal(Buffer.from(tokenRec.key).toString('hex'), silicon?.keys.BLOCK_KEY1);
+    assert.notEqual(Buffer.from(rec.key).toString('hex'), Buffer.from(tokenRec.key).toString('hex'), 'two keys, one per role');
 
     // No key bytes anywhere the demo writes text.
     const hex = Buffer.from(rec.key).toString('hex');

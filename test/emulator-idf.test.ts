@@ -439,13 +439,16 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
   it('efuse module on the XS engine (esp32s3): results, argument errors and esp_err_t messages', async () => {
     const image = blankImage('esp32s3');
     const key0 = new Uint8Array(randomBytes(32));
-    efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY0', keyFile(key0), 'HMAC_UP', 'BLOCK_KEY1', keyFile(new Uint8Array(randomBytes(32))), 'HMAC_DOWN_ALL');
+    // BLOCK_KEY0 attests, BLOCK_KEY1 is the token key (the firmware's default roles), BLOCK_KEY2 is not an HMAC_UP key.
+    const key1 = new Uint8Array(randomBytes(32));
+    efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY0', keyFile(key0), 'HMAC_UP', 'BLOCK_KEY1', keyFile(key1), 'HMAC_UP',
+      'BLOCK_KEY2', keyFile(new Uint8Array(randomBytes(32))), 'HMAC_DOWN_ALL');
     // A key burned without read protection (but write-protected): the module must report read
     // protection from the read-disable bit, not the write-disable one.
     const key3 = new Uint8Array(randomBytes(32));
     efuse('esp32s3', image, 'burn-key', 'BLOCK_KEY3', keyFile(key3), 'HMAC_UP', '--no-read-protect');
     efuse('esp32s3', image, 'burn-efuse', 'SECURE_BOOT_EN', '1');
-    const calls = await contract('esp32s3', image, silicon('esp32s3', { BLOCK_KEY0: key0 }));
+    const calls = await contract('esp32s3', image, silicon('esp32s3', { BLOCK_KEY0: key0, BLOCK_KEY1: key1 }));
     const sum = summary('esp32s3', image);
 
     assert.deepEqual(value(calls, 'chip'), { model: 'esp32s3', revision: 0, hmac: true, secureBoot: true, flashEncryption: false });
@@ -463,7 +466,7 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
       assert.equal(k.readProtected, ((Number(sum.RD_DIS.raw_value) >> slot) & 1) === 1);
     }
     assert.deepEqual(value(calls, 'keyBlock(0)'), { purpose: 8, readProtected: true, writeProtected: true, unused: false });
-    assert.deepEqual(value(calls, 'keyBlock(2)'), { purpose: 0, readProtected: false, writeProtected: false, unused: true });
+    assert.deepEqual(value(calls, 'keyBlock(4)'), { purpose: 0, readProtected: false, writeProtected: false, unused: true });
     thrown(calls, 'keyBlock(6)', 'RangeError', /slot: must be an integer 0\.\.5/);
     thrown(calls, 'keyBlock(-1)', 'RangeError', /slot/);
     thrown(calls, "keyBlock('0')", 'TypeError', /slot: expected an integer/);
@@ -505,8 +508,11 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     thrown(calls, 'attest(6, n)', 'RangeError', /slot: must be an integer 0\.\.5/);
     thrown(calls, "attest('0', n)", 'TypeError', /slot: expected an integer/);
     // esp_err_t errors start with the name (device/src/device.ts maps them to protocol statuses).
-    thrown(calls, 'attest(1, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
-    thrown(calls, 'attest(2, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is USER \(0\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'attest(2, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'attest(4, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY4 purpose is USER \(0\), not HMAC_UP \(8\)$/);
+    // Key roles, enforced in C (defines efuse.attest_slots / token_slots): BLOCK_KEY1 signs tokens only.
+    thrown(calls, 'attest(1, n)', 'Error', /^KEY_ROLE: BLOCK_KEY1 is not an attestation key \(attestation blocks 0x3d, token blocks 0x02\)$/);
+    thrown(calls, 'token(0, r)', 'Error', /^KEY_ROLE: BLOCK_KEY0 is not a token key/);
     const a3 = value(calls, 'attest(3, n)') as Record<string, string | number | boolean>;
     assert.deepEqual([a3.slot, a3.purpose, a3.readProtected, a3.writeProtected], [3, 8, false, true], 'read protection from RD_DIS, write protection from WR_DIS');
     const f3 = {
@@ -519,17 +525,17 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     // Tokens: the C builds the string-to-sign: percent-encoding of all but A-Z a-z 0-9 - . _ ~, "\n", expiry.
     // (the Azure IoT SDK's encodeUriComponentStrict: "%2a" for "*", lower case)
     const strict = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
-    const signed = (resource: string, expiry: number) => ({ buffer: hmacOf(key0, Buffer.from(`${strict(resource)}\n${expiry}`)) });
-    assert.deepEqual(value(calls, 'token(0, hub/devices/Dev 1(x))'), signed("myhub.azure-devices.net/devices/Dev 1(x)!*'~", 1700000000));
-    assert.deepEqual(value(calls, 'token(0, 256 bytes)'), signed('r'.repeat(254) + '\u00e9', 4294967295));
-    thrown(calls, 'token(0, 257 bytes)', 'RangeError', /./);
-    thrown(calls, 'token(0, empty)', 'RangeError', /resource: 1\.\.256 bytes/);
-    thrown(calls, 'token(0, control)', 'RangeError', /resource: no control characters/);
-    thrown(calls, 'token(0, number)', 'TypeError', /resource: expected a string/);
-    thrown(calls, 'token(0, expiry 0)', 'RangeError', /expiry: must be an integer 1\.\.4294967295/);
-    thrown(calls, 'token(0, expiry 1.5)', 'RangeError', /expiry/);
-    thrown(calls, "token(0, expiry '1')", 'TypeError', /expiry: expected an integer/);
-    thrown(calls, 'token(1, r)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL/);
+    const signed = (resource: string, expiry: number) => ({ buffer: hmacOf(key1, Buffer.from(`${strict(resource)}\n${expiry}`)) });
+    assert.deepEqual(value(calls, 'token(1, hub/devices/Dev 1(x))'), signed("myhub.azure-devices.net/devices/Dev 1(x)!*'~", 1700000000));
+    assert.deepEqual(value(calls, 'token(1, 256 bytes)'), signed('r'.repeat(254) + '\u00e9', 4294967295));
+    thrown(calls, 'token(1, 257 bytes)', 'RangeError', /./);
+    thrown(calls, 'token(1, empty)', 'RangeError', /resource: 1\.\.256 bytes/);
+    thrown(calls, 'token(1, control)', 'RangeError', /resource: no control characters/);
+    thrown(calls, 'token(1, number)', 'TypeError', /resource: expected a string/);
+    thrown(calls, 'token(1, expiry 0)', 'RangeError', /expiry: must be an integer 1\.\.4294967295/);
+    thrown(calls, 'token(1, expiry 1.5)', 'RangeError', /expiry/);
+    thrown(calls, "token(1, expiry '1')", 'TypeError', /expiry: expected an integer/);
+    thrown(calls, 'token(2, r)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is HMAC_DOWN_ALL/);
   });
 
   it('efuse module on the XS engine (original ESP32): no HMAC peripheral, no key purposes, arguments still checked', async () => {
@@ -548,7 +554,7 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     assert.equal((value(calls, 'chip') as { secureBoot: boolean }).secureBoot, true);
     thrown(calls, 'mac', 'Error', /^ESP_ERR_INVALID_CRC: esp_efuse_mac_get_default$/);
     thrown(calls, 'attest(0, Uint8Array)', 'Error', /^no HMAC peripheral on esp32$/);
-    thrown(calls, 'token(1, r)', 'Error', /^no HMAC peripheral on esp32$/);
+    thrown(calls, 'token(2, r)', 'Error', /^no HMAC peripheral on esp32$/);
     thrown(calls, 'attest(6, n)', 'RangeError', /slot/);
     thrown(calls, 'attest(0, string)', 'TypeError', /hostNonce/);
     thrown(calls, 'keyBlock(0)', 'Error', /^ESP_ERR_NOT_SUPPORTED: esp32 has no eFuse key purposes$/);
@@ -561,7 +567,7 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     efuse('esp32h2', image, 'burn-efuse', 'KEY_PURPOSE_0', '1', 'KEY_PURPOSE_1', '2');
     const calls = await contract('esp32h2', image);
     thrown(calls, 'attest(0, Uint8Array)', 'Error', /^ESP_FAIL: key block BLOCK_KEY0 purpose is ECDSA_KEY \(1\), not HMAC_UP \(8\)$/);
-    thrown(calls, 'attest(1, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is RESERVED \(2\), not HMAC_UP \(8\)$/);
+    thrown(calls, 'token(1, hub/devices/Dev 1(x))', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is RESERVED \(2\), not HMAC_UP \(8\)$/);
   });
 
   for (const chip of ['esp32s3', 'esp32c3', 'esp32']) {

@@ -19,7 +19,7 @@ describe('fuzz: device service (in-memory)', function () {
   this.timeout(600_000);
   it(`survives ${FUZZ_COUNT} hostile inputs (seed ${FUZZ_SEED}) and still attests`, async () => {
     let sent = 0;
-    const service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY } } })), () => { sent++; });
+    const service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } })), () => { sent++; });
     let bytes = 0;
     for (const chunk of hostileInput(FUZZ_SEED, FUZZ_COUNT)) {
       service.receive(chunk);
@@ -29,7 +29,7 @@ describe('fuzz: device service (in-memory)', function () {
     const frames = service.decoderStats.frames;
     assert.ok(sent <= frames && sent >= service.stats.requests, `answers (${sent}) are at most one per frame (${frames})`);
     const [host, dev] = MemoryTransport.pair();
-    const live = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
+    const live = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
     dev.onData((b) => live.receive(b));
     for (const chunk of hostileInput(FUZZ_SEED + 1, 200)) live.receive(chunk);
     const client = new Client(host, { timeoutMs: 200, retries: 3 });

@@ -28,11 +28,11 @@ describe('HSM-side verification (device keys in a PKCS#11 token)', function () {
     const idB = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 1, 0xbb);
     const keyA = new Uint8Array(randomBytes(32));
     const keyB = new Uint8Array(randomBytes(32));
-    const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: keyA } } }));
-    const devB = createDevice(softChip({ mac: idB, keys: { 1: { key: keyB, readProtected: false } } }));
+    const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: keyA }, 1: { key: keyA } } }));
+    const devB = createDevice(softChip({ mac: idB, keys: { 2: { key: keyB, readProtected: false } } }));
     const vault = new FileVault(join(mkdtempSync(join(tmpdir(), 'efa-hsmv-')), 'escrow.vault'), { passphrase: 'hsm verify test', kdf: { log2N: 14, r: 8, p: 1 } });
     await vault.put(newRecord({ deviceId: toHex(idA), chip: 'esp32s3', block: 'BLOCK_KEY0', purpose: 'HMAC_UP', key: keyA, state: 'verified' }));
-    await vault.put(newRecord({ deviceId: toHex(idB), chip: 'esp32s3', block: 'BLOCK_KEY1', purpose: 'HMAC_UP', key: keyB, state: 'burned' }));
+    await vault.put(newRecord({ deviceId: toHex(idB), chip: 'esp32s3', block: 'BLOCK_KEY2', purpose: 'HMAC_UP', key: keyB, state: 'burned' }));
     await vault.put(newRecord({ deviceId: '7cdfa10001cc', chip: 'esp32s3', block: 'BLOCK_KEY0', purpose: 'HMAC_UP', key: new Uint8Array(32).fill(1) }));
     const t = newToken();
     const uri = `pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`;
@@ -52,14 +52,14 @@ describe('HSM-side verification (device keys in a PKCS#11 token)', function () {
       assert.throws(() => ring.verifyAttestation(att, { deviceId: toHex(idB) }), reason('DEVICE'));
       assert.throws(() => ring.verifyAttestation(att, { policy: { requireSecureBoot: true } }), reason('SECURE_BOOT'));
       const nb = new Uint8Array(randomBytes(16));
-      const attB = { nonce: nb, response: devB.attest(nb, 1) };
+      const attB = { nonce: nb, response: devB.attest(nb, 2) };
       assert.throws(() => ring.verifyAttestation(attB), reason('READ_PROTECT'));
-      assert.equal(ring.verifyAttestation(attB, { policy: { requireReadProtected: false } }).slot, 1);
+      assert.equal(ring.verifyAttestation(attB, { policy: { requireReadProtected: false } }).slot, 2);
 
       const expiry = Math.floor(Date.now() / 1000) + 3600;
       const tok = devA.token('hub/devices/a', expiry);
       assert.deepEqual(ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY0', resource: 'hub/devices/a' }), verifyToken(tok, { key: keyA, resource: 'hub/devices/a' }));
-      assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idB), block: 'BLOCK_KEY1' }), reason('SIGNATURE'));
+      assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idB), block: 'BLOCK_KEY2' }), reason('SIGNATURE'));
       assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY0', now: expiry }), reason('EXPIRED'));
       assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY3' }), reason('KEY'));
     } finally {

@@ -32,7 +32,7 @@ const RETRIES = 4;
 
 function memoryLink() {
   const [host, dev] = MemoryTransport.pair('memory');
-  const service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
+  const service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
   dev.onData((b) => service.receive(b));
   return { host, dev, service };
 }
@@ -95,14 +95,14 @@ describe('reliability: link faults (in-memory device)', function () {
 
   it('survives a device reset mid-exchange (boot text, lost state) and answers the retry', async () => {
     const [host, dev] = MemoryTransport.pair('memory');
-    let service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
+    let service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
     let resetDone = false;
     dev.onData((b) => {
       if (!resetDone) {
         // Reset after receiving half a request: the device forgets it and prints ROM text.
         resetDone = true;
         service.receive(b.subarray(0, b.length >> 1));
-        service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
+        service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
         void dev.write(new TextEncoder().encode('ESP-ROM:esp32s3-20210327\r\nrst:0xc (RTC_SW_CPU_RST),boot:0x8\r\n'));
         return;
       }
@@ -124,7 +124,7 @@ describe('reliability: link faults (emulator over a pty)', function () {
   const open: SerialTransport[] = [];
 
   before(async () => {
-    const made = await makeChip('esp32s3', { BLOCK_KEY0: [TEST_KEY, 'HMAC_UP'] });
+    const made = await makeChip('esp32s3', { BLOCK_KEY0: [TEST_KEY, 'HMAC_UP'], BLOCK_KEY1: [TEST_KEY, 'HMAC_UP'] });
     deviceId = made.deviceId;
     emu = await startEmulator({ chip: 'esp32s3', efuse: made.image });
   });

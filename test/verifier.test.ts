@@ -19,9 +19,9 @@ const idA = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 0, 0xaa);
 const idB = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 0, 0xbb);
 const hexA = '7cdfa10000aa';
 const keyB = new Uint8Array(32).fill(0x42);
-const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: TEST_KEY } } }));
-const devB = createDevice(softChip({ mac: idB, keys: { 0: { key: keyB } } }));
-const keys = keyMap([['7C:DF:A1:00:00:AA/0', TEST_KEY], ['7cdfa10000bb/0', keyB]]);
+const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } }));
+const devB = createDevice(softChip({ mac: idB, keys: { 0: { key: keyB }, 1: { key: keyB } } }));
+const keys = keyMap([['7C:DF:A1:00:00:AA/0', TEST_KEY], ['7C:DF:A1:00:00:AA/1', TEST_KEY], ['7cdfa10000bb/0', keyB], ['7cdfa10000bb/1', keyB]]);
 const answer = (nonce: Uint8Array, dev = devA) => ({ nonce, response: dev.attest(nonce) });
 const reason = (r: string) => (e: unknown) => e instanceof VerificationError && e.reason === r;
 
@@ -165,7 +165,9 @@ describe('revocation', () => {
     assert.equal(r.exitCode, 3);
     assert.match(r.message, /device 7cdfa10000aa BLOCK_KEY0 is revoked \(stolen\)/);
     const expiry = Math.floor(Date.now() / 1000) + 60;
-    await assert.rejects(v.verifyToken(hexA, devA.token('hub/devices/a', expiry)), reason('REVOKED'), 'tokens too');
+    assert.ok(await v.verifyToken(hexA, devA.token('hub/devices/a', expiry)), 'the token key (BLOCK_KEY1) is another block');
+    await revocations.add({ deviceId: hexA, block: 'BLOCK_KEY1', reason: 'token key leaked' });
+    await assert.rejects(v.verifyToken(hexA, devA.token('hub/devices/a', expiry)), reason('REVOKED'), 'tokens too, by their own block');
     assert.ok(await v.verifyToken(idB, devB.token('hub/devices/b', expiry)), 'other devices are untouched');
     await revocations.remove(hexA, 0);
     await revocations.add({ deviceId: hexA, block: 0, generation: keyGeneration(keyB) });

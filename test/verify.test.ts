@@ -13,8 +13,8 @@ const reason = (r: string) => (e: unknown) => e instanceof VerificationError && 
 const idA = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 0, 0xaa);
 const idB = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 0, 0xbb);
 const keyB = new Uint8Array(32).fill(0x42);
-const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: TEST_KEY }, 2: { key: TEST_KEY, readProtected: false } } }));
-const devB = createDevice(softChip({ mac: idB, keys: { 0: { key: keyB } } }));
+const devA = createDevice(softChip({ mac: idA, keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY }, 2: { key: TEST_KEY, readProtected: false } } }));
+const devB = createDevice(softChip({ mac: idB, keys: { 0: { key: keyB }, 1: { key: keyB } } }));
 
 function attestWith(dev = devA, nonce: Uint8Array = new Uint8Array(randomBytes(32)), slot = 0) {
   return { nonce, response: dev.attest(nonce, slot) };
@@ -80,7 +80,7 @@ describe('verifyAttestation', () => {
 });
 
 describe('backend Verifier', () => {
-  const keys = keyMap([[`${toHex(idA)}/0`, TEST_KEY], [`${toHex(idB)}/0`, keyB]]);
+  const keys = keyMap([[`${toHex(idA)}/0`, TEST_KEY], [`${toHex(idA)}/1`, TEST_KEY], [`${toHex(idB)}/0`, keyB], [`${toHex(idB)}/1`, keyB]]);
 
   it('verifies an answer to its own challenge once; a replay is rejected', async () => {
     const v = new Verifier({ keys });
@@ -152,7 +152,9 @@ describe('device API refuses bad input with protocol statuses', () => {
     assert.throws(() => devA.token('', 1), st('BAD_RESOURCE'));
     assert.throws(() => devA.token('a\nb', 1), st('BAD_RESOURCE'));
     assert.throws(() => devA.token('r', 0), st('BAD_EXPIRY'));
-    assert.throws(() => devA.attest(new Uint8Array(16), 1), st('KEY_PURPOSE'));
+    assert.throws(() => devA.attest(new Uint8Array(16), 3), st('KEY_PURPOSE'));
+    assert.throws(() => devA.attest(new Uint8Array(16), 1), st('KEY_ROLE'), 'BLOCK_KEY1 is the token key');
+    assert.throws(() => devA.token('r', 1, { slot: 0 }), st('KEY_ROLE'), 'BLOCK_KEY0 is an attestation key');
     const noHmac = createDevice(softChip({ model: 'esp32c2' }));
     assert.throws(() => noHmac.attest(new Uint8Array(16)), (e: unknown) => st('NO_HMAC')(e) && /no HMAC peripheral on esp32c2/.test((e as Error).message));
   });

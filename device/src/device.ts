@@ -3,7 +3,7 @@
 // Failures throw DeviceFault carrying the protocol status (docs/protocol.md §6) and esp_err_t.
 import {
   type AttestResponse, chipCode, type DeviceInfo, ESP_ERR, formatSasToken, KEY_SLOTS, NONCE_MAX, NONCE_MIN,
-  checkResource, checkKeyName, type StatusName,
+  checkResource, checkKeyName, type StatusName, TOKEN_SLOT,
 } from '../../protocol/index.js';
 import type { Hardware } from './hardware.js';
 
@@ -32,6 +32,7 @@ export function toFault(err: unknown): DeviceFault {
   if (err instanceof DeviceFault) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (message.startsWith('no HMAC peripheral')) return new DeviceFault('NO_HMAC', message, ESP_ERR.ESP_ERR_NOT_SUPPORTED);
+  if (message.startsWith('KEY_ROLE: ')) return new DeviceFault('KEY_ROLE', message.slice(10), ESP_ERR.ESP_ERR_NOT_ALLOWED);
   const m = ESP_NAME.exec(message);
   if (m) {
     const code = (ESP_ERR as Record<string, number>)[m[1]] ?? -1;
@@ -84,7 +85,7 @@ export function createDevice(hw: Hardware): DeviceApi {
     },
 
     token(resource: string, expiry: number, opts: { slot?: number; keyName?: string } = {}): string {
-      const slot = checkSlot(opts.slot ?? 0);
+      const slot = checkSlot(opts.slot ?? TOKEN_SLOT);
       try {
         checkResource(resource);
         checkKeyName(opts.keyName ?? '');

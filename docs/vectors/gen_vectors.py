@@ -45,7 +45,7 @@ to_sign, sig, tok = first["stringToSign"], bytes.fromhex(first["signature"]), fi
 token_rsp = msg(0x84, 7, struct.pack("<H", len(tok)) + tok.encode())
 
 info_rsp = msg(0x82, 2, state + bytes([6]) + bytes([8, 0b011]) + bytes([0, 0b100]) * 5)
-error_rsp = msg(0x7F, 3, struct.pack("<Hi", 7, -1) + lb(b"ESP_FAIL: key block BLOCK_KEY1 purpose is HMAC_DOWN_ALL (5), not HMAC_UP (8)"))
+error_rsp = msg(0x7F, 3, struct.pack("<Hi", 7, -1) + lb(b"ESP_FAIL: key block BLOCK_KEY2 purpose is HMAC_DOWN_ALL (5), not HMAC_UP (8)"))
 
 hx = lambda b: b.hex()
 print(json.dumps({

@@ -67,8 +67,9 @@ export async function readKeyFile(path: string): Promise<Uint8Array> {
   return new Uint8Array(bytes);
 }
 
-export function slotOption(values: Values): number {
-  return int(values, 'slot', 0, 0, 5);
+/** --slot N (0..5); `fallback` when absent: 0 for attestations, 1 for tokens (the firmware's key roles). */
+export function slotOption(values: Values, fallback = 0): number {
+  return int(values, 'slot', fallback, 0, 5);
 }
 
 export { str };

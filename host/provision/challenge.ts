@@ -1,11 +1,11 @@
 // The default challenge step of provisioning: ask the device for an attestation of a fresh nonce with
 // the key slot just burned, and verify it with the escrowed key (verify.ts, default policy: the block
-// must report HMAC_UP and read protection). A serial port is opened as is; a virtual chip is run in
+// must report HMAC_UP and read protection); a token block is proven with a short-lived token. A serial port is opened as is; a virtual chip is run in
 // the emulator (host/emulator.ts) on its image and silicon side file, attested over the emulator's
 // pseudo-terminal, and stopped.
 import { Client } from '../client.js';
-import { EfuseAttestError } from '../errors.js';
-import { verifyAttestation } from '../verify.js';
+import { DeviceError, EfuseAttestError } from '../errors.js';
+import { verifyAttestation, verifyToken } from '../verify.js';
 import type { ChallengeFn, ChallengeTarget } from './sequence.js';
 
 export interface ChallengeOptions {
@@ -38,13 +38,24 @@ async function loadEmulator(): Promise<StartEmulator> {
   return mod.startEmulator as StartEmulator;
 }
 
+/**
+ * Asks for an attestation with the block just burned and verifies it. A block of the token role
+ * (the device answers KEY_ROLE: by default BLOCK_KEY1) proves its key with a short-lived token instead.
+ */
 async function attestAndVerify(path: string, t: ChallengeTarget, key: Uint8Array, opts: ChallengeOptions): Promise<void> {
   const client = await Client.open(path, {
     ...(opts.baud ? { baud: opts.baud } : {}), timeoutMs: opts.timeoutMs ?? 2000, retries: opts.retries ?? 2,
   });
   try {
-    const att = await client.attest({ slot: t.slot });
-    verifyAttestation(att, { key, deviceId: t.deviceId, slot: t.slot });
+    try {
+      const att = await client.attest({ slot: t.slot });
+      verifyAttestation(att, { key, deviceId: t.deviceId, slot: t.slot });
+    } catch (err) {
+      if (!(err instanceof DeviceError && err.statusName === 'KEY_ROLE')) throw err;
+      const resource = `efuse-attest/provisioning/devices/${t.deviceId}`;
+      const expiry = Math.floor(Date.now() / 1000) + 300;
+      verifyToken(await client.token({ resource, expiry, slot: t.slot }), { key, resource, deviceId: t.deviceId });
+    }
   } finally {
     await client.close();
   }

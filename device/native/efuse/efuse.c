@@ -44,6 +44,18 @@
 #if MODDEF_EFUSE_ADC_ENTROPY
 #include "bootloader_random.h"
 #endif
+/* Key roles (DESIGN.md, security model): the key blocks that attest and those that sign cloud tokens,
+ * as bit masks over BLOCK_KEY0..5 (manifest defines efuse.attest_slots / efuse.token_slots). No block
+ * has both roles: whoever holds a cloud registry's key must not be able to forge attestations. */
+#ifndef MODDEF_EFUSE_ATTEST_SLOTS
+#define MODDEF_EFUSE_ATTEST_SLOTS (0x3d)   /* every block but BLOCK_KEY1 */
+#endif
+#ifndef MODDEF_EFUSE_TOKEN_SLOTS
+#define MODDEF_EFUSE_TOKEN_SLOTS (0x02)
+#endif
+#if (MODDEF_EFUSE_ATTEST_SLOTS) & (MODDEF_EFUSE_TOKEN_SLOTS)
+#error "efuse: a key block cannot both attest and sign tokens (defines efuse.attest_slots and efuse.token_slots overlap)"
+#endif
 #include "soc/soc_caps.h"
 #if SOC_HMAC_SUPPORTED
 #include "esp_hmac.h"
@@ -285,6 +297,18 @@ static void read_device_id(xsMachine *the, uint8_t id[8])
 }
 
 #if SOC_HMAC_SUPPORTED
+/* Refuses a block that holds no HMAC key (its purpose), then one whose role is the other one: the
+ * first is what the peripheral would say anyway; the second is this firmware's rule (the defines). */
+static void check_use(xsMachine *the, int slot, unsigned mask, const char *role)
+{
+	unsigned purpose = (unsigned)esp_efuse_get_key_purpose((esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot));
+	if (purpose != PURPOSE_HMAC_UP)
+		throw_error(the, "ESP_FAIL: key block BLOCK_KEY%d purpose is %s (%u), not HMAC_UP (8)", slot, purpose_name(purpose), purpose);
+	if (!((mask >> slot) & 1))
+		throw_error(the, "KEY_ROLE: BLOCK_KEY%d is not %s (attestation blocks 0x%02x, token blocks 0x%02x)",
+			slot, role, (unsigned)(MODDEF_EFUSE_ATTEST_SLOTS), (unsigned)(MODDEF_EFUSE_TOKEN_SLOTS));
+}
+
 static void set_bytes(xsMachine *the, const char *name, const void *bytes, size_t length)
 {
 	xsmcSetArrayBuffer(xsVar(0), (void *)bytes, (xsUnsignedValue)length);
@@ -326,6 +350,7 @@ void xs_efuse_attest(xsMachine *the)
 	esp_chip_info_t info;
 	size_t o = 0;
 
+	check_use(the, slot, MODDEF_EFUSE_ATTEST_SLOTS, "an attestation key");
 	esp_chip_info(&info);
 	read_device_id(the, deviceId);
 	esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot);
@@ -413,6 +438,7 @@ void xs_efuse_token(xsMachine *the)
 	double expiry = xsmcToNumber(xsArg(2));
 	if (!(expiry >= 1 && expiry <= 4294967295.0) || (double)(uint32_t)expiry != expiry)
 		xsRangeError("expiry: must be an integer 1..4294967295");
+
 #if !SOC_HMAC_SUPPORTED
 	(void)slot;
 	throw_error(the, "no HMAC peripheral on %s", chip_name());
@@ -421,6 +447,7 @@ void xs_efuse_token(xsMachine *the)
 	char message[STRING_TO_SIGN_MAX + 1];
 	uint8_t mac[HMAC_SIZE];
 	size_t o = 0;
+	check_use(the, slot, MODDEF_EFUSE_TOKEN_SLOTS, "a token key");
 	for (size_t i = 0; i < resourceLength; i++) {
 		uint8_t c = (uint8_t)resource[i];
 		if (unreserved(c))

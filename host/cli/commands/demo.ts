@@ -24,7 +24,9 @@ import { describeInfo, type InfoOutput } from './info.js';
 import { printable } from '../printable.js';
 
 export const DEFAULT_DEMO_DIR = '.efuse-attest/demo';
+// The firmware's key roles: BLOCK_KEY0 attests, BLOCK_KEY1 signs cloud tokens (docs/security.md).
 const BLOCK = 'BLOCK_KEY0';
+const TOKEN_BLOCK = 'BLOCK_KEY1';
 const RESOURCE = 'demo-hub.azure-devices.net/devices/';
 
 interface Step { step: string; ms: number; detail: string }
@@ -96,19 +98,23 @@ token over serialport and verifies both with the escrowed key; a wrong key must 
     await writeFile(files.passphrase, passphrase + '\n', { mode: 0o600 });
     const vault = await FileVault.open(files.vault, { passphrase });
 
-    const provisioned = await timed(steps, ctx, 'provision', () => provisionDevice({
-      espefuse: new Espefuse(chip, { kind: 'virt', image: files.image }), store: vault, audit: new AuditLog(files.audit), block: BLOCK,
-      challenge: defaultChallenge({ timeoutMs: 5000 }),
-    }), (r) => `${r.outcome}: ${r.steps.filter((s) => s.outcome === 'ok').map((s) => s.step).join(' → ')}`);
-    if (provisioned.outcome !== 'provisioned') {
-      const e = provisioned.error;
-      throw new EfuseAttestError(`provisioning ended ${provisioned.outcome}${e ? `: ${e.message}` : ''}`, e?.code ?? 'DEMO', e?.exitCode ?? 1);
+    // Two keys, one per role: the attestation key and the cloud token key.
+    const keys: Uint8Array[] = [];
+    for (const [step, block] of [['provision', BLOCK], ['provision token key', TOKEN_BLOCK]] as const) {
+      const provisioned = await timed(steps, ctx, step, () => provisionDevice({
+        espefuse: new Espefuse(chip, { kind: 'virt', image: files.image }), store: vault, audit: new AuditLog(files.audit), block,
+        challenge: defaultChallenge({ timeoutMs: 5000 }),
+      }), (r) => `${block}: ${r.outcome}: ${r.steps.filter((s) => s.outcome === 'ok').map((s) => s.step).join(' → ')}`);
+      if (provisioned.outcome !== 'provisioned') {
+        const e = provisioned.error;
+        throw new EfuseAttestError(`provisioning ${block} ended ${provisioned.outcome}${e ? `: ${e.message}` : ''}`, e?.code ?? 'DEMO', e?.exitCode ?? 1);
+      }
+      const record = await vault.get(made.deviceId, block);
+      if (!record) throw new EfuseAttestError(`the vault has no key for device ${made.deviceId} ${block} after provisioning`, 'DEMO');
+      keys.push(Uint8Array.from(record.key));
+      wipe(record.key);
     }
-
-    const record = await vault.get(made.deviceId, BLOCK);
-    if (!record) throw new EfuseAttestError(`the vault has no key for device ${made.deviceId} after provisioning`, 'DEMO');
-    const key = Uint8Array.from(record.key);
-    wipe(record.key);
+    const [key, tokenKey] = keys as [Uint8Array, Uint8Array];
     const wrong = generateKey();
     let bootLines = 0;
     const emulator = await timed(steps, ctx, 'boot', () => startEmulator({ chip, efuse: files.image }), (e) => `firmware on XS, UART on ${e.path}`);
@@ -136,10 +142,10 @@ token over serialport and verifies both with the escrowed key; a wrong key must 
       const resource = RESOURCE + made.deviceId;
       const expiry = Math.floor(Date.now() / 1000) + 3600;
       await timed(steps, ctx, 'token', async () => {
-        const t = await c.token({ resource, expiry, slot: 0 });
-        verifyToken(t, { key, resource });
+        const t = await c.token({ resource, expiry, slot: 1 });
+        verifyToken(t, { key: tokenKey, resource, deviceId: made.deviceId });
         return t;
-      }, (t) => `verified: ${t.slice(0, 48)}…`);
+      }, (t) => `verified with the escrowed token key (BLOCK_KEY1): ${t.slice(0, 48)}…`);
       return {
         chip, deviceId: made.deviceId, dir, files, steps, info,
         attestation: { verified: true, nonce: toHex(attestation.att.nonce), slot: attestation.v.slot, readProtected: attestation.v.readProtected },
@@ -149,6 +155,7 @@ token over serialport and verifies both with the escrowed key; a wrong key must 
       };
     } finally {
       wipe(key);
+      wipe(tokenKey);
       await client?.close();
       await emulator.stop();
     }

@@ -5,7 +5,7 @@
 import { equalBytes, fromHex, toHex } from '../../../protocol/index.js';
 import { VerificationError } from '../../errors.js';
 import { attestationFromJson } from '../../serialize.js';
-import { verifyAttestation, verifyToken } from '../../verify.js';
+import { DEFAULT_MAX_TOKEN_LIFETIME, verifyAttestation, verifyToken } from '../../verify.js';
 import { type Command, int, str } from '../command.js';
 import { readKeyFile, readRegularFile } from '../common.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFrom } from '../policy.js';
@@ -48,7 +48,7 @@ export const verify: Command = {
   name: 'verify',
   summary: 'verify a saved attestation (from attest --out) or a SAS token with the escrowed key',
   usage: `efuse-attest verify --attestation att.json --key key.bin [--nonce HEX] [policy options]
-efuse-attest verify --token-file token.txt --key key.bin [--resource URI]
+efuse-attest verify --token-file token.txt --key key.bin [--resource URI] [--device-id ID] [--key-name NAME]
 
   --attestation FILE  attestation JSON ("-" for standard input)
   --nonce HEX         the challenge this attestation must answer (checks freshness; without it
@@ -57,7 +57,11 @@ efuse-attest verify --token-file token.txt --key key.bin [--resource URI]
   --token TEXT        a SAS token on the command line (visible to other users in ps: prefer --token-file)
   --key FILE          the escrowed 32-byte key
   --slot N            the key slot that must have been used
+  --key FILE          for a token: the escrowed token key (BLOCK_KEY1), not the attestation key
   --resource URI      the resource the token must be for
+  --device-id ID      the device the token's resource must name (<hub>/devices/ID)
+  --key-name NAME     the skn the token must carry ("" for none)
+  --max-lifetime S    refuse a token valid for more than S seconds from now (default 86400)
   --now SECONDS       the time to check token expiry against (default now)
 ${POLICY_USAGE}
 
@@ -65,6 +69,7 @@ Exit code 3 when it does not verify.`,
   options: {
     ...POLICY_OPTIONS, attestation: { type: 'string', short: 'a' }, nonce: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' },
     key: { type: 'string', short: 'k' }, slot: { type: 'string' }, resource: { type: 'string' }, now: { type: 'string' },
+    'device-id': { type: 'string' }, 'key-name': { type: 'string' }, 'max-lifetime': { type: 'string' },
   },
   async run(values) {
     const keyPath = str(values, 'key');
@@ -79,7 +84,15 @@ Exit code 3 when it does not verify.`,
       const token = tokenArg ?? await readToken(tokenFile!);
       const resource = str(values, 'resource');
       const now = str(values, 'now');
-      return { token: verifyToken(token, { key, ...(resource ? { resource } : {}), ...(now ? { now: int(values, 'now', 0, 0, 0xffffffff) } : {}) }) };
+      const deviceId = str(values, 'device-id');
+      const keyName = str(values, 'key-name');
+      return {
+        token: verifyToken(token, {
+          key, ...(resource ? { resource } : {}), ...(now ? { now: int(values, 'now', 0, 0, 0xffffffff) } : {}),
+          ...(deviceId !== undefined ? { deviceId } : {}), ...(keyName !== undefined ? { keyName } : {}),
+          maxLifetimeSeconds: int(values, 'max-lifetime', DEFAULT_MAX_TOKEN_LIFETIME, 1, 0xffffffff),
+        }),
+      };
     }
     const nonceHex = str(values, 'nonce');
     const nonce = nonceHex !== undefined ? fromHex(nonceHex, '--nonce') : undefined;
