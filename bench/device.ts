@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../host/client.js';
-import { emulatorBinary, startEmulator } from '../host/emulator.js';
+import { type Emulator, type EmulatorStats, emulatorBinary, startEmulator } from '../host/emulator.js';
 import { benchAmplifyEmulator } from './amplify.js';
 import { benchChip } from './chip.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
@@ -28,16 +28,16 @@ function build32(): string {
   return binary;
 }
 
-async function footprint32(): Promise<FootprintFigures> {
-  const binary = build32();
+/** A keyed virtual chip in the emulator (`binary`: another build), a client on it, and its stats at boot. */
+async function onEmulator<T>(binary: string | undefined, fn: (emu: Emulator, client: Client, boot: EmulatorStats, key: Uint8Array) => Promise<T>): Promise<T> {
   const chip = await benchChip(CHIP, true);
   try {
-    const emu = await startEmulator({ chip: CHIP, efuse: chip.image, binary });
+    const emu = await startEmulator({ chip: CHIP, efuse: chip.image, ...(binary ? { binary } : {}) });
     try {
       const boot = await emu.stats();
       const client = await Client.open(emu.path, { timeoutMs: 5000 });
       try {
-        return await benchFootprint(emu, client, boot, 1000, '5b. 32-bit build,');
+        return await fn(emu, client, boot, chip.key!);
       } finally {
         await client.close();
       }
@@ -48,6 +48,9 @@ async function footprint32(): Promise<FootprintFigures> {
     await chip.remove();
   }
 }
+
+const footprint32 = (): Promise<FootprintFigures> =>
+  onEmulator(build32(), (emu, client, boot) => benchFootprint(emu, client, boot, 1000, '5b. 32-bit build,'));
 
 async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | { error: string }> {
   try {
@@ -60,27 +63,11 @@ async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | { er
   }
 }
 
-async function emulatorBenchmarks(): Promise<{ roundTrip: RoundTripFigures; footprint: FootprintFigures }> {
-  const chip = await benchChip(CHIP, true);
-  try {
-    const emu = await startEmulator({ chip: CHIP, efuse: chip.image });
-    try {
-      const boot = await emu.stats();
-      const client = await Client.open(emu.path, { timeoutMs: 5000 });
-      try {
-        const roundTrip = await benchRoundTrip(emu, client, chip.key!);
-        const footprint = await benchFootprint(emu, client, boot);
-        return { roundTrip, footprint };
-      } finally {
-        await client.close();
-      }
-    } finally {
-      await emu.stop();
-    }
-  } finally {
-    await chip.remove();
-  }
-}
+const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; footprint: FootprintFigures }> =>
+  onEmulator(undefined, async (emu, client, boot, key) => ({
+    roundTrip: await benchRoundTrip(emu, client, key),
+    footprint: await benchFootprint(emu, client, boot),
+  }));
 
 export async function benchDevice(): Promise<Record<string, unknown>> {
   const emu = await guarded('2./5. emulator benchmarks', emulatorBenchmarks);

@@ -44,6 +44,7 @@ const MUTANTS: readonly Mutant[] = [
   { id: 'sim-purpose-unchecked', file: 'emulator/idf/sim_hmac.c', what: 'the simulated peripheral MACs with a block of any purpose', find: 'if (sim_field_u32(&l->key_purpose[key_id]) != ESP_EFUSE_KEY_PURPOSE_HMAC_UP) return ESP_FAIL;', replace: '', tests: [IDF_TESTS] },
   { id: 'sim-crypt-parity', file: 'emulator/idf/sim_efuse.c', what: 'flash encryption read as "any bit set" instead of an odd count', find: 'for (; cnt; cnt >>= 1) odd ^= cnt & 1;', replace: 'odd = cnt != 0;', tests: [IDF_TESTS] },
   { id: 'sim-always-entropy', file: 'emulator/idf/sim_app.c', what: 'the simulated RNG is random without an entropy source', find: 'if (!adcEntropy) {', replace: 'if (0) {', tests: [IDF_TESTS] },
+  { id: 'role-unchecked', file: EFUSE, what: 'a block of the other role is used (key roles not enforced)', find: 'if (!((mask >> slot) & 1))', replace: 'if (0)', tests: [IDF_TESTS] },
   { id: 'star-upper', file: EFUSE, what: "'*' encoded as %2A, not as the Azure IoT SDK's %2a", find: "c == '*' ? 'a' : hex[c & 15]", replace: 'hex[c & 15]', tests: [IDF_TESTS] },
 ];
 
