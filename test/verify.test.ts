@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createDevice } from '../device/src/device.js';
 import { keyMap, Verifier } from '../host/backend.js';
 import { VerificationError } from '../host/errors.js';
 import { attestationFromJson, attestationToJson } from '../host/serialize.js';
 import { verifyAttestation, verifyToken } from '../host/verify.js';
-import { toHex } from '../protocol/index.js';
+import { buildTranscript, toHex } from '../protocol/index.js';
 import { softChip } from './support/soft-chip.js';
 import { TEST_KEY } from './support/targets.js';
 
@@ -65,6 +65,27 @@ describe('verifyAttestation', () => {
     assert.throws(() => verifyAttestation(b, { key: TEST_KEY, policy: { requireSecureBoot: true } }), reason('SECURE_BOOT'));
     assert.throws(() => verifyAttestation(b, { key: TEST_KEY, policy: { firmwareIds: ['00'.repeat(32)] } }), reason('FIRMWARE'));
     assert.ok(verifyAttestation(b, { key: TEST_KEY, policy: { firmwareIds: ['ab'.repeat(32)] } }));
+  });
+
+  it('policy: flash encryption and write protection, when required, are checked against what the device attests', () => {
+    // devC: its key block is not write-protected, and it has no flash encryption.
+    const devC = createDevice(softChip({ mac: idA, keys: { 0: { key: TEST_KEY, writeProtected: false } } }));
+    const c = attestWith(devC);
+    assert.ok(verifyAttestation(c, { key: TEST_KEY }), 'neither is required by default');
+    assert.throws(() => verifyAttestation(c, { key: TEST_KEY, policy: { requireFlashEncryption: true } }), reason('FLASH_ENCRYPTION'));
+    assert.throws(() => verifyAttestation(c, { key: TEST_KEY, policy: { requireWriteProtected: true } }), reason('WRITE_PROTECT'));
+    const devD = createDevice(softChip({ mac: idA, flashEncryption: true, keys: { 0: { key: TEST_KEY, writeProtected: true } } }));
+    const d = attestWith(devD);
+    assert.ok(verifyAttestation(d, { key: TEST_KEY, policy: { requireFlashEncryption: true, requireWriteProtected: true } }));
+  });
+
+  it('refuses an answer whose MAC is valid but whose key block is not HMAC_UP', () => {
+    // What a device with some other MAC-capable block would send: signed right, but the wrong purpose.
+    const a = attestWith();
+    const response = { ...a.response, purpose: 5 };
+    const { mac: _mac, ...fields } = response;
+    const mac = new Uint8Array(createHmac('sha256', TEST_KEY).update(buildTranscript(fields, a.nonce)).digest());
+    assert.throws(() => verifyAttestation({ nonce: a.nonce, response: { ...response, mac } }, { key: TEST_KEY }), reason('PURPOSE'));
   });
 
   it('JSON form round-trips and rejects malformed files naming the field', () => {
