@@ -152,9 +152,18 @@ for (const backend of BACKENDS) {
       const { store, reopen } = await backend.make();
       const r = rec();
       await store.put(r);
-      await rejectsCode(store.put({ ...r, key: generateKey() }), 'ESCROW_CONFLICT', /never replaced/);
+      const other = generateKey();
+      const stored = Uint8Array.from(r.key);
+      const conflict = await rejectsCode(store.put({ ...r, key: other }), 'ESCROW_CONFLICT', /never replaced/);
+      // The refusal names the record, never either key, in any spelling (hex, base64, raw bytes).
+      const text = `${conflict.message} ${conflict.stack ?? ''} ${JSON.stringify(conflict)}`;
+      for (const k of [stored, other]) {
+        for (const spelling of [Buffer.from(k).toString('hex'), Buffer.from(k).toString('base64'), Buffer.from(k).toString('latin1')]) {
+          assert.ok(!text.toLowerCase().includes(spelling.toLowerCase()), 'no key bytes in a conflict');
+        }
+      }
       await rejectsCode(store.put({ ...r, chip: 'esp32c3' }), 'ESCROW_CONFLICT');
-      assert.deepEqual((await (await reopen()).get(r.deviceId, r.block))?.key, r.key);
+      assert.deepEqual((await (await reopen()).get(r.deviceId, r.block))?.key, stored);
     });
 
     it('two stations racing to escrow different keys for one device: exactly one wins, the other gets ESCROW_CONFLICT', async () => {
