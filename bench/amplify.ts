@@ -5,11 +5,10 @@
 // Target: the ratio stays a small constant (≤ 3); a decoder that re-checksums each candidate's body
 // is about 20× slower on the amplifier.
 import { randomBytes } from 'node:crypto';
-import { Client } from '../host/client.js';
-import { startEmulator } from '../host/emulator.js';
+import type { Client } from '../host/client.js';
 import { FrameDecoder } from '../protocol/index.js';
 import { amplifier } from '../test/support/fuzz.js';
-import { benchChip } from './chip.js';
+import { onBenchEmulator } from './chip.js';
 import { processCpu } from './roundtrip.js';
 import { compare, line, verdict } from './util.js';
 
@@ -45,31 +44,18 @@ async function emulatorCpu(pid: number, client: Client, input: Uint8Array): Prom
 }
 
 export async function benchAmplifyEmulator(): Promise<Record<string, number | boolean>> {
-  const chip = await benchChip('esp32s3', false);
-  try {
-    const emu = await startEmulator({ chip: 'esp32s3', efuse: chip.image });
-    try {
-      const client = await Client.open(emu.path, { timeoutMs: 5000 });
-      try {
-        const n = 2 * 1024 * 1024;
-        const amp = amplifier(n);
-        const rnd = new Uint8Array(randomBytes(n));
-        let best = { amp: Infinity, rnd: Infinity };
-        for (let r = 0; r < 3; r++) {
-          best = { rnd: Math.min(best.rnd, await emulatorCpu(emu.pid, client, rnd)), amp: Math.min(best.amp, await emulatorCpu(emu.pid, client, amp)) };
-        }
-        const ratio = best.amp / Math.max(best.rnd, 0.01);
-        line('   emulator CPU for 2 MiB of random bytes (s)', best.rnd.toFixed(2));
-        line('   emulator CPU for 2 MiB of the amplifier input (s)', best.amp.toFixed(2));
-        line(`   slowdown in the emulator (target <= ${TARGET})`, `${ratio.toFixed(2)} (${verdict(ratio <= TARGET)})`);
-        return { emulatorRandomCpu: best.rnd, emulatorAmplifierCpu: best.amp, emulatorRatio: ratio, met: ratio <= TARGET };
-      } finally {
-        await client.close();
-      }
-    } finally {
-      await emu.stop();
+  return onBenchEmulator('esp32s3', { burn: false }, async (emu, client) => {
+    const n = 2 * 1024 * 1024;
+    const amp = amplifier(n);
+    const rnd = new Uint8Array(randomBytes(n));
+    let best = { amp: Infinity, rnd: Infinity };
+    for (let r = 0; r < 3; r++) {
+      best = { rnd: Math.min(best.rnd, await emulatorCpu(emu.pid, client, rnd)), amp: Math.min(best.amp, await emulatorCpu(emu.pid, client, amp)) };
     }
-  } finally {
-    await chip.remove();
-  }
+    const ratio = best.amp / Math.max(best.rnd, 0.01);
+    line('   emulator CPU for 2 MiB of random bytes (s)', best.rnd.toFixed(2));
+    line('   emulator CPU for 2 MiB of the amplifier input (s)', best.amp.toFixed(2));
+    line(`   slowdown in the emulator (target <= ${TARGET})`, `${ratio.toFixed(2)} (${verdict(ratio <= TARGET)})`);
+    return { emulatorRandomCpu: best.rnd, emulatorAmplifierCpu: best.amp, emulatorRatio: ratio, met: ratio <= TARGET };
+  });
 }

@@ -1,10 +1,12 @@
 // Virtual chips for the benchmarks, made with the library's own espefuse code: a fresh image from
 // espefuse --virt, optionally a key burned HMAC_UP (read-protected) and handed to the virtual silicon,
-// in a temp directory that remove() deletes.
+// in a temp directory that remove() deletes; and such a chip run in the emulator with a client on it.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '../host/client.js';
+import { type Emulator, type EmulatorStats, startEmulator } from '../host/emulator.js';
 import { Espefuse } from '../host/espefuse/driver.js';
 import { createVirtualChip, writeSiliconKey } from '../host/espefuse/virtual.js';
 
@@ -31,4 +33,31 @@ export async function benchChip(chip: string, burn: boolean): Promise<BenchChip>
     out.key = key;
   }
   return out;
+}
+
+/**
+ * A fresh chip (keyed with `burn`) in the emulator (`binary`: another build), a client on it, and
+ * the emulator's stats at boot; all of it stopped and removed afterwards.
+ */
+export async function onBenchEmulator<T>(
+  chip: string, opts: { burn: boolean; binary?: string },
+  fn: (emu: Emulator, client: Client, boot: EmulatorStats, made: BenchChip) => Promise<T>,
+): Promise<T> {
+  const made = await benchChip(chip, opts.burn);
+  try {
+    const emu = await startEmulator({ chip, efuse: made.image, ...(opts.binary ? { binary: opts.binary } : {}) });
+    try {
+      const boot = await emu.stats();
+      const client = await Client.open(emu.path, { timeoutMs: 5000 });
+      try {
+        return await fn(emu, client, boot, made);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await emu.stop();
+    }
+  } finally {
+    await made.remove();
+  }
 }

@@ -5,10 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Client } from '../host/client.js';
-import { type Emulator, type EmulatorStats, emulatorBinary, startEmulator } from '../host/emulator.js';
+import { emulatorBinary } from '../host/emulator.js';
 import { benchAmplifyEmulator } from './amplify.js';
-import { benchChip } from './chip.js';
+import { onBenchEmulator } from './chip.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
 import { benchProvision } from './provision.js';
 import { benchRoundTrip, type RoundTripFigures } from './roundtrip.js';
@@ -28,29 +27,8 @@ function build32(): string {
   return binary;
 }
 
-/** A keyed virtual chip in the emulator (`binary`: another build), a client on it, and its stats at boot. */
-async function onEmulator<T>(binary: string | undefined, fn: (emu: Emulator, client: Client, boot: EmulatorStats, key: Uint8Array) => Promise<T>): Promise<T> {
-  const chip = await benchChip(CHIP, true);
-  try {
-    const emu = await startEmulator({ chip: CHIP, efuse: chip.image, ...(binary ? { binary } : {}) });
-    try {
-      const boot = await emu.stats();
-      const client = await Client.open(emu.path, { timeoutMs: 5000 });
-      try {
-        return await fn(emu, client, boot, chip.key!);
-      } finally {
-        await client.close();
-      }
-    } finally {
-      await emu.stop();
-    }
-  } finally {
-    await chip.remove();
-  }
-}
-
 const footprint32 = (): Promise<FootprintFigures> =>
-  onEmulator(build32(), (emu, client, boot) => benchFootprint(emu, client, boot, 1000, '5b. 32-bit build,'));
+  onBenchEmulator(CHIP, { burn: true, binary: build32() }, (emu, client, boot) => benchFootprint(emu, client, boot, 1000, '5b. 32-bit build,'));
 
 async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | { error: string }> {
   try {
@@ -64,8 +42,8 @@ async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | { er
 }
 
 const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; footprint: FootprintFigures }> =>
-  onEmulator(undefined, async (emu, client, boot, key) => ({
-    roundTrip: await benchRoundTrip(emu, client, key),
+  onBenchEmulator(CHIP, { burn: true }, async (emu, client, boot, made) => ({
+    roundTrip: await benchRoundTrip(emu, client, made.key!),
     footprint: await benchFootprint(emu, client, boot),
   }));
 
