@@ -33,7 +33,7 @@ const MUTANTS: readonly Mutant[] = [
   { id: 'slot-bound', file: EFUSE, what: 'attest accepts slot 6 (missing bounds check)', find: 'int slot = arg_int(the, 0, "slot", 0, KEY_SLOTS - 1);\n\tsize_t nonceLength', replace: 'int slot = arg_int(the, 0, "slot", 0, KEY_SLOTS);\n\tsize_t nonceLength', tests: [IDF_TESTS] },
   { id: 'secure-boot-bit', file: EFUSE, what: 'the transcript puts secure boot in the flash-encryption bit', find: '(secureBoot ? 2 : 0) | (flashEncryption ? 4 : 0)); /* bit 0', replace: '(secureBoot ? 4 : 0) | (flashEncryption ? 4 : 0)); /* bit 0', tests: [IDF_TESTS] },
   { id: 'short-nonce-fill', file: EFUSE, what: 'only half the device nonce is random', find: 'fill_random(deviceNonce, sizeof(deviceNonce));', replace: 'memset(deviceNonce, 0, sizeof(deviceNonce));\n\tfill_random(deviceNonce, sizeof(deviceNonce) / 2);', tests: [IDF_TESTS] },
-  { id: 'wrong-block', file: EFUSE, what: 'attest reads the flags of the next key block', find: 'esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot);\n\tunsigned purpose', replace: 'esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot + 1);\n\tunsigned purpose', tests: [IDF_TESTS] },
+  { id: 'wrong-block', file: EFUSE, what: 'attest reads the flags of the next key block', find: 'esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot);\n\tbool readProtected', replace: 'esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot + 1);\n\tbool readProtected', tests: [IDF_TESTS] },
   { id: 'tilde-encoded', file: EFUSE, what: "the string-to-sign percent-encodes '~'", find: "c == '_' || c == '~';", replace: "c == '_';", tests: [IDF_TESTS] },
   { id: 'nonce-min', file: EFUSE, what: 'a 15-byte host nonce is accepted', find: '#define NONCE_MIN 16', replace: '#define NONCE_MIN 15', tests: [IDF_TESTS] },
   { id: 'abs-done-0-only', file: EFUSE, what: 'secure boot V2 (ABS_DONE_1) is not seen on the ESP32', find: 'return esp_efuse_read_field_bit(ESP_EFUSE_ABS_DONE_0) || esp_efuse_read_field_bit(ESP_EFUSE_ABS_DONE_1);', replace: 'return esp_efuse_read_field_bit(ESP_EFUSE_ABS_DONE_0);', tests: [IDF_TESTS] },
@@ -44,7 +44,7 @@ const MUTANTS: readonly Mutant[] = [
   { id: 'sim-purpose-unchecked', file: 'emulator/idf/sim_hmac.c', what: 'the simulated peripheral MACs with a block of any purpose', find: 'if (sim_field_u32(&l->key_purpose[key_id]) != ESP_EFUSE_KEY_PURPOSE_HMAC_UP) return ESP_FAIL;', replace: '', tests: [IDF_TESTS] },
   { id: 'sim-crypt-parity', file: 'emulator/idf/sim_efuse.c', what: 'flash encryption read as "any bit set" instead of an odd count', find: 'for (; cnt; cnt >>= 1) odd ^= cnt & 1;', replace: 'odd = cnt != 0;', tests: [IDF_TESTS] },
   { id: 'sim-always-entropy', file: 'emulator/idf/sim_app.c', what: 'the simulated RNG is random without an entropy source', find: 'if (!adcEntropy) {', replace: 'if (0) {', tests: [IDF_TESTS] },
-  { id: 'role-unchecked', file: EFUSE, what: 'a block of the other role is used (key roles not enforced)', find: 'if (!((mask >> slot) & 1))', replace: 'if (0)', tests: [IDF_TESTS] },
+  { id: 'role-unchecked', file: EFUSE, what: 'a block of the other role is used (key roles not enforced)', find: 'if (!((mask >> slot) & 1))', replace: 'if (!((mask >> slot) & 1) && 0)', tests: [IDF_TESTS] },
   { id: 'star-upper', file: EFUSE, what: "'*' encoded as %2A, not as the Azure IoT SDK's %2a", find: "c == '*' ? 'a' : hex[c & 15]", replace: 'hex[c & 15]', tests: [IDF_TESTS] },
 ];
 

@@ -226,13 +226,19 @@ static size_t arg_bytes(xsMachine *the, int index, const char *name, uint8_t *ds
 	return (size_t)length;
 }
 
-/* A char[N] field of esp_app_desc_t, which need not end in NUL. */
+/* A char[N] field of esp_app_desc_t, which need not end in NUL: its length up to size. */
+static size_t field_length(const char *field, size_t size)
+{
+	size_t n = 0;
+	while (n < size && field[n]) n++;
+	return n;
+}
+
+/* Such a field as a string. */
 static void set_field_string(xsMachine *the, xsSlot *slot, const char *field, size_t size)
 {
 	char text[33];
-	size_t n = 0;
-	if (size > sizeof(text) - 1) size = sizeof(text) - 1;
-	while (n < size && field[n]) n++;
+	size_t n = field_length(field, size < sizeof(text) - 1 ? size : sizeof(text) - 1);
 	memcpy(text, field, n);
 	text[n] = 0;
 	xsmcSetString(*slot, text);
@@ -252,32 +258,18 @@ static void fill_random(uint8_t *bytes, size_t count)
 #endif
 }
 
-#if SOC_HMAC_SUPPORTED
-/* A char[N] field of esp_app_desc_t, which need not end in NUL: its length up to size. */
-static size_t field_length(const char *field, size_t size)
-{
-	size_t n = 0;
-	while (n < size && field[n]) n++;
-	return n;
-}
-#endif
 
 #if SOC_HMAC_SUPPORTED
-/* HMAC of message with BLOCK_KEY<slot>; throws the esp_err_t (naming the purpose for ESP_FAIL). The
- * message is always a transcript or string-to-sign built in this file. */
+/* HMAC of message with BLOCK_KEY<slot>; throws the esp_err_t. The message is always a transcript or
+ * string-to-sign built in this file, and the block has passed check_use (its purpose is HMAC_UP). */
 static void hmac_or_throw(xsMachine *the, int slot, const uint8_t *message, size_t length, uint8_t mac[HMAC_SIZE])
 {
 	esp_err_t err = esp_hmac_calculate((hmac_key_id_t)(HMAC_KEY0 + slot), message, length, mac);
 	if (err == ESP_OK)
 		return;
 	memzero(mac, HMAC_SIZE);
-	if (err == ESP_FAIL) {
-		/* The peripheral refuses a key block whose purpose is not HMAC_UP: say what it is. */
-		unsigned purpose = (unsigned)esp_efuse_get_key_purpose((esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot));
-		if (purpose != PURPOSE_HMAC_UP)
-			throw_error(the, "ESP_FAIL: key block BLOCK_KEY%d purpose is %s (%u), not HMAC_UP (8)", slot, purpose_name(purpose), purpose);
+	if (err == ESP_FAIL)
 		throw_error(the, "ESP_FAIL: esp_hmac_calculate failed with key block BLOCK_KEY%d (purpose HMAC_UP)", slot);
-	}
 	char what[48];
 	snprintf(what, sizeof(what), "esp_hmac_calculate(HMAC_KEY%d)", slot);
 	throw_esp(the, err, what);
@@ -297,9 +289,9 @@ static void read_device_id(xsMachine *the, uint8_t id[8])
 }
 
 #if SOC_HMAC_SUPPORTED
-/* Refuses a block that holds no HMAC key (its purpose), then one whose role is the other one: the
- * first is what the peripheral would say anyway; the second is this firmware's rule (the defines). */
-static void check_use(xsMachine *the, int slot, unsigned mask, const char *role)
+/* Refuses a block that holds no HMAC key (its purpose: what the peripheral would refuse, with ESP_FAIL),
+ * then one whose role is the other one (this firmware's rule, the defines). Returns the purpose. */
+static unsigned check_use(xsMachine *the, int slot, unsigned mask, const char *role)
 {
 	unsigned purpose = (unsigned)esp_efuse_get_key_purpose((esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot));
 	if (purpose != PURPOSE_HMAC_UP)
@@ -307,6 +299,7 @@ static void check_use(xsMachine *the, int slot, unsigned mask, const char *role)
 	if (!((mask >> slot) & 1))
 		throw_error(the, "KEY_ROLE: BLOCK_KEY%d is not %s (attestation blocks 0x%02x, token blocks 0x%02x)",
 			slot, role, (unsigned)(MODDEF_EFUSE_ATTEST_SLOTS), (unsigned)(MODDEF_EFUSE_TOKEN_SLOTS));
+	return purpose;
 }
 
 static void set_bytes(xsMachine *the, const char *name, const void *bytes, size_t length)
@@ -350,11 +343,10 @@ void xs_efuse_attest(xsMachine *the)
 	esp_chip_info_t info;
 	size_t o = 0;
 
-	check_use(the, slot, MODDEF_EFUSE_ATTEST_SLOTS, "an attestation key");
+	unsigned purpose = check_use(the, slot, MODDEF_EFUSE_ATTEST_SLOTS, "an attestation key");
 	esp_chip_info(&info);
 	read_device_id(the, deviceId);
 	esp_efuse_block_t block = (esp_efuse_block_t)(EFUSE_BLK_KEY0 + slot);
-	unsigned purpose = (unsigned)esp_efuse_get_key_purpose(block);
 	bool readProtected = esp_efuse_get_key_dis_read(block);
 	bool writeProtected = esp_efuse_get_key_dis_write(block);
 	bool secureBoot = secure_boot_fused();
@@ -447,7 +439,7 @@ void xs_efuse_token(xsMachine *the)
 	char message[STRING_TO_SIGN_MAX + 1];
 	uint8_t mac[HMAC_SIZE];
 	size_t o = 0;
-	check_use(the, slot, MODDEF_EFUSE_TOKEN_SLOTS, "a token key");
+	(void)check_use(the, slot, MODDEF_EFUSE_TOKEN_SLOTS, "a token key");
 	for (size_t i = 0; i < resourceLength; i++) {
 		uint8_t c = (uint8_t)resource[i];
 		if (unreserved(c))
