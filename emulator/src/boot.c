@@ -11,7 +11,6 @@
 
 struct emu_chip {
 	const char *name;
-	bool hmac;          /* has the HMAC peripheral (DESIGN.md) */
 	const char *rom;    /* first ROM lines, up to the reset cause */
 	const char *boot;   /* "boot:0x.. (SPI_FAST_FLASH_BOOT)" */
 	const char *after;  /* ROM lines after the reset cause */
@@ -27,7 +26,7 @@ struct emu_chip {
 	"entry 0x403c9914\r\n"
 
 static const emu_chip chips[] = {
-	{ "esp32", false,
+	{ "esp32",
 		"ets Jul 29 2019 12:21:46\r\n\r\n", "boot:0x13 (SPI_FAST_FLASH_BOOT)",
 		"configsip: 0, SPIWP:0xee\r\n"
 		"clk_drv:0x00,q_drv:0x00,d_drv:0x00,cs0_drv:0x00,hd_drv:0x00,wp_drv:0x00\r\n"
@@ -36,28 +35,28 @@ static const emu_chip chips[] = {
 		"load:0x40078000,len:15576\r\n"
 		"load:0x40080400,len:4\r\n"
 		"entry 0x4008064c\r\n" },
-	{ "esp32s2", true,
+	{ "esp32s2",
 		"ESP-ROM:esp32s2-rc4-20191025\r\nBuild:Oct 25 2019\r\n", "boot:0x8 (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32s3", true,
+	{ "esp32s3",
 		"ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n", "boot:0x8 (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32c2", false,
+	{ "esp32c2",
 		"ESP-ROM:esp8684-api2-20220127\r\nBuild:Jan 27 2022\r\n", "boot:0xc (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32c3", true,
+	{ "esp32c3",
 		"ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\n", "boot:0xc (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32c5", true,
+	{ "esp32c5",
 		"ESP-ROM:esp32c5-eco2-20250121\r\nBuild:Jan 21 2025\r\n", "boot:0x18 (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32c6", true,
+	{ "esp32c6",
 		"ESP-ROM:esp32c6-20220919\r\nBuild:Sep 19 2022\r\n", "boot:0x6c (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32h2", true,
+	{ "esp32h2",
 		"ESP-ROM:esp32h2-20221101\r\nBuild:Nov  1 2022\r\n", "boot:0xc (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32p4", true,
+	{ "esp32p4",
 		"ESP-ROM:esp32p4-eco2-20240710\r\nBuild:Jul 10 2024\r\n", "boot:0x30f (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
 };
@@ -69,11 +68,6 @@ const emu_chip *chip_find(const char *name)
 			return &chips[i];
 	}
 	return NULL;
-}
-
-bool chip_has_hmac(const emu_chip *chip)
-{
-	return chip->hmac;
 }
 
 const char *chip_names(void)

@@ -98,7 +98,6 @@ typedef struct emu_chip emu_chip;
 typedef enum { BOOT_POWERON, BOOT_SW_RESET, BOOT_PANIC } emu_boot_reason;
 
 const emu_chip *chip_find(const char *name);
-bool chip_has_hmac(const emu_chip *chip);
 /* Comma-separated list of chip names, for messages. */
 const char *chip_names(void);
 void boot_banner(const emu_chip *chip, emu_boot_reason reason);
