@@ -59,10 +59,9 @@ export function linkMap(root: string, chip: string, manifest = join(root, 'modda
   for (const name of m.preload) lines.push(`preload\t${name}`);
   lines.push(`config\t${JSON.stringify(m.config)}`);
   for (const [name, value] of definesOf(m.defines)) lines.push(`define\t${name}\t${clean(value)}`);
-  const subclass = platform.includes('/') ? platform.split('/')[1]! : platform;
   for (const dir of m.includeDirs) {
     if (dir.includes('$(MODDABLE)')) continue; // the SDK's own folders: not part of the simulated tree
-    const mapped = dir.replaceAll('$(IDF_PATH)', idf).replaceAll('$(ESP32_SUBCLASS)', subclass);
+    const mapped = dir.replaceAll('$(IDF_PATH)', idf).replaceAll('$(ESP32_SUBCLASS)', chip); // the platform's chip
     if (mapped.includes('$(')) return `platform\t${platform}\nerror\t${clean(`include folder ${dir}: unknown variable`)}\n`;
     if (!existsSync(mapped)) return `platform\t${platform}\nerror\t${clean(`include folder ${dir} (${mapped}) does not exist`)}\n`;
     lines.push(`cinclude\t${mapped.replace(/\/$/, '')}`);

@@ -165,8 +165,8 @@ export function resolveManifest(rootManifest: string, platform: string, vars: Re
     if (section === undefined) return;
     if (!isObject(section)) throw new ManifestError(`${m.path}: "modules" must be an object`);
     for (const [name, value] of Object.entries(section)) {
-      for (const raw of asList(value, `${m.path}: module "${name}"`)) {
-        const text = raw; // $(…) folders are left unexpanded: the SDK need not be here
+      for (const text of asList(value, `${m.path}: module "${name}"`)) {
+        // $(…) folders are left unexpanded: the SDK need not be here
         if (text.endsWith('/')) { includeDirs.push(text.startsWith('.') ? join(m.dir, text) + '/' : text); continue; }
         if (text.includes('$(')) continue; // an SDK file: not part of what the emulator links
         const base = isAbsolute(text) ? text : join(m.dir, text);
