@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { astring } from '../protocol/bytes.js';
 import { chipCode } from '../protocol/chips.js';
 import { TimeoutError, TransportError, UsageError } from './errors.js';
 import { linkMap } from './firmware/link-map.js';
@@ -77,12 +78,6 @@ const KEEP_LINES = 20;
 const STATS_TIMEOUT_MS = 5000;
 const STOP_TIMEOUT_MS = 5000;
 
-function astring(value: unknown, name: string): string {
-  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${typeof value}`);
-  if (value === '') throw new RangeError(`${name} must not be empty`);
-  return value;
-}
-
 /**
  * The binary for a chip (one per chip, as an IDF app is built for one target) from `dir` (default:
  * $EFUSE_ATTEST_EMULATOR_DIR, else <root>/emulator/build; emulator/build/sdk holds the build on a
@@ -112,9 +107,9 @@ export function parseStatsLine(line: string): EmulatorStats | undefined {
 function buildArgs(opts: EmulatorOptions, linkmap: string | undefined): string[] {
   const args = ['--chip', opts.chip, '--efuse', opts.efuse, '--root', ROOT];
   if (linkmap !== undefined) args.push('--linkmap', linkmap);
-  if (opts.silicon !== undefined) args.push('--silicon', astring(opts.silicon, 'silicon'));
-  if (opts.link !== undefined) args.push('--link', astring(opts.link, 'link'));
-  if (opts.main !== undefined) args.push('--main', astring(opts.main, 'main'));
+  if (opts.silicon !== undefined) args.push('--silicon', astring(opts.silicon, 'silicon', 1));
+  if (opts.link !== undefined) args.push('--link', astring(opts.link, 'link', 1));
+  if (opts.main !== undefined) args.push('--main', astring(opts.main, 'main', 1));
   if (opts.configJson !== undefined) {
     if (opts.configJson === null || typeof opts.configJson !== 'object' || Array.isArray(opts.configJson)) {
       throw new TypeError('configJson must be an object');
@@ -126,13 +121,13 @@ function buildArgs(opts: EmulatorOptions, linkmap: string | undefined): string[]
 }
 
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
-  const chip = astring(opts.chip, 'chip');
-  astring(opts.efuse, 'efuse');
+  const chip = astring(opts.chip, 'chip', 1);
+  astring(opts.efuse, 'efuse', 1);
   const binary = opts.binary ?? emulatorBinary(chip); // checks the chip name (RangeError)
   let linkmapDir: string | undefined;
   let linkmap: string | undefined;
   if (opts.manifest !== undefined) {
-    const text = linkMap(ROOT, chip, astring(opts.manifest, 'manifest'));
+    const text = linkMap(ROOT, chip, astring(opts.manifest, 'manifest', 1));
     linkmapDir = mkdtempSync(join(tmpdir(), 'efuse-attest-linkmap-'));
     linkmap = join(linkmapDir, `${chip}.map`);
     writeFileSync(linkmap, text);

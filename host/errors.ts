@@ -52,13 +52,23 @@ export class RevokedError extends VerificationError {
   }
 }
 
+/** The codes a StoreError carries. All exit with EXIT.STORE. */
+export const STORE_CODES = Object.freeze({
+  STORE_UNAVAILABLE: 'the store is unreachable or too slow',
+  STORE_CORRUPT: 'the store gave an answer that does not parse, or lost entries',
+  STORE_FULL: 'the store refused a write: it is full',
+  STORE_CONFIG: 'the store is configured in a way verification cannot rely on',
+} as const);
+export type StoreCode = keyof typeof STORE_CODES;
+
 /**
  * A verifier's store (nonce or revocation) could not answer: unreachable, too slow, or full. The
  * verification it was for is refused, never accepted; `store` names the store and its address.
  */
 export class StoreError extends EfuseAttestError {
+  declare readonly code: StoreCode;
   readonly store: string;
-  constructor(store: string, message: string, code = 'STORE_UNAVAILABLE', options?: { cause?: unknown }) {
+  constructor(store: string, message: string, code: StoreCode = 'STORE_UNAVAILABLE', options?: { cause?: unknown }) {
     super(message, code, EXIT.STORE, options);
     this.store = store;
   }
@@ -77,6 +87,19 @@ export class DeviceError extends EfuseAttestError {
     this.espErr = espErr;
     this.detail = detail;
   }
+}
+
+/** The codes a ProtocolError carries. All exit with EXIT.DEVICE. */
+export const PROTOCOL_CODES = Object.freeze({
+  PROTOCOL_ANSWER: 'the device answered something other than what was asked (type, slot, echo)',
+  PROTOCOL_ENTROPY: 'the device\'s random bytes are all zeros: its random source is not working',
+} as const);
+export type ProtocolCode = keyof typeof PROTOCOL_CODES;
+
+/** The device answered against the protocol: a well-formed frame that is not the answer asked for. */
+export class ProtocolError extends EfuseAttestError {
+  declare readonly code: ProtocolCode;
+  constructor(message: string, code: ProtocolCode = 'PROTOCOL_ANSWER') { super(message, code, EXIT.DEVICE); }
 }
 
 /** The link failed: port missing, closed, unplugged. */
@@ -108,18 +131,52 @@ export const ESCROW_CODES = Object.freeze({
   ESCROW_PIN: 'the PKCS#11 token PIN is wrong, locked or missing',
   ESCROW_TOKEN: 'the PKCS#11 module, token or key is missing',
   ESCROW_IO: 'an I/O or database error; nothing was changed',
-  AUDIT_IO: 'the audit log could not be written or read',
-  AUDIT_TAMPERED: 'the audit chain is broken',
 } as const);
+export type EscrowCode = keyof typeof ESCROW_CODES;
 
 /** Escrow store: wrong passphrase, tampered vault, missing record, I/O failure (ESCROW_CODES). */
 export class EscrowError extends EfuseAttestError {
-  constructor(message: string, code = 'ESCROW', options?: { cause?: unknown }) { super(message, code, EXIT.ESCROW, options); }
+  declare readonly code: EscrowCode;
+  constructor(message: string, code: EscrowCode, options?: { cause?: unknown }) { super(message, code, EXIT.ESCROW, options); }
 }
 
-/** espefuse missing, failed, or its result did not show what was asked. */
+/** The codes an AuditError carries. All exit with EXIT.ESCROW: the audit log is part of the escrow's record. */
+export const AUDIT_CODES = Object.freeze({
+  AUDIT_IO: 'the audit log could not be written or read',
+  AUDIT_TAMPERED: 'the audit chain is broken',
+} as const);
+export type AuditCode = keyof typeof AUDIT_CODES;
+
+/** The provisioning audit log could not be written or read, or its hash chain is broken. */
+export class AuditError extends EfuseAttestError {
+  declare readonly code: AuditCode;
+  constructor(message: string, code: AuditCode, options?: { cause?: unknown }) { super(message, code, EXIT.ESCROW, options); }
+}
+
+/** The codes an EspefuseError carries (docs/provisioning.md). All exit with EXIT.ESPEFUSE. */
+export const ESPEFUSE_CODES = Object.freeze({
+  ESPEFUSE_MISSING: 'espefuse is not installed where it was looked for',
+  ESPEFUSE_FAILED: 'espefuse failed',
+  ESPEFUSE_TIMEOUT: 'espefuse did not finish in time',
+  ESPEFUSE_OUTPUT: 'espefuse printed something this version does not read',
+  ESPEFUSE_NO_IMAGE: 'the virtual chip\'s eFuse image is missing',
+  ESPEFUSE_NO_HMAC: 'the chip has no HMAC peripheral',
+  ESPEFUSE_BLOCK: 'the key block does not exist on this chip',
+  BLOCK_USED: 'the key block already holds a key',
+  PURPOSE_LOCKED: 'the key block\'s purpose is write-protected',
+  RD_DIS_LOCKED: 'read protection can no longer be set: the read-disable field is write-protected',
+  BURN_UNCONFIRMED: 'the fuses do not show the key burned as asked',
+  CHIP_EXISTS: 'a virtual chip already exists there',
+  CHIP_MISMATCH: 'the chip is another model than the one named',
+  SILICON_FORMAT: 'the virtual chip\'s silicon file does not parse',
+  SILICON_IO: 'the virtual chip\'s silicon file could not be read or written',
+} as const);
+export type EspefuseCode = keyof typeof ESPEFUSE_CODES;
+
+/** espefuse missing, failed, or its result did not show what was asked (ESPEFUSE_CODES). */
 export class EspefuseError extends EfuseAttestError {
-  constructor(message: string, code = 'ESPEFUSE', options?: { cause?: unknown }) { super(message, code, EXIT.ESPEFUSE, options); }
+  declare readonly code: EspefuseCode;
+  constructor(message: string, code: EspefuseCode, options?: { cause?: unknown }) { super(message, code, EXIT.ESPEFUSE, options); }
 }
 
 /** The user declined an irreversible action. */

@@ -11,9 +11,9 @@
 import { createHmac, getRandomValues } from 'node:crypto';
 import { toHex, utf8Encode } from '../protocol/index.js';
 import { parseDeviceId } from '../protocol/deviceid.js';
+import { KEY_SIZE } from '../protocol/keyblock.js';
 
-/** Bytes in an eFuse key block, and in every key this module makes. */
-export const KEY_SIZE = 32;
+export { KEY_SIZE };
 /** A master shorter than this is refused: it would be guessable from any one derived key. */
 export const MASTER_MIN = 16;
 export const MASTER_MAX = 1024;
@@ -26,18 +26,9 @@ export function generateKey(): Uint8Array {
   return getRandomValues(new Uint8Array(KEY_SIZE));
 }
 
-/**
- * The canonical device id: 12 lowercase hex digits of the factory MAC. Accepts 6 bytes, or 12 hex
- * digits in either case with optional `:` or `-` separators between byte pairs (protocol/deviceid.ts,
- * the one parser every entry point uses).
- */
-export function normalizeDeviceId(id: unknown, name = 'deviceId'): string {
-  return parseDeviceId(id, name);
-}
-
 /** The DPS registration id of a device: its canonical device id. */
 export function registrationId(deviceId: unknown): string {
-  return normalizeDeviceId(deviceId);
+  return parseDeviceId(deviceId);
 }
 
 function amaster(master: unknown): Uint8Array {
@@ -64,7 +55,24 @@ export function dpsDeviceKey(master: Uint8Array, registrationId: string): Uint8A
 /** The key of a device under group enrollment: dpsDeviceKey(master, registrationId(deviceId)). */
 export function deriveDeviceKey(master: Uint8Array, deviceId: string | Uint8Array): Uint8Array {
   amaster(master);
-  return dpsDeviceKey(master, normalizeDeviceId(deviceId));
+  return dpsDeviceKey(master, parseDeviceId(deviceId));
+}
+
+/** How an escrowed key was derived (EscrowRecord.derivation): never the master itself. */
+export interface Derivation {
+  scheme: typeof DERIVATION_SCHEME;
+  /** The message that was MACed: the DPS registration id (for a device id, its canonical form). */
+  registrationId: string;
+  /** masterId() of the master. */
+  masterId: string;
+}
+
+/**
+ * The key for `registrationId` under `master`, with the record of its derivation: the one place a
+ * derived key and its escrow record are made (keygen, escrow add, provisioning).
+ */
+export function deriveKey(master: Uint8Array, registrationId: string): { key: Uint8Array; derivation: Derivation } {
+  return { key: dpsDeviceKey(master, registrationId), derivation: { scheme: DERIVATION_SCHEME, registrationId, masterId: masterId(master) } };
 }
 
 /**

@@ -3,6 +3,7 @@
 // naming the field rather than somewhere inside verification.
 import { type AttestResponse, DEVICE_ID_SIZE, DEVICE_NONCE_SIZE, FIRMWARE_ID_SIZE, fromHex, MAC_SIZE, NONCE_MAX, NONCE_MIN, toHex } from '../protocol/index.js';
 import type { Attestation } from './commands/attest.js';
+import { KEY_SLOTS } from '../protocol/keyblock.js';
 
 export interface AttestationJson {
   nonce: string;
@@ -15,7 +16,7 @@ const BYTES: Record<string, [number, number]> = {
   deviceNonce: [DEVICE_NONCE_SIZE, DEVICE_NONCE_SIZE],
   mac: [MAC_SIZE, MAC_SIZE],
 };
-const INTS: Record<string, [number, number]> = { chip: [0, 255], revision: [0, 0xffff], slot: [0, 5], purpose: [0, 255] };
+const INTS: Record<string, [number, number]> = { chip: [0, 255], revision: [0, 0xffff], slot: [0, KEY_SLOTS - 1], purpose: [0, 255] };
 const BOOLS = ['hmac', 'secureBoot', 'flashEncryption', 'readProtected', 'writeProtected'];
 
 export function attestationToJson(a: Attestation): AttestationJson {

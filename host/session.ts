@@ -3,8 +3,8 @@
 // answered within `timeoutMs` is sent again (same id, so a late answer to any copy is accepted) up to
 // `retries` times, then fails with TimeoutError. Text between frames (boot ROM output, device logs)
 // and dropped frames are reported through callbacks, never mixed into answers.
-import { decodeResponse, encodeFrame, encodeRequest, FrameDecoder, type FrameEvent, MalformedError, type Request, type Response, statusName } from '../protocol/index.js';
-import { DeviceError, TimeoutError, TransportError } from './errors.js';
+import { aint, decodeResponse, encodeFrame, encodeRequest, FrameDecoder, type FrameEvent, MalformedError, type Request, type Response, statusName } from '../protocol/index.js';
+import { DeviceError, ProtocolError, TimeoutError, TransportError } from './errors.js';
 import type { Transport } from './transport/transport.js';
 
 export interface SessionOptions {
@@ -35,6 +35,9 @@ export interface SessionStats {
   logLines: number;
 }
 
+/** Longest wait a session accepts (timeoutMs, idleMs): Node's timers hold at most 2^31-1 ms. */
+const MAX_WAIT_MS = 0x7fffffff;
+
 export class Session {
   readonly transport: Transport;
   readonly stats: SessionStats = { requests: 0, retries: 0, timeouts: 0, stale: 0, badFrames: 0, logLines: 0 };
@@ -51,11 +54,9 @@ export class Session {
   constructor(transport: Transport, opts: SessionOptions = {}) {
     this.transport = transport;
     this.opts = opts;
-    this.timeoutMs = opts.timeoutMs ?? 1000;
-    this.retries = opts.retries ?? 2;
-    this.idleMs = opts.idleMs ?? 50;
-    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs < 1) throw new RangeError('timeoutMs must be a positive integer');
-    if (!Number.isInteger(this.retries) || this.retries < 0 || this.retries > 100) throw new RangeError('retries must be 0..100');
+    this.timeoutMs = aint(opts.timeoutMs ?? 1000, 'timeoutMs', 1, MAX_WAIT_MS);
+    this.retries = aint(opts.retries ?? 2, 'retries', 0, 100);
+    this.idleMs = aint(opts.idleMs ?? 50, 'idleMs', 1, MAX_WAIT_MS);
     transport.onData((bytes) => this.receive(bytes));
     transport.onClose((err) => this.fail(err ?? new TransportError(`${transport.name} closed`)));
   }
@@ -109,6 +110,7 @@ export class Session {
   /**
    * Sends a message built by the caller, bypassing the host's own argument checks — for testing how
    * a device treats input this library would never send. `build` gets the request id to use.
+   * @internal Not part of the published API: tsconfig's stripInternal leaves it out of the .d.ts.
    */
   requestRaw(build: (id: number) => Uint8Array, what = 'RAW'): Promise<Response> {
     return this.exchange(build, what);
@@ -146,7 +148,7 @@ export class Session {
 
   /** Answers that arrived for the wrong request type are a protocol violation, reported clearly. */
   expect<T extends Response['type']>(res: Response, type: T): Extract<Response, { type: T }> {
-    if (res.type !== type) throw new TransportError(`device answered ${res.type.toUpperCase()} to a ${type.toUpperCase()} request`);
+    if (res.type !== type) throw new ProtocolError(`device answered ${res.type.toUpperCase()} to a ${type.toUpperCase()} request`);
     return res as Extract<Response, { type: T }>;
   }
 

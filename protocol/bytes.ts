@@ -18,8 +18,10 @@ export function aint(value: unknown, name: string, min: number, max: number): nu
   return value;
 }
 
-export function astring(value: unknown, name: string): string {
-  if (typeof value !== 'string') throw new TypeError(`${name} must be a string`);
+/** Throws TypeError unless `value` is a string; RangeError if it is shorter than `min` (1: not empty). */
+export function astring(value: unknown, name: string, min = 0): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${value === null ? 'null' : typeof value}`);
+  if (value.length < min) throw new RangeError(min === 1 ? `${name} must not be empty` : `${name} must be at least ${min} characters`);
   return value;
 }
 

@@ -4,7 +4,13 @@ export { abytes, aint, concat, equalBytes, fromBase64, fromHex, MalformedError, 
 export { crc32 } from './crc32.js';
 export { encodeFrame, FrameDecoder, MAX_PAYLOAD, MAX_FRAME, MAX_LOG_LINE } from './frame.js';
 export type { FrameEvent, FrameErrorReason, DecoderStats } from './frame.js';
-export * from './messages.js';
+export {
+  ATTEST_SLOT, DEVICE_ID_SIZE, DEVICE_NONCE_SIZE, FIRMWARE_ID_SIZE, MAC_SIZE, MAX_DETAIL, MAX_FIRMWARE_VERSION, MAX_KEY_NAME,
+  MAX_PING, MAX_RESOURCE, MAX_TOKEN, MsgType, NONCE_MAX, NONCE_MIN, TOKEN_SLOT, VERSION,
+  decodeHeader, decodeRequest, decodeResponse, encodeRequest, encodeResponse, keyFlags, securityFlags,
+} from './messages.js';
+export type { AttestResponse, DeviceInfo, DeviceState, KeyBlockInfo, Request, Response } from './messages.js';
+export { blockName, blockSlot, KEY_SIZE, KEY_SLOTS, keyBytes, keySlot } from './keyblock.js';
 export { ATTEST_TAG, buildTranscript, MAX_TRANSCRIPT, writeTranscript } from './transcript.js';
 export type { TranscriptFields } from './transcript.js';
 export { checkKeyName, checkResource, formatSasToken, parseSasToken, percentEncode, sasStringToSign } from './sas.js';

@@ -4,6 +4,7 @@
 // MalformedError for anything else.
 import { abytes, aint, astring, MalformedError, Reader, utf8Decode, utf8Encode, Writer } from './bytes.js';
 import { MAX_PAYLOAD } from './frame.js';
+import { KEY_SLOTS, keySlot } from './keyblock.js';
 
 export const VERSION = 1;
 
@@ -33,7 +34,6 @@ export const MAX_KEY_NAME = 64;
  */
 export const MAX_TOKEN = 1013;
 export const MAX_DETAIL = 200;
-export const KEY_SLOTS = 6;
 /**
  * Key roles (DESIGN.md, security model): by default the firmware signs cloud tokens only with
  * BLOCK_KEY1 and attests only with the other blocks (the native module's defines efuse.token_slots and
@@ -151,11 +151,11 @@ export function encodeRequest(req: Request): Uint8Array {
     case 'info':
       break;
     case 'attest':
-      aint(req.slot, 'slot', 0, KEY_SLOTS - 1);
+      keySlot(req.slot);
       w.u8(req.slot).lbytes(abytes(req.nonce, 'nonce', NONCE_MIN, NONCE_MAX));
       break;
     case 'token': {
-      aint(req.slot, 'slot', 0, KEY_SLOTS - 1);
+      keySlot(req.slot);
       aint(req.expiry, 'expiry', 1, 0xffffffff);
       const res = utf8Encode(astring(req.resource, 'resource'));
       if (res.length < 1 || res.length > MAX_RESOURCE) throw new RangeError(`resource must be 1..${MAX_RESOURCE} bytes`);
@@ -236,7 +236,7 @@ export function encodeResponse(res: Response): Uint8Array {
     case 'attest': {
       const a = res.attestation;
       checkState(a);
-      aint(a.slot, 'slot', 0, KEY_SLOTS - 1);
+      keySlot(a.slot);
       aint(a.purpose, 'purpose', 0, 255);
       abytes(a.deviceNonce, 'deviceNonce', DEVICE_NONCE_SIZE, DEVICE_NONCE_SIZE);
       abytes(a.mac, 'mac', MAC_SIZE, MAC_SIZE);

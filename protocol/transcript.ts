@@ -4,8 +4,9 @@
 // device's fresh nonce, the key slot and the device's security state. Variable-length fields are
 // length-prefixed, so the encoding is injective: two different states never give the same bytes.
 import { abytes, aint, utf8Encode } from './bytes.js';
+import { KEY_SLOTS } from './keyblock.js';
 import {
-  type AttestResponse, DEVICE_ID_SIZE, DEVICE_NONCE_SIZE, FIRMWARE_ID_SIZE, KEY_SLOTS, keyFlags,
+  type AttestResponse, DEVICE_ID_SIZE, DEVICE_NONCE_SIZE, FIRMWARE_ID_SIZE, keyFlags,
   MAX_FIRMWARE_VERSION, NONCE_MAX, NONCE_MIN, securityFlags, VERSION,
 } from './messages.js';
 

@@ -12,7 +12,8 @@ import { toHex } from '../protocol/index.js';
 import { EscrowError } from '../host/errors.js';
 import { newRecord, type EscrowRecord } from '../host/escrow/store.js';
 import { FileVault, HEADER_SIZE, MAGIC } from '../host/escrow/vault.js';
-import { deriveDeviceKey, dpsDeviceKey, generateKey, masterId, normalizeDeviceId, redactKey } from '../host/keys.js';
+import { deriveDeviceKey, dpsDeviceKey, generateKey, masterId, redactKey } from '../host/keys.js';
+import { parseDeviceId } from '../protocol/deviceid.js';
 import { ROOT } from './support/vectors.js';
 
 const PASS = 'correct horse battery staple';
@@ -70,7 +71,7 @@ describe('keys', () => {
       [() => deriveDeviceKey(m, new Uint8Array(5)), RangeError, /deviceId must be 6 bytes/],
       [() => dpsDeviceKey(m, 'Upper'), RangeError, /registrationId/],
       [() => dpsDeviceKey(m, ''), RangeError, /registrationId/],
-      [() => normalizeDeviceId(null), TypeError, /deviceId/],
+      [() => parseDeviceId(null), TypeError, /deviceId/],
     ];
     for (const [fn, type, re] of table) assert.throws(fn, (e: Error) => e instanceof type && re.test(e.message));
   });

@@ -117,15 +117,15 @@ describe('firmware check: the real Moddable build per target', function () {
     for (const f of ['device', 'protocol']) cpSync(join(ROOT, 'dist', f), join(copy, 'dist', f), { recursive: true });
     const manifest = join(copy, 'manifests', 'firmware.json');
     const json = JSON.parse(readFileSync(manifest, 'utf8')) as { modules: Record<string, string>; preload: string[] };
-    json.modules = Object.fromEntries(Object.entries(json.modules).map(([k, v]) => [k === 'device/src/api' ? 'device/src/api.js' : k, v]));
-    json.preload = json.preload.map((p) => (p === 'device/src/api' ? 'device/src/api.js' : p));
+    json.modules = Object.fromEntries(Object.entries(json.modules).map(([k, v]) => [k === 'efuse-attest' ? 'efuse-attest.js' : k, v]));
+    json.preload = json.preload.map((p) => (p === 'efuse-attest' ? 'efuse-attest.js' : p));
     writeFileSync(manifest, JSON.stringify(json, null, '\t'));
     const r = await check(['--no-build', '--root', copy, '--out', join(scratch, 'broken'), '--target', 'esp32/esp32s3']);
     assert.equal(r.code, 1);
     assert.equal(r.report.ok, false);
     const failed = r.report.targets[0]!.steps.find((s) => !s.ok)!;
     assert.equal(failed.step, 'xsl');
-    assert.match(failed.detail, /module "device\/src\/api\.js" not found/);
+    assert.match(failed.detail, /module "efuse-attest\.js" not found/);
   });
 
   it('fails naming the folder when the ESP-IDF tree lacks a component the manifests add', async function () {

@@ -2,8 +2,10 @@
 // is how mcconfig reads them: platform matching, module names, per-target config, include folders.
 // A naming mistake that xsl would not link fails here without any SDK.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { linkMap, platformOf } from '../host/firmware/link-map.js';
 import { ManifestError, matchPlatform, moduleName, resolveManifest } from '../host/firmware/manifest.js';
 import { ROOT } from './support/vectors.js';
@@ -56,5 +58,24 @@ describe('firmware manifests (as mcconfig resolves them)', () => {
     assert.throws(() => resolveManifest(MANIFEST, 'esp32/nodemcu'), (e: unknown) => e instanceof ManifestError && /add a "platforms" entry/.test(e.message));
     assert.throws(() => resolveManifest(MANIFEST, 'lin'), (e: unknown) => e instanceof ManifestError && /ESP32-family targets only/.test(e.message));
     assert.match(linkMap(ROOT, 'esp32s2'), /^error\t.*add a "platforms" entry/m, 'the emulator says so too');
+  });
+
+  it('the identity API is the module "efuse-attest"; its documented use type-checks, and a wrong use does not', async function () {
+    this.timeout(60_000);
+    for (const chip of CHIPS) {
+      const m = resolveManifest(MANIFEST, platformOf(chip));
+      assert.ok(m.modules.get('efuse-attest')?.endsWith(join('dist', 'device', 'src', 'api.js')), `${chip}: "efuse-attest" is device/src/api`);
+      assert.ok(m.preload.includes('efuse-attest'), `${chip}: preloaded`);
+    }
+    const tsc = (project: string) => promisify(execFile)(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project]);
+    await tsc(join(ROOT, 'device', 'examples'));
+    const dir = mkdtempSync(join(ROOT, 'device', 'examples', '.check-')); // inside the project's rootDir, outside its outDir
+    try {
+      writeFileSync(join(dir, 'wrong.ts'), "import { token } from 'efuse-attest';\nexport const t: number = token('hub/devices/x', 1);\n");
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ extends: join(ROOT, 'device', 'examples', 'tsconfig.json'), include: [join(dir, '*.ts')] }));
+      await assert.rejects(tsc(dir), (e: { stdout?: string }) => /wrong\.ts.*TS2322/s.test(e.stdout ?? ''));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,13 +3,10 @@
 // EFUSE_ATTEST_FUZZ=long (npm run fuzz) runs 100,000 inputs; CI runs a short, seeded version.
 import assert from 'node:assert/strict';
 import { Client } from '../host/client.js';
-import { MemoryTransport } from '../host/transport/memory.js';
 import { verifyAttestation } from '../host/verify.js';
-import { AttestService } from '../device/src/service.js';
-import { createDevice } from '../device/src/device.js';
 import { FrameDecoder } from '../protocol/index.js';
 import { hostileInput } from './support/fuzz.js';
-import { softChip } from './support/soft-chip.js';
+import { memoryLink } from './support/memory-link.js';
 import { TEST_KEY } from './support/targets.js';
 
 export const FUZZ_COUNT = process.env.EFUSE_ATTEST_FUZZ === 'long' ? 100_000 : 5_000;
@@ -19,7 +16,7 @@ describe('fuzz: device service (in-memory)', function () {
   this.timeout(600_000);
   it(`survives ${FUZZ_COUNT} hostile inputs (seed ${FUZZ_SEED}) and still attests`, async () => {
     let sent = 0;
-    const service = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } })), () => { sent++; });
+    const { service } = memoryLink({ answer: () => { sent++; } });
     let bytes = 0;
     for (const chunk of hostileInput(FUZZ_SEED, FUZZ_COUNT)) {
       service.receive(chunk);
@@ -28,9 +25,7 @@ describe('fuzz: device service (in-memory)', function () {
     assert.ok(service.stats.requests > 0 && service.stats.errors > 0, 'some inputs decoded and were refused by status');
     const frames = service.decoderStats.frames;
     assert.ok(sent <= frames && sent >= service.stats.requests, `answers (${sent}) are at most one per frame (${frames})`);
-    const [host, dev] = MemoryTransport.pair();
-    const live = new AttestService(createDevice(softChip({ keys: { 0: { key: TEST_KEY }, 1: { key: TEST_KEY } } })), (f) => { void dev.write(f); });
-    dev.onData((b) => live.receive(b));
+    const { host, service: live } = memoryLink();
     for (const chunk of hostileInput(FUZZ_SEED + 1, 200)) live.receive(chunk);
     const client = new Client(host, { timeoutMs: 200, retries: 3 });
     verifyAttestation(await client.attest(), { key: TEST_KEY });

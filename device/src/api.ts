@@ -2,11 +2,14 @@
 //   import { attest, token, deviceInfo } from "efuse-attest";
 //   const sas = token("myhub.azure-devices.net/devices/dev1", Math.floor(Date.now() / 1000) + 3600);
 // Failures throw DeviceFault with a protocol status (docs/protocol.md §6) and the esp_err_t.
-import type { AttestResponse, DeviceInfo } from '../../protocol/index.js';
-import { createDevice, type DeviceApi } from './device.js';
-import { nativeHardware } from './native.js';
+// The manifest names this module "efuse-attest"; a module's relative imports resolve against its
+// name, so it imports the firmware's other modules by their manifest names (device/tsconfig.json
+// maps them to their sources for the compiler).
+import type { AttestResponse, DeviceInfo } from 'protocol/index';
+import { createDevice, type DeviceApi } from 'device/src/device';
+import { nativeHardware } from 'device/src/native';
 
-export { DeviceFault } from './device.js';
+export { DeviceFault } from 'device/src/device';
 
 let device: DeviceApi | undefined;
 function get(): DeviceApi {

@@ -1,6 +1,7 @@
 // The shape of a CLI command. Commands are async functions that return data; main.ts is the single
 // exit point that prints it (human text or --json) and maps errors to exit codes.
 import type { ParseArgsConfig } from 'node:util';
+import { UsageError } from '../errors.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 export type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
@@ -38,13 +39,13 @@ export function int(values: Values, name: string, fallback: number, min = 0, max
   if (v === undefined) return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new RangeError(`--${name} must be a whole number from ${min} to ${max}, got "${v}"`);
+    throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got "${v}"`);
   }
   return n;
 }
 
 export function required(values: Values, name: string): string {
   const v = str(values, name);
-  if (v === undefined || v === '') throw new RangeError(`--${name} is required`);
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
   return v;
 }

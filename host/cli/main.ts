@@ -3,7 +3,7 @@
 // stack traces only with --debug.
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline/promises';
-import { EXIT, EfuseAttestError } from '../errors.js';
+import { EfuseAttestError, EXIT, UsageError } from '../errors.js';
 import type { Command, Context } from './command.js';
 import { commands } from './commands/index.js';
 import { printable, printableJson, printableLines } from './printable.js';
@@ -28,7 +28,7 @@ function helpText(): string {
     '',
     'Exit codes:',
     `  ${EXIT.OK} ok   ${EXIT.FAILURE} failure   ${EXIT.USAGE} bad usage   ${EXIT.VERIFY} verification failed`,
-    `  ${EXIT.DEVICE} device error   ${EXIT.TRANSPORT} serial link or timeout   ${EXIT.ESCROW} escrow/keystore`,
+    `  ${EXIT.DEVICE} device error or protocol violation   ${EXIT.TRANSPORT} serial link or timeout   ${EXIT.ESCROW} escrow/keystore`,
     `  ${EXIT.ESPEFUSE} espefuse   ${EXIT.ABORTED} aborted by the user   ${EXIT.STORE} verifier store unreachable`,
   ].join('\n');
 }
@@ -96,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     if (name === '--version') { out('0.1.0'); return EXIT.OK; }
     const command = commands.find((c) => c.name === name);
     if (!command) {
-      throw new RangeError(`unknown command "${name}"; run efuse-attest --help for the list`);
+      throw new UsageError(`unknown command "${name}"; run efuse-attest --help for the list`);
     }
     const { values, positionals } = parseArgs({
       args: rest,

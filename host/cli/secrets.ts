@@ -12,6 +12,7 @@ import type { EscrowStore } from '../escrow/store.js';
 import { FileVault } from '../escrow/vault.js';
 import { MASTER_MAX, MASTER_MIN } from '../keys.js';
 import { type Options, str, type Values } from './command.js';
+import { readRegularFile } from './files.js';
 import { printable } from './printable.js';
 
 export const DEFAULT_VAULT = './.efuse-attest/escrow.vault';
@@ -171,15 +172,18 @@ export async function openVault(values: Values, opts: { mustExist: boolean }): P
 
 /** Reads a master secret file: raw bytes, as `base64 -d` of a DPS group key gives. */
 export async function readMasterFile(path: string): Promise<Uint8Array> {
-  let bytes: Buffer;
-  try { bytes = await readFile(path); } catch (err) { throw new UsageError(`cannot read --master ${path}: ${describeIoError(err)}`); }
-  // A DPS group key pasted as base64 text would silently derive different keys: refuse it.
-  const text = bytes.toString('latin1').trim();
-  if (/^[A-Za-z0-9+/]{20,}={0,2}$/.test(text) && text.length % 4 === 0) {
-    throw new UsageError(`--master ${path} looks like text (base64 or hex); the master is the raw decoded bytes (e.g. \`base64 -d < group-key.txt > ${path}\`)`);
+  const bytes = await readRegularFile(path, '--master', MASTER_MAX);
+  try {
+    // A DPS group key pasted as base64 text would silently derive different keys: refuse it.
+    const text = bytes.toString('latin1').trim();
+    if (/^[A-Za-z0-9+/]{20,}={0,2}$/.test(text) && text.length % 4 === 0) {
+      throw new UsageError(`--master ${path} looks like text (base64 or hex); the master is the raw decoded bytes (e.g. \`base64 -d < group-key.txt > ${path}\`)`);
+    }
+    if (bytes.length < MASTER_MIN) throw new UsageError(`--master ${path} must hold ${MASTER_MIN}..${MASTER_MAX} bytes, it has ${bytes.length}`);
+    return new Uint8Array(bytes);
+  } finally {
+    bytes.fill(0);
   }
-  if (bytes.length < MASTER_MIN || bytes.length > MASTER_MAX) throw new UsageError(`--master ${path} must hold ${MASTER_MIN}..${MASTER_MAX} bytes, it has ${bytes.length}`);
-  return new Uint8Array(bytes);
 }
 
 /** Writes a raw key file, 0600, atomically; an existing file only with `force`. */

@@ -7,6 +7,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { abytes } from '../../protocol/index.js';
 import { EscrowError } from '../errors.js';
+import { KEY_SIZE, keyBytes } from '../../protocol/keyblock.js';
 
 /** A key-encryption key. `id` names it in stored records (never secret). */
 export interface Kek {
@@ -52,7 +53,7 @@ export function recordAad(deviceId: string, block: string, chip: string): Uint8A
 }
 
 export async function seal(kek: Kek, key: Uint8Array, aad: Uint8Array): Promise<Sealed> {
-  abytes(key, 'key', 32, 32);
+  keyBytes(key, 'key');
   const dk = randomBytes(32);
   try {
     const ct = gcmSeal(dk, key, aad);
@@ -69,7 +70,7 @@ export async function unseal(kek: Kek, s: Sealed, aad: Uint8Array, where: string
   const dk = await kek.unwrap(s.wrappedKey, aad);
   try {
     const key = gcmOpen(dk, s.ct, aad);
-    if (!key || key.length !== 32) throw new EscrowError(`${where} failed its integrity check: it was altered or moved; nothing was changed`, 'ESCROW_TAMPERED');
+    if (!key || key.length !== KEY_SIZE) throw new EscrowError(`${where} failed its integrity check: it was altered or moved; nothing was changed`, 'ESCROW_TAMPERED');
     const out = new Uint8Array(key);
     key.fill(0);
     return out;

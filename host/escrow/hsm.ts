@@ -7,10 +7,12 @@ import type * as P from 'pkcs11js';
 import { abytes, buildTranscript, chipName, equalBytes, KEY_SLOTS, parseSasToken, PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex } from '../../protocol/index.js';
 import type { AttestResponse } from '../../protocol/index.js';
 import { EscrowError, VerificationError } from '../errors.js';
-import { normalizeDeviceId, wipe } from '../keys.js';
+import { wipe } from '../keys.js';
+import { parseDeviceId } from '../../protocol/deviceid.js';
 import { DEFAULT_POLICY, deviceIdBytes, type Policy, type VerifiedAttestation, type VerifiedToken } from '../verify.js';
 import { TokenSession } from './pkcs11.js';
-import { blockName, type EscrowStore } from './store.js';
+import { type EscrowStore } from './store.js';
+import { blockName, keyBytes } from '../../protocol/keyblock.js';
 
 const labelOf = (deviceId: string, block: string) => `efa-hmac:${deviceId}:${block}`;
 
@@ -35,14 +37,14 @@ export class HsmKeyring {
   }
 
   has(deviceId: string, block: string): boolean {
-    return this.handle(normalizeDeviceId(deviceId), blockName(block)) !== undefined;
+    return this.handle(parseDeviceId(deviceId), blockName(block)) !== undefined;
   }
 
   /** Puts one key into the token (non-extractable); an existing key for the same device and block is kept. */
   importKey(deviceId: string, block: string, key: Uint8Array): boolean {
-    const id = normalizeDeviceId(deviceId);
+    const id = parseDeviceId(deviceId);
     const b = blockName(block);
-    abytes(key, 'key', 32, 32);
+    keyBytes(key, 'key');
     if (this.handle(id, b) !== undefined) return false;
     const p = this.t.p;
     const value = Buffer.from(key);
@@ -80,7 +82,7 @@ export class HsmKeyring {
 
   /** HMAC-SHA256 verification inside the token; false for a wrong MAC. */
   verifyMac(deviceId: string, block: string, message: Uint8Array, mac: Uint8Array): boolean {
-    const id = normalizeDeviceId(deviceId);
+    const id = parseDeviceId(deviceId);
     const b = blockName(block);
     const h = this.handle(id, b);
     if (h === undefined) throw new VerificationError('KEY', `the token holds no key for device ${id} ${b}`);

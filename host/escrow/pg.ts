@@ -9,12 +9,11 @@ import { hostname } from 'node:os';
 import pg from 'pg';
 import { equalBytes } from '../../protocol/index.js';
 import { EscrowError } from '../errors.js';
-import { normalizeDeviceId } from '../keys.js';
+import { parseDeviceId } from '../../protocol/deviceid.js';
 import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, SCHEMA } from './pg-schema.js';
 import { type Kek, PassphraseKek, type PassphraseKekInfo, recordAad, rewrap, type Sealed, seal, unseal } from './envelope.js';
-import {
-  blockName, checkRecord, entryOf, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, mergeRecord, stateRank, STATES,
-} from './store.js';
+import { checkRecord, entryOf, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, mergeRecord, stateRank, STATES } from './store.js';
+import { blockName, KEY_SIZE } from '../../protocol/keyblock.js';
 
 export interface PgStoreOptions {
   /** The KEK: a PKCS#11 one (pkcs11.ts), or omitted to derive one from `passphrase`. */
@@ -131,7 +130,7 @@ export class PgStore implements EscrowStore {
   }
 
   async get(deviceId: string, block?: string): Promise<EscrowRecord | undefined> {
-    const id = normalizeDeviceId(deviceId);
+    const id = parseDeviceId(deviceId);
     const b = block === undefined ? undefined : blockName(block);
     if (this.empty) return undefined;
     let rows: Row[];
@@ -150,7 +149,7 @@ export class PgStore implements EscrowStore {
     if (this.empty) return [];
     try {
       const { rows } = await this.pool.query<Row>('SELECT * FROM efa_escrow ORDER BY device_id, block');
-      return rows.map((r) => entryOf({ ...this.fields(r), key: new Uint8Array(32) }));
+      return rows.map((r) => entryOf({ ...this.fields(r), key: new Uint8Array(KEY_SIZE) }));
     } catch (err) {
       throw dbError(err, 'list', this.location);
     }
@@ -198,7 +197,7 @@ export class PgStore implements EscrowStore {
   }
 
   async setState(deviceId: string, block: string, state: EscrowState): Promise<void> {
-    const id = normalizeDeviceId(deviceId);
+    const id = parseDeviceId(deviceId);
     const b = blockName(block);
     if (stateRank(state) < 0) throw new RangeError(`state must be ${STATES.join(', ')}, got "${String(state)}"`);
     try {
@@ -213,7 +212,7 @@ export class PgStore implements EscrowStore {
   }
 
   async claim(deviceId: string, block: string): Promise<void> {
-    const id = normalizeDeviceId(deviceId);
+    const id = parseDeviceId(deviceId);
     const b = blockName(block);
     if (this.empty) return;
     const me = { station: this.station, host: hostname(), pid: process.pid, boot: bootId() };
@@ -248,7 +247,7 @@ export class PgStore implements EscrowStore {
     if (this.empty) return;
     try {
       await this.pool.query('DELETE FROM efa_claim WHERE device_id = $1 AND block = $2 AND host = $3 AND pid = $4',
-        [normalizeDeviceId(deviceId), blockName(block), hostname(), process.pid]);
+        [parseDeviceId(deviceId), blockName(block), hostname(), process.pid]);
     } catch (err) {
       throw dbError(err, 'release a device', this.location);
     }

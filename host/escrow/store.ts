@@ -4,19 +4,15 @@
 // same contract (docs/provisioning.md §3).
 import { abytes, CHIPS } from '../../protocol/index.js';
 import { EscrowError } from '../errors.js';
-import { DERIVATION_SCHEME, normalizeDeviceId } from '../keys.js';
+import { DERIVATION_SCHEME, type Derivation } from '../keys.js';
+import { parseDeviceId } from '../../protocol/deviceid.js';
+import { blockName, keyBytes } from '../../protocol/keyblock.js';
 
 /** escrowed: the key is stored; burned: the fuses were seen holding it; verified: the device proved it. */
 export type EscrowState = 'escrowed' | 'burned' | 'verified';
 export const STATES: readonly EscrowState[] = Object.freeze(['escrowed', 'burned', 'verified']);
 
-export interface Derivation {
-  scheme: typeof DERIVATION_SCHEME;
-  /** The message that was MACed: the device id (keys.ts). */
-  registrationId: string;
-  /** keys.masterId() of the master, never the master itself. */
-  masterId: string;
-}
+export type { Derivation };
 
 export interface EscrowRecord {
   /** 12 lowercase hex digits: the factory MAC. */
@@ -64,19 +60,6 @@ export interface EscrowStore {
   release?(deviceId: string, block: string): Promise<void>;
 }
 
-export const BLOCK_RE = /^BLOCK_KEY[0-5]$/;
-
-export function blockName(value: unknown, name = 'block'): string {
-  if (typeof value !== 'string') throw new TypeError(`${name} must be a string such as BLOCK_KEY0`);
-  const v = /^[0-5]$/.test(value) ? `BLOCK_KEY${value}` : value.toUpperCase();
-  if (!BLOCK_RE.test(v)) throw new RangeError(`${name} must be BLOCK_KEY0..BLOCK_KEY5, got "${value}"`);
-  return v;
-}
-
-export function blockSlot(block: string): number {
-  return Number(blockName(block).slice('BLOCK_KEY'.length));
-}
-
 export function stateRank(s: EscrowState): number {
   return STATES.indexOf(s);
 }
@@ -87,11 +70,11 @@ const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 export function checkRecord(rec: unknown, where = 'record'): EscrowRecord {
   if (typeof rec !== 'object' || rec === null) throw new TypeError(`${where} must be an object`);
   const r = rec as Record<string, unknown>;
-  const deviceId = normalizeDeviceId(r.deviceId, `${where}.deviceId`);
+  const deviceId = parseDeviceId(r.deviceId, `${where}.deviceId`);
   if (typeof r.chip !== 'string' || !(r.chip in CHIPS)) throw new RangeError(`${where}.chip must be one of ${Object.keys(CHIPS).join(', ')}`);
   const block = blockName(r.block, `${where}.block`);
   if (typeof r.purpose !== 'string' || !/^[A-Z][A-Z0-9_]*$/.test(r.purpose)) throw new RangeError(`${where}.purpose must be a key purpose name such as HMAC_UP`);
-  abytes(r.key, `${where}.key`, 32, 32);
+  keyBytes(r.key, `${where}.key`);
   for (const f of ['createdAt', 'updatedAt'] as const) {
     if (typeof r[f] !== 'string' || !ISO_RE.test(r[f] as string)) throw new RangeError(`${where}.${f} must be an ISO 8601 UTC time`);
   }

@@ -6,6 +6,7 @@ import { fromHex, toHex } from '../../protocol/index.js';
 import { EscrowError } from '../errors.js';
 import { type Kek, recordAad, type Sealed, unseal } from './envelope.js';
 import { checkRecord, type EscrowRecord } from './store.js';
+import { KEY_SIZE } from '../../protocol/keyblock.js';
 
 export const MAGIC = 'EFAVAULT';
 /** The format written now; FORMAT_1 is still read. */
@@ -122,7 +123,7 @@ export async function parseRecords(plain: Buffer, format: number, kek: Kek | und
         if (typeof s?.kek !== 'string' || typeof s.wrappedKey !== 'string' || typeof s.ct !== 'string'
           || !/^([0-9a-f]{2})+$/.test(s.wrappedKey) || !/^([0-9a-f]{2})+$/.test(s.ct)) throw new RangeError(`record ${i} has no sealed key`);
         sealed = { kek: s.kek, wrappedKey: fromHex(s.wrappedKey), ct: fromHex(s.ct) };
-        const head = checkRecord({ ...(r as object), sealed: undefined, key: new Uint8Array(32) }, `record ${i}`);
+        const head = checkRecord({ ...(r as object), sealed: undefined, key: new Uint8Array(KEY_SIZE) }, `record ${i}`);
         key = await unseal(kek!, sealed, recordAad(head.deviceId, head.block, head.chip), `record ${i} of the vault ${location}`);
       }
       const { sealed: _s, ...fields } = r as { sealed?: unknown };

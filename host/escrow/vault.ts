@@ -15,7 +15,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { equalBytes, toHex } from '../../protocol/index.js';
 import { describeIoError, writeFileAtomic } from '../atomic.js';
 import { EscrowError } from '../errors.js';
-import { normalizeDeviceId } from '../keys.js';
+import { parseDeviceId } from '../../protocol/deviceid.js';
 import { type Kek, PassphraseKek, recordAad, rewrap, type Sealed, seal } from './envelope.js';
 import { cleanLeftovers } from './leftovers.js';
 import {
@@ -23,9 +23,8 @@ import {
   KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, MAX_SCRYPT_MEM, parseRecords, readHeader, sortedRecords, TAG_SIZE,
 } from './vault-format.js';
 import { FileLock, type LockOptions } from './lock.js';
-import {
-  blockName, checkRecord, entryOf, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, mergeRecord, stateRank,
-} from './store.js';
+import { checkRecord, entryOf, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, mergeRecord, stateRank } from './store.js';
+import { blockName } from '../../protocol/keyblock.js';
 
 export interface VaultOptions extends LockOptions {
   /** The passphrase (scrypt KEK). Not needed when `kek` is given. */
@@ -106,7 +105,7 @@ export class FileVault implements EscrowStore {
   }
 
   async get(deviceId: string, block?: string): Promise<EscrowRecord | undefined> {
-    const id = normalizeDeviceId(deviceId);
+    const id = parseDeviceId(deviceId);
     const b = block === undefined ? undefined : blockName(block);
     const loaded = await this.load();
     if (!loaded) return undefined;
@@ -132,7 +131,7 @@ export class FileVault implements EscrowStore {
   }
 
   async setState(deviceId: string, block: string, state: EscrowState): Promise<void> {
-    const id = normalizeDeviceId(deviceId);
+    const id = parseDeviceId(deviceId);
     const b = blockName(block);
     if (stateRank(state) < 0) throw new RangeError(`state must be escrowed, burned or verified, got "${String(state)}"`);
     await this.update((records) => {

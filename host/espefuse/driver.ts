@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { abytes, hasHmacPeripheral } from '../../protocol/index.js';
 import { EspefuseError } from '../errors.js';
 import { redactKey } from '../keys.js';
-import { blockName } from '../escrow/store.js';
+import { blockName } from '../../protocol/keyblock.js';
 import { findEspefuse } from './locate.js';
 import { readSilicon, siliconPath } from './silicon.js';
 import { describeBlock, type EfuseSummary, keyBlock, parseSummary } from './summary.js';

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { abytes, CHIPS, toHex } from '../../protocol/index.js';
 import { describeIoError, writeFileAtomic } from '../atomic.js';
 import { EspefuseError } from '../errors.js';
-import { blockName } from '../escrow/store.js';
+import { blockName } from '../../protocol/keyblock.js';
 
 export interface Silicon { chip: string; keys: Record<string, string> }
 

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { CHIPS, toHex } from '../../protocol/index.js';
 import { describeIoError, syncDir, writeFileAtomic } from '../atomic.js';
 import { EspefuseError } from '../errors.js';
-import { normalizeDeviceId } from '../keys.js';
+import { parseDeviceId } from '../../protocol/deviceid.js';
 import { espefuseErrorText, imageSize, type EspefuseOptions } from './driver.js';
 import { findEspefuse } from './locate.js';
 import { siliconPath } from './silicon.js';
@@ -108,7 +108,7 @@ export async function createVirtualChip(opts: CreateChipOptions): Promise<Create
   if (typeof chip !== 'string' || !(chip in CHIPS)) throw new RangeError(`chip must be one of ${Object.keys(CHIPS).join(', ')}, got "${String(chip)}"`);
   if (chip === 'esp32') throw new RangeError('virtual chips are made for the chips with a 512-byte eFuse window; esp32 is not supported');
   if (typeof out !== 'string' || out === '') throw new TypeError('out must be a path');
-  const deviceId = opts.mac === undefined ? randomMac() : normalizeDeviceId(opts.mac, 'mac');
+  const deviceId = opts.mac === undefined ? randomMac() : parseDeviceId(opts.mac, 'mac');
   const mac = Uint8Array.from(Buffer.from(deviceId, 'hex'));
   if (mac.every((x) => x === 0)) throw new RangeError('mac must not be all zeros');
   if (mac[0] & 1) throw new RangeError(`mac ${deviceId} is a multicast address; a factory MAC is unicast`);

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { open, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { describeIoError } from '../atomic.js';
-import { EscrowError } from '../errors.js';
+import { AuditError } from '../errors.js';
 import { FileLock } from '../escrow/lock.js';
 
 export type AuditOutcome = 'ok' | 'skip' | 'fail' | 'refuse';
@@ -94,7 +94,7 @@ export class AuditLog implements AuditSink {
         this.dirReady = true;
       }
     } catch (err) {
-      throw new EscrowError(`cannot write the audit log ${this.path}: ${describeIoError(err)}`, 'AUDIT_IO', { cause: err });
+      throw new AuditError(`cannot write the audit log ${this.path}: ${describeIoError(err)}`, 'AUDIT_IO', { cause: err });
     }
     // The chain needs the last line's hash: writers of other processes take turns under a lock file.
     const lock = await FileLock.acquire(this.path + '.lock', `the audit log ${this.path}`);
@@ -108,7 +108,7 @@ export class AuditLog implements AuditSink {
         await fh.close();
       }
     } catch (err) {
-      throw new EscrowError(`cannot write the audit log ${this.path}: ${describeIoError(err)}`, 'AUDIT_IO', { cause: err });
+      throw new AuditError(`cannot write the audit log ${this.path}: ${describeIoError(err)}`, 'AUDIT_IO', { cause: err });
     } finally {
       await lock.release();
     }
@@ -133,7 +133,7 @@ export async function verifyAuditFile(path: string): Promise<ChainReport> {
   try {
     raw = await readFile(path);
   } catch (err) {
-    throw new EscrowError(`cannot read the audit log ${path}: ${describeIoError(err)}`, 'AUDIT_IO', { cause: err });
+    throw new AuditError(`cannot read the audit log ${path}: ${describeIoError(err)}`, 'AUDIT_IO', { cause: err });
   }
   const report: ChainReport = { entries: 0, unchained: 0, head: sha256(''), ok: true };
   let offset = 0;

@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { equalBytes } from '../../protocol/index.js';
 import { EfuseAttestError, EscrowError, EspefuseError, EXIT } from '../errors.js';
-import { blockName, blockSlot, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../escrow/store.js';
+import { type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../escrow/store.js';
+import { blockName, blockSlot } from '../../protocol/keyblock.js';
 import type { Espefuse, EspefuseTarget } from '../espefuse/driver.js';
 import { describeBlock, type EfuseSummary, isBurnedHmacUp, keyBlock } from '../espefuse/summary.js';
 import { removeSiliconKey, writeSiliconKey } from '../espefuse/silicon.js';

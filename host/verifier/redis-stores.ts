@@ -5,11 +5,12 @@
 // atomic script, and the spends of one turn of the event loop travel as one script call.
 import { toHex } from '../../protocol/index.js';
 import { parseDeviceId } from '../../protocol/deviceid.js';
+import { blockName } from '../../protocol/keyblock.js';
 import { StoreError } from '../errors.js';
 import type { NonceStoreStats, RevocationAwareNonceStore, SpendResult } from './nonce-store.js';
 import { MAX_BATCH, RedisConnection, type RedisStoreOptions } from './redis.js';
 import {
-  ablock, ageneration, checkRevocation, entryField, keyGeneration, type Revocation, type RevocationInput, type RevocationStore, sortRevocations,
+  ageneration, checkRevocation, entryField, keyGeneration, type Revocation, type RevocationInput, type RevocationStore, sortRevocations,
 } from './revocation.js';
 
 type Mode = 'none' | 'any' | 'fields';
@@ -147,7 +148,7 @@ export class RedisRevocationStore implements RevocationStore {
 
   async remove(deviceId: string | Uint8Array, block: string | number, generation?: string): Promise<boolean> {
     const id = parseDeviceId(deviceId);
-    const field = entryField({ block: ablock(block), ...(generation !== undefined ? { generation: ageneration(generation) } : {}) });
+    const field = entryField({ block: blockName(block), ...(generation !== undefined ? { generation: ageneration(generation) } : {}) });
     const c = this.conn;
     return (await c.run('revocation', () => c.client.efaUnrevoke(this.hash(id), this.index, c.versionKey, field, id, Date.now()))) > 0;
   }

@@ -11,7 +11,7 @@
 import { createHmac } from 'node:crypto';
 import { abytes, toHex } from '../../protocol/index.js';
 import { parseDeviceId } from '../../protocol/deviceid.js';
-import { blockName } from '../escrow/store.js';
+import { blockName } from '../../protocol/keyblock.js';
 
 export interface Revocation {
   /** Canonical device id (12 lowercase hex digits). */
@@ -67,20 +67,10 @@ export function ageneration(value: unknown, name = 'generation'): string {
   return v;
 }
 
-/** Block name of a slot number or a block name (case-insensitive). */
-export function ablock(value: unknown, name = 'block'): string {
-  if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new TypeError(`${name} must be an integer slot or a block name`);
-    if (value < 0 || value > 5) throw new RangeError(`${name} must be 0..5, got ${value}`);
-    return `BLOCK_KEY${value}`;
-  }
-  return blockName(value, name);
-}
-
 /** Checks an entry at a store's boundary and gives it its canonical form. */
 export function checkRevocation(e: RevocationInput, revokedAt: string = new Date().toISOString()): Revocation {
   if (typeof e !== 'object' || e === null) throw new TypeError('revocation must be an object');
-  const out: Revocation = { deviceId: parseDeviceId(e.deviceId, 'deviceId'), block: ablock(e.block), revokedAt };
+  const out: Revocation = { deviceId: parseDeviceId(e.deviceId, 'deviceId'), block: blockName(e.block), revokedAt };
   if (e.generation !== undefined) out.generation = ageneration(e.generation);
   if (e.reason !== undefined) {
     if (typeof e.reason !== 'string') throw new TypeError('reason must be a string');
@@ -131,7 +121,7 @@ export class MemoryRevocationStore implements RevocationStore {
 
   async remove(deviceId: string | Uint8Array, block: string | number, generation?: string): Promise<boolean> {
     const id = parseDeviceId(deviceId);
-    const field = entryField({ block: ablock(block), ...(generation !== undefined ? { generation: ageneration(generation) } : {}) });
+    const field = entryField({ block: blockName(block), ...(generation !== undefined ? { generation: ageneration(generation) } : {}) });
     const m = this.byDevice.get(id);
     if (!m || !m.delete(field)) return false;
     if (m.size === 0) this.byDevice.delete(id);

@@ -6,7 +6,7 @@
 // gets through one try untouched with probability (1 - r)^B.
 import { Client } from '../../host/client.js';
 import { DeviceError, TimeoutError, TransportError, VerificationError } from '../../host/errors.js';
-import { FaultyTransport, type FaultRates } from '../../host/transport/faulty.js';
+import { FaultyTransport, type FaultRates } from './faulty.js';
 import type { Transport } from '../../host/transport/transport.js';
 import { verifyAttestation } from '../../host/verify.js';
 

@@ -4,7 +4,7 @@
 // §2.1: `A5 5A 00 04 FF FB` repeated), and valid requests among them.
 // Reproducible: the same seed gives the same bytes.
 import { encodeFrame, encodeRequest, type Request } from '../../protocol/index.js';
-import { prng } from '../../host/transport/faulty.js';
+import { prng } from './faulty.js';
 
 /** `A5 5A 00 04 FF FB` repeated to n bytes: a valid 1024-byte frame header every 6 bytes. */
 export function amplifier(n: number): Uint8Array {

@@ -4,10 +4,8 @@
 // (conformance.test.ts) runs against every target: in-memory (service in-process), the emulator
 // over a pseudo-terminal, and a real board when EFUSE_ATTEST_PORT names its port.
 import { Client } from '../../host/client.js';
-import { MemoryTransport } from '../../host/transport/memory.js';
-import { AttestService } from '../../device/src/service.js';
-import { createDevice } from '../../device/src/device.js';
-import { softChip } from './soft-chip.js';
+import { TEST_KEY, TEST_TOKEN_KEY } from './keys.js';
+import { memoryLink } from './memory-link.js';
 
 export interface Target {
   name: string;
@@ -18,15 +16,11 @@ export interface Target {
   close(): Promise<void>;
 }
 
-export const TEST_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 0x20);
-/** The token key of the test devices (BLOCK_KEY1). */
-export const TEST_TOKEN_KEY = Uint8Array.from({ length: 32 }, (_, i) => 0xc0 - i);
+export { TEST_KEY, TEST_TOKEN_KEY } from './keys.js';
 
 export async function memoryTarget(): Promise<Target> {
-  const [host, dev] = MemoryTransport.pair('memory');
   const deviceId = Uint8Array.of(0x7c, 0xdf, 0xa1, 0x00, 0x00, 0x01);
-  const service = new AttestService(createDevice(softChip({ mac: deviceId, keys: { 0: { key: TEST_KEY }, 1: { key: TEST_TOKEN_KEY }, 2: { key: TEST_KEY, purpose: 5 } } })), (f) => { void dev.write(f); });
-  dev.onData((b) => service.receive(b));
+  const { host } = memoryLink({ chip: { mac: deviceId, keys: { 0: { key: TEST_KEY }, 1: { key: TEST_TOKEN_KEY }, 2: { key: TEST_KEY, purpose: 5 } } } });
   const client = new Client(host, { timeoutMs: 500, retries: 1 });
   return { name: 'memory', client, key: TEST_KEY, tokenKey: TEST_TOKEN_KEY, deviceId, close: () => client.close() };
 }

@@ -6,7 +6,8 @@ import { fromHex } from '../../../protocol/index.js';
 import { attestationToJson } from '../../serialize.js';
 import { type VerifiedAttestation, verifyAttestation } from '../../verify.js';
 import { type Command, str } from '../command.js';
-import { DEVICE_OPTIONS, DEVICE_USAGE, readKeyFile, slotOption, withClient } from '../common.js';
+import { DEVICE_OPTIONS, DEVICE_USAGE, slotOption, withClient } from '../common.js';
+import { readKeyFile } from '../files.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFrom } from '../policy.js';
 import { printable } from '../printable.js';
 

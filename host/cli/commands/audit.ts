@@ -3,7 +3,7 @@
 // entry. Exit 0 when every chain holds; a broken chain is AUDIT_TAMPERED (exit 6).
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { EfuseAttestError, EXIT, UsageError } from '../../errors.js';
+import { AuditError, UsageError } from '../../errors.js';
 import { PgStore, verifyAuditRows } from '../../escrow/pg.js';
 import { type ChainReport, verifyAuditFile } from '../../provision/audit.js';
 import { type Command, str } from '../command.js';
@@ -46,9 +46,9 @@ entry — edited, inserted or removed — otherwise.`,
       }
     }
     const f = out.file;
-    if (f && !f.ok) throw new EfuseAttestError(`the audit log ${f.path} is broken at line ${f.broken!.line}: ${f.broken!.reason}`, 'AUDIT_TAMPERED', EXIT.ESCROW);
+    if (f && !f.ok) throw new AuditError(`the audit log ${f.path} is broken at line ${f.broken!.line}: ${f.broken!.reason}`, 'AUDIT_TAMPERED');
     const t = out.table;
-    if (t && !t.ok) throw new EfuseAttestError(`the escrow audit table of ${t.escrow} is broken at entry ${t.broken!.seq}: ${t.broken!.reason}`, 'AUDIT_TAMPERED', EXIT.ESCROW);
+    if (t && !t.ok) throw new AuditError(`the escrow audit table of ${t.escrow} is broken at entry ${t.broken!.seq}: ${t.broken!.reason}`, 'AUDIT_TAMPERED');
     return out;
   },
   format(r: Result) {

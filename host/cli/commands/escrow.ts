@@ -1,12 +1,13 @@
 // efuse-attest escrow: the key vault. add (make and escrow a key for a device), import (escrow an
 // existing key file), list (records, never keys), export (a key file, or the key printed with
 // --reveal). Keys are shown only where the user asks for them.
-import { readFile } from 'node:fs/promises';
 import { toHex } from '../../../protocol/index.js';
 import { describeIoError } from '../../atomic.js';
 import { EscrowError, UsageError } from '../../errors.js';
-import { blockName, type Derivation, type EscrowEntry, type EscrowState, newRecord, STATES } from '../../escrow/store.js';
-import { DERIVATION_SCHEME, deriveDeviceKey, generateKey, masterId, normalizeDeviceId, wipe } from '../../keys.js';
+import { type Derivation, type EscrowEntry, type EscrowState, newRecord, STATES } from '../../escrow/store.js';
+import { blockName } from '../../../protocol/keyblock.js';
+import { deriveKey, generateKey, wipe } from '../../keys.js';
+import { parseDeviceId } from '../../../protocol/deviceid.js';
 import { type Command, required, str, type Values } from '../command.js';
 import { getPassphrase, openStore, type OpenedStore, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, writeKeyFile } from '../secrets.js';
 import { PgStore } from '../../escrow/pg.js';
@@ -14,18 +15,10 @@ import { PassphraseKek } from '../../escrow/envelope.js';
 import { openPkcs11Kek } from '../../escrow/pkcs11.js';
 import type { FileVault } from '../../escrow/vault.js';
 import { kekInfoJson } from '../../escrow/pg.js';
-
-async function readKey(path: string): Promise<Uint8Array> {
-  let bytes: Buffer;
-  try { bytes = await readFile(path); } catch (err) { throw new UsageError(`cannot read key file ${path}: ${describeIoError(err)}`); }
-  if (bytes.length !== 32) throw new UsageError(`key file ${path} must hold exactly 32 raw bytes (as espefuse takes), it has ${bytes.length}`);
-  const key = new Uint8Array(bytes);
-  bytes.fill(0);
-  return key;
-}
+import { readKeyFile } from '../files.js';
 
 function target(values: Values): { deviceId: string; block: string } {
-  return { deviceId: normalizeDeviceId(required(values, 'device-id'), '--device-id'), block: blockName(str(values, 'block') ?? 'BLOCK_KEY0', '--block') };
+  return { deviceId: parseDeviceId(required(values, 'device-id'), '--device-id'), block: blockName(str(values, 'block') ?? 'BLOCK_KEY0', '--block') };
 }
 
 async function withStore<T>(values: Values, mustExist: boolean, fn: (s: OpenedStore) => Promise<T>): Promise<T> {
@@ -124,7 +117,7 @@ ${VAULT_USAGE}`,
         let state: EscrowState = 'escrowed';
         if (sub === 'import') {
           if (str(values, 'master')) throw new UsageError('escrow import takes --key; use escrow add --master to derive');
-          key = await readKey(required(values, 'key'));
+          key = await readKeyFile(required(values, 'key'), '--key');
           const s = str(values, 'state') ?? 'escrowed';
           if (!STATES.includes(s as EscrowState)) throw new UsageError(`--state must be one of ${STATES.join(', ')}`);
           state = s as EscrowState;
@@ -133,9 +126,11 @@ ${VAULT_USAGE}`,
           const masterPath = str(values, 'master');
           if (masterPath) {
             const master = await readMasterFile(masterPath);
-            key = deriveDeviceKey(master, deviceId);
-            derivation = { scheme: DERIVATION_SCHEME, registrationId: deviceId, masterId: masterId(master) };
-            wipe(master);
+            try {
+              ({ key, derivation } = deriveKey(master, deviceId));
+            } finally {
+              wipe(master);
+            }
           } else {
             key = generateKey();
           }

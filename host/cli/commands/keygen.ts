@@ -3,7 +3,8 @@
 // to a 0600 file; it is printed only with --reveal.
 import { toHex } from '../../../protocol/index.js';
 import { UsageError } from '../../errors.js';
-import { deriveDeviceKey, dpsDeviceKey, generateKey, masterId, normalizeDeviceId, wipe } from '../../keys.js';
+import { deriveKey, generateKey, wipe } from '../../keys.js';
+import { parseDeviceId } from '../../../protocol/deviceid.js';
 import { type Command, str } from '../command.js';
 import { readMasterFile, writeKeyFile } from '../secrets.js';
 
@@ -45,9 +46,9 @@ Keys made here are not escrowed: \`efuse-attest provision\` makes and escrows ke
     if (masterPath !== undefined) {
       const master = await readMasterFile(masterPath);
       try {
-        const registrationId = regId ?? normalizeDeviceId(idText, '--device-id');
-        key = regId !== undefined ? dpsDeviceKey(master, regId) : deriveDeviceKey(master, registrationId);
-        derivation = { registrationId, masterId: masterId(master) };
+        const d = deriveKey(master, regId ?? parseDeviceId(idText, '--device-id'));
+        key = d.key;
+        derivation = { registrationId: d.derivation.registrationId, masterId: d.derivation.masterId };
       } finally {
         wipe(master);
       }

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { hasHmacPeripheral } from '../../../protocol/index.js';
 import { AbortedError, EfuseAttestError, UsageError } from '../../errors.js';
-import { blockName, type EscrowRecord, type EscrowStore } from '../../escrow/store.js';
+import { type EscrowRecord, type EscrowStore } from '../../escrow/store.js';
+import { blockName, KEY_SIZE } from '../../../protocol/keyblock.js';
 import { FileVault } from '../../escrow/vault.js';
 import { Espefuse, type EspefuseTarget } from '../../espefuse/driver.js';
 import { findEspefuse } from '../../espefuse/locate.js';
@@ -19,7 +20,7 @@ import { plan, type Plan, type ProvisionResult } from '../../provision/sequence.
 import { type Command, type Context, int, required, str, type Values } from '../command.js';
 import { DEFAULT_AUDIT, escrowUrl, getPassphrase, openStore, type OpenedStore, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, vaultPath } from '../secrets.js';
 
-const MASKED_KEY = `[${Array(32).fill('??').join(' ')}]`;
+const MASKED_KEY = `[${Array(KEY_SIZE).fill('??').join(' ')}]`;
 
 function list(values: Values, name: string): string[] {
   const v = values[name];

@@ -1,14 +1,14 @@
 // efuse-attest revoke: the revocation list that every verifier instance of a cluster reads (in the
 // shared Redis store): add a device's key block (or one key generation in it), remove an entry, list
 // them. Verifiers refuse a revoked device at once with VERIFY_REVOKED (docs/deployment.md).
-import { readFile } from 'node:fs/promises';
-import { describeIoError } from '../../atomic.js';
+import { blockName } from '../../../protocol/keyblock.js';
 import { UsageError } from '../../errors.js';
 import { parseDeviceId } from '../../../protocol/deviceid.js';
 import { RedisConnection } from '../../verifier/redis.js';
 import { RedisRevocationStore } from '../../verifier/redis-stores.js';
-import { ablock, ageneration, keyGeneration, type Revocation, sortRevocations } from '../../verifier/revocation.js';
+import { ageneration, keyGeneration, type Revocation, sortRevocations } from '../../verifier/revocation.js';
 import { type Command, int, required, str, type Values } from '../command.js';
+import { readKeyFile } from '../files.js';
 
 export const REDIS_ENV = 'EFUSE_ATTEST_REDIS';
 
@@ -17,13 +17,11 @@ async function generationFrom(values: Values): Promise<string | undefined> {
   const keyPath = str(values, 'key');
   if (gen !== undefined && keyPath !== undefined) throw new UsageError('give --generation or --key, not both');
   if (keyPath === undefined) return gen;
-  let bytes: Buffer;
-  try { bytes = await readFile(keyPath); } catch (err) { throw new UsageError(`cannot read key file ${keyPath}: ${describeIoError(err)}`); }
+  const key = await readKeyFile(keyPath, '--key');
   try {
-    if (bytes.length !== 32) throw new UsageError(`key file ${keyPath} must hold exactly 32 raw bytes, it has ${bytes.length}`);
-    return keyGeneration(new Uint8Array(bytes));
+    return keyGeneration(key);
   } finally {
-    bytes.fill(0);
+    key.fill(0);
   }
 }
 
@@ -83,7 +81,7 @@ Exit code 9 when the store cannot be reached; nothing is changed then.`,
       throw new UsageError('revoke list takes only --device-id');
     }
     if (sub === 'remove' && str(values, 'reason') !== undefined) throw new UsageError('revoke remove takes no --reason');
-    const block = ablock(str(values, 'block') ?? 'BLOCK_KEY0', '--block');
+    const block = blockName(str(values, 'block') ?? 'BLOCK_KEY0', '--block');
     const gen = sub === 'list' ? undefined : await generationFrom(values);
     const generation = gen === undefined ? undefined : ageneration(gen, '--generation');
     const reason = str(values, 'reason');

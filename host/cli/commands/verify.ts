@@ -3,11 +3,12 @@
 // verifier checks that it answers this one; without, the output says freshness was not checked.
 // A token is read from a file or standard input (--token-file), since a command line shows in `ps`.
 import { equalBytes, fromHex, toHex } from '../../../protocol/index.js';
-import { VerificationError } from '../../errors.js';
+import { KEY_SLOTS } from '../../../protocol/keyblock.js';
+import { UsageError, VerificationError } from '../../errors.js';
 import { attestationFromJson } from '../../serialize.js';
 import { DEFAULT_MAX_TOKEN_LIFETIME, verifyAttestation, verifyToken } from '../../verify.js';
 import { type Command, int, str } from '../command.js';
-import { readKeyFile, readRegularFile } from '../common.js';
+import { readKeyFile, readRegularFile } from '../files.js';
 import { POLICY_OPTIONS, POLICY_USAGE, policyFrom } from '../policy.js';
 import { printable } from '../printable.js';
 
@@ -18,7 +19,7 @@ function readStdin(): Promise<string> {
     let s = '';
     process.stdin.setEncoding('utf8').on('data', (d) => {
       s += d;
-      if (s.length > MAX_INPUT) reject(new RangeError(`standard input is larger than ${MAX_INPUT} bytes`));
+      if (s.length > MAX_INPUT) reject(new UsageError(`standard input is larger than ${MAX_INPUT} bytes`));
     }).on('end', () => resolve(s)).on('error', reject);
   });
 }
@@ -31,7 +32,7 @@ async function readText(path: string, what: string): Promise<string> {
 async function readJson(path: string): Promise<unknown> {
   const text = await readText(path, '--attestation');
   let v: unknown;
-  try { v = JSON.parse(text); } catch { throw new RangeError(`${path === '-' ? 'standard input' : printable(path)} is not valid JSON`); }
+  try { v = JSON.parse(text); } catch { throw new UsageError(`${path === '-' ? 'standard input' : printable(path)} is not valid JSON`); }
   // Accept `attest --json` output as it is, too.
   const o = v as { ok?: unknown; result?: { attestation?: unknown } };
   return o && o.ok === true && o.result?.attestation ? o.result.attestation : v;
@@ -40,7 +41,7 @@ async function readJson(path: string): Promise<unknown> {
 /** The token in a file (or "-"): its first line, surrounding white space removed. */
 async function readToken(path: string): Promise<string> {
   const line = (await readText(path, '--token-file')).split(/\r?\n/).find((l) => l.trim() !== '');
-  if (line === undefined) throw new RangeError(`${path === '-' ? 'standard input' : printable(path)} holds no token`);
+  if (line === undefined) throw new UsageError(`${path === '-' ? 'standard input' : printable(path)} holds no token`);
   return line.trim();
 }
 
@@ -73,12 +74,12 @@ Exit code 3 when it does not verify.`,
   },
   async run(values) {
     const keyPath = str(values, 'key');
-    if (!keyPath) throw new RangeError('--key is required');
+    if (!keyPath) throw new UsageError('--key is required');
     const attPath = str(values, 'attestation');
     const tokenFile = str(values, 'token-file');
     const tokenArg = str(values, 'token');
-    if ([attPath, tokenFile, tokenArg].filter((v) => v !== undefined).length !== 1) throw new RangeError('give exactly one of --attestation, --token-file and --token');
-    if (attPath === undefined && str(values, 'nonce') !== undefined) throw new RangeError('--nonce goes with --attestation');
+    if ([attPath, tokenFile, tokenArg].filter((v) => v !== undefined).length !== 1) throw new UsageError('give exactly one of --attestation, --token-file and --token');
+    if (attPath === undefined && str(values, 'nonce') !== undefined) throw new UsageError('--nonce goes with --attestation');
     const key = await readKeyFile(keyPath);
     if (attPath === undefined) {
       const token = tokenArg ?? await readToken(tokenFile!);
@@ -100,7 +101,7 @@ Exit code 3 when it does not verify.`,
     const deviceId = str(values, 'device-id');
     const slot = str(values, 'slot');
     const verified = verifyAttestation(att, {
-      key, policy: policyFrom(values), ...(deviceId ? { deviceId } : {}), ...(slot ? { slot: int(values, 'slot', 0, 0, 5) } : {}),
+      key, policy: policyFrom(values), ...(deviceId ? { deviceId } : {}), ...(slot ? { slot: int(values, 'slot', 0, 0, KEY_SLOTS - 1) } : {}),
     });
     if (nonce && !equalBytes(nonce, att.nonce)) {
       throw new VerificationError('NONCE', `the attestation answers the challenge ${toHex(att.nonce)}, not --nonce ${toHex(nonce)}: it is not fresh`);

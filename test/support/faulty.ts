@@ -4,7 +4,7 @@
 // in-memory pair (one chunk per frame) and a serial port (chunks of whatever size the OS reads).
 // Delays hold the stream back without reordering it: a UART is late, never out of order.
 import { aint } from '../../protocol/index.js';
-import type { Transport } from './transport.js';
+import type { Transport } from '../../host/transport/transport.js';
 
 /** The longest delay or outage a test can ask for (setTimeout's limit). */
 const MAX_MS = 2 ** 31 - 1;
