@@ -3,7 +3,7 @@
 // API answers (printed by emulator/idf/test/sim_check.c) must agree with that summary and with
 // node:crypto's HMAC over the key file. Also: the chip layouts are what the generator makes from the
 // installed espefuse, and device/native/efuse/efuse.c compiles warning-free against these headers.
-// espefuse: $ESPEFUSE, else <repo>/.venv/bin/espefuse (scripts/setup.sh), else PATH.
+// espefuse: found as the library finds it (host/espefuse/locate.ts): $ESPEFUSE, else .venv, else PATH.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
@@ -12,21 +12,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { startEmulator } from '../host/emulator.js';
 import { linkMap } from '../host/firmware/link-map.js';
+import { findEspefuse } from '../host/espefuse/locate.js';
 import { buildTranscript } from '../protocol/index.js';
 import { ROOT } from './support/vectors.js';
 
 const IDF = join(ROOT, 'emulator/idf');
 const CONTRACT = join(ROOT, 'test/fixtures/efuse/contract.js');
 const XS = join(ROOT, 'node_modules/@agoric/xsnap/moddable/xs');
-
-function findEspefuse(): string {
-  if (process.env.ESPEFUSE) return process.env.ESPEFUSE;
-  const venv = join(ROOT, '.venv/bin/espefuse');
-  if (existsSync(venv)) return venv;
-  const which = spawnSync('sh', ['-c', 'command -v espefuse'], { encoding: 'utf8' });
-  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
-  throw new Error('espefuse not found: run scripts/setup.sh (it makes .venv) or set ESPEFUSE');
-}
 
 function run(cmd: string, args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 16 << 20 });
