@@ -12,5 +12,7 @@ export { verifyAttestation, verifyToken, DEFAULT_POLICY, type Policy, type Verif
 export { attestationFromJson, attestationToJson, type AttestationJson } from './serialize.js';
 export { listPorts, type PortEntry } from './ports.js';
 export {
-  AbortedError, DeviceError, EfuseAttestError, EscrowError, EspefuseError, EXIT, TimeoutError, TransportError, UsageError, VerificationError,
+  AbortedError, AuditError, DeviceError, EfuseAttestError, EscrowError, EspefuseError, EXIT, ProtocolError, RevokedError, StoreError, TimeoutError,
+  TransportError, UsageError, VerificationError,
 } from './errors.js';
+export type { AuditCode, EscrowCode, EspefuseCode, ProtocolCode, StoreCode } from './errors.js';
