@@ -1,10 +1,10 @@
 // Client: the library's entry point for talking to one device. Layers (STYLE.md §5):
 // transport (serial, memory) → session (framing, ids, retries) → commands (one file each).
 import type { DeviceInfo } from '../protocol/index.js';
-import { attest, type Attestation, type AttestOptions } from './commands/attest.js';
-import { info } from './commands/info.js';
-import { ping, type PingResult } from './commands/ping.js';
-import { token, type TokenOptions } from './commands/token.js';
+import { attest, type Attestation, type AttestOptions } from './requests/attest.js';
+import { info } from './requests/info.js';
+import { ping, type PingResult } from './requests/ping.js';
+import { token, type TokenOptions } from './requests/token.js';
 import { Session, type SessionOptions } from './session.js';
 import { SerialTransport } from './transport/serial.js';
 import type { Transport } from './transport/transport.js';

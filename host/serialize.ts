@@ -2,7 +2,7 @@
 // bytes as lowercase hex. Parsing checks every field, so a hand-edited file fails with a message
 // naming the field rather than somewhere inside verification.
 import { type AttestResponse, DEVICE_ID_SIZE, DEVICE_NONCE_SIZE, FIRMWARE_ID_SIZE, fromHex, MAC_SIZE, NONCE_MAX, NONCE_MIN, toHex } from '../protocol/index.js';
-import type { Attestation } from './commands/attest.js';
+import type { Attestation } from './requests/attest.js';
 import { KEY_SLOTS } from '../protocol/keyblock.js';
 
 export interface AttestationJson {

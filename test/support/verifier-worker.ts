@@ -5,7 +5,7 @@
 import { type BatchResult, keyMap, Verifier } from '../../host/backend.js';
 import { attestationFromJson, type AttestationJson } from '../../host/serialize.js';
 import { openRedisStores } from '../../host/verifier/redis-stores.js';
-import type { Attestation } from '../../host/commands/attest.js';
+import type { Attestation } from '../../host/requests/attest.js';
 import type { VerifiedAttestation } from '../../host/verify.js';
 
 type Msg =
