@@ -5,7 +5,8 @@
 import { PURPOSES } from '../../protocol/index.js';
 import { EspefuseError } from '../errors.js';
 
-export interface KeyBlockInfo {
+/** One key block as espefuse reports it (not the device's own view, protocol's KeyBlockInfo). */
+export interface EfuseKeyBlock {
   block: string;
   slot: number;
   /** Purpose name as espefuse prints it (USER, HMAC_UP, ...). */
@@ -25,7 +26,7 @@ export interface EfuseSummary {
   chip: string;
   /** Factory MAC as 12 lowercase hex digits: the device id. */
   mac: string;
-  keys: KeyBlockInfo[];
+  keys: EfuseKeyBlock[];
   secureBoot: boolean;
   flashEncryption: boolean;
   /** RD_DIS can still be programmed; Secure Boot V2 write-locks it, and then no key can be read-protected. */
@@ -87,7 +88,7 @@ function parse(input: unknown, chip: string): EfuseSummary {
   if (!m) throw bad('MAC.value is not a MAC address');
   const mac = m[1].replace(/:/g, '').toLowerCase();
 
-  const keys: KeyBlockInfo[] = [];
+  const keys: EfuseKeyBlock[] = [];
   for (let slot = 0; slot < 6; slot++) {
     const block = `BLOCK_KEY${slot}`;
     const kf = opt(block);
@@ -124,19 +125,19 @@ function parse(input: unknown, chip: string): EfuseSummary {
 }
 
 /** The state of one key block, or EspefuseError if the chip has no such block. */
-export function keyBlock(s: EfuseSummary, block: string): KeyBlockInfo {
+export function keyBlock(s: EfuseSummary, block: string): EfuseKeyBlock {
   const k = s.keys.find((b) => b.block === block);
   if (!k) throw new EspefuseError(`${s.chip} has no key block ${block}`, 'ESPEFUSE_BLOCK');
   return k;
 }
 
 /** Burned as this project burns: purpose HMAC_UP and read-protected. */
-export function isBurnedHmacUp(k: KeyBlockInfo): boolean {
+export function isBurnedHmacUp(k: EfuseKeyBlock): boolean {
   return k.purpose === 'HMAC_UP' && k.readProtected;
 }
 
 /** One line for messages: "purpose HMAC_UP, read-protected, write-protected". */
-export function describeBlock(k: KeyBlockInfo): string {
+export function describeBlock(k: EfuseKeyBlock): string {
   const parts = [`purpose ${k.purpose}`];
   parts.push(k.readProtected ? 'read-protected' : 'readable');
   if (k.writeProtected) parts.push('write-protected');
