@@ -14,6 +14,7 @@ import { createVirtualChip } from '../host/espefuse/virtual.js';
 import { ManifestError, resolveManifest } from '../host/firmware/manifest.js';
 import { platformOf } from '../host/firmware/link-map.js';
 import { CHIP_TABLE, chipCode, chipsWith, PURPOSE_HMAC_UP, PURPOSES, requireChip, UnsupportedChipError } from '../protocol/index.js';
+import { TARGETS } from '../scripts/firmware-check.js';
 import { chipTableHeader } from '../scripts/gen-chips.js';
 import { cli } from './support/cli.js';
 import { ROOT } from './support/vectors.js';
@@ -232,6 +233,7 @@ describe('chip table (protocol/chips.ts)', () => {
     for (const chip of EMULATED) {
       assert.doesNotThrow(() => resolveManifest(join(ROOT, 'moddable.json'), platformOf(chip)), chip);
     }
+    for (const t of TARGETS) assert.ok(EMULATED.map(platformOf).includes(t), `firmware:check target ${t} is an emulated chip`);
     for (const c of CHIP_TABLE.filter((x) => !x.emulated)) {
       assert.throws(() => resolveManifest(join(ROOT, 'moddable.json'), platformOf(c.name)), ManifestError, `${c.name} is not a firmware target`);
     }
