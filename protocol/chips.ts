@@ -36,22 +36,32 @@ export interface Chip {
 /** What a caller needs of a chip; `known` is any chip of the table. */
 export type ChipNeed = 'known' | 'hmac' | 'emulated' | 'virtual';
 
-const H2_PURPOSES = ['USER', 'ECDSA_KEY', 'RESERVED', '', ...PURPOSES.slice(4)];
-const C3_PURPOSES = ['USER', 'RESERVED', '', '', ...PURPOSES.slice(4)];
-const C5_PURPOSES = [...H2_PURPOSES.slice(0, 2), '', '', ...PURPOSES.slice(4), 'KM_INIT_KEY', '', '',
-  'XTS_AES_128_PSRAM_KEY', 'ECDSA_KEY_P192', 'ECDSA_KEY_P384_L', 'ECDSA_KEY_P384_H'];
-const P4_PURPOSES = ['USER', 'ECDSA_KEY', ...PURPOSES.slice(2), 'KM_INIT_KEY', '', '', '',
-  'ECDSA_KEY_P192', 'ECDSA_KEY_P384_L', 'ECDSA_KEY_P384_H'];
+// Each list once, shared by the chips that number purposes alike (the table is preloaded on the device).
+const C3_PURPOSES: readonly string[] = Object.freeze(['USER', 'RESERVED', '', '', 'XTS_AES_128_KEY', 'HMAC_DOWN_ALL',
+  'HMAC_DOWN_JTAG', 'HMAC_DOWN_DIGITAL_SIGNATURE', 'HMAC_UP', 'SECURE_BOOT_DIGEST0', 'SECURE_BOOT_DIGEST1',
+  'SECURE_BOOT_DIGEST2']);
+const H2_PURPOSES: readonly string[] = Object.freeze(['USER', 'ECDSA_KEY', 'RESERVED', '', 'XTS_AES_128_KEY',
+  'HMAC_DOWN_ALL', 'HMAC_DOWN_JTAG', 'HMAC_DOWN_DIGITAL_SIGNATURE', 'HMAC_UP', 'SECURE_BOOT_DIGEST0',
+  'SECURE_BOOT_DIGEST1', 'SECURE_BOOT_DIGEST2']);
+const C5_PURPOSES: readonly string[] = Object.freeze(['USER', 'ECDSA_KEY', '', '', 'XTS_AES_128_KEY', 'HMAC_DOWN_ALL',
+  'HMAC_DOWN_JTAG', 'HMAC_DOWN_DIGITAL_SIGNATURE', 'HMAC_UP', 'SECURE_BOOT_DIGEST0', 'SECURE_BOOT_DIGEST1',
+  'SECURE_BOOT_DIGEST2', 'KM_INIT_KEY', '', '', 'XTS_AES_128_PSRAM_KEY', 'ECDSA_KEY_P192', 'ECDSA_KEY_P384_L',
+  'ECDSA_KEY_P384_H']);
+const P4_PURPOSES: readonly string[] = Object.freeze(['USER', 'ECDSA_KEY', 'XTS_AES_256_KEY_1', 'XTS_AES_256_KEY_2',
+  'XTS_AES_128_KEY', 'HMAC_DOWN_ALL', 'HMAC_DOWN_JTAG', 'HMAC_DOWN_DIGITAL_SIGNATURE', 'HMAC_UP',
+  'SECURE_BOOT_DIGEST0', 'SECURE_BOOT_DIGEST1', 'SECURE_BOOT_DIGEST2', 'KM_INIT_KEY', '', '', '', 'ECDSA_KEY_P192',
+  'ECDSA_KEY_P384_L', 'ECDSA_KEY_P384_H']);
+const NO_PURPOSES: readonly string[] = Object.freeze([]);
 
 const chip = (name: string, model: number, hmac: boolean, purposes: readonly string[], emulated: boolean, imageSize = 0x200): Chip =>
-  Object.freeze({ name, model, hmac, keyBlocks: purposes.length > 0 ? 6 : 0, purposes: Object.freeze([...purposes]), emulated, imageSize });
+  Object.freeze({ name, model, hmac, keyBlocks: purposes.length > 0 ? 6 : 0, purposes, emulated, imageSize });
 
 /** The chips, in ESP-IDF's order of targets. */
 export const CHIP_TABLE: readonly Chip[] = Object.freeze([
-  chip('esp32', 1, false, [], true, 0x120),
+  chip('esp32', 1, false, NO_PURPOSES, true, 0x120),
   chip('esp32s2', 2, true, PURPOSES, false),
   chip('esp32s3', 9, true, PURPOSES, true),
-  chip('esp32c2', 12, false, [], false),
+  chip('esp32c2', 12, false, NO_PURPOSES, false),
   chip('esp32c3', 5, true, C3_PURPOSES, true),
   chip('esp32c5', 23, true, C5_PURPOSES, false),
   chip('esp32c6', 13, true, C3_PURPOSES, true),
@@ -64,13 +74,20 @@ export const CHIPS: Readonly<Record<string, number>> = Object.freeze(Object.from
 
 export type ChipName = (typeof CHIP_TABLE)[number]['name'];
 
-/** Why a chip fails a need, said in the refusal. */
-const NEEDS: Readonly<Record<ChipNeed, { has(c: Chip): boolean; lacks: string }>> = Object.freeze({
-  known: { has: () => true, lacks: '' },
-  hmac: { has: (c: Chip) => c.hmac, lacks: 'no HMAC peripheral' },
-  emulated: { has: (c: Chip) => c.emulated, lacks: 'not emulated' },
-  // espefuse's token loader (host/espefuse/virtual.ts) is used on the chips with a 512-byte window only.
-  virtual: { has: (c: Chip) => c.imageSize === 0x200, lacks: 'no virtual chips of it' },
+/** Whether chip `c` has `need`. */
+function has(c: Chip, need: ChipNeed): boolean {
+  switch (need) {
+    case 'hmac': return c.hmac;
+    case 'emulated': return c.emulated;
+    // espefuse's token loader (host/espefuse/virtual.ts) is used on the chips with a 512-byte window only.
+    case 'virtual': return c.imageSize === 0x200;
+    default: return true;
+  }
+}
+
+/** What a chip lacks when it fails a need, said in the refusal. */
+const LACKS: Readonly<Record<ChipNeed, string>> = Object.freeze({
+  known: '', hmac: 'no HMAC peripheral', emulated: 'not emulated', virtual: 'no virtual chips of it',
 });
 
 /** A chip that is unknown, or lacks what the caller needs. A RangeError: the argument is out of range. */
@@ -80,7 +97,7 @@ export class UnsupportedChipError extends RangeError {
   /** The chips that have every need asked for. */
   readonly supported: readonly string[];
   constructor(name: string, need: ChipNeed, supported: readonly string[]) {
-    const lacks = NEEDS[need].lacks;
+    const lacks = LACKS[need];
     super(`chip "${name}" is not supported${lacks ? ` (${lacks})` : ''}; use one of ${supported.join(', ')}`);
     this.name = 'UnsupportedChipError';
     this.chip = name;
@@ -91,7 +108,7 @@ export class UnsupportedChipError extends RangeError {
 
 /** The chips that have every one of `needs`, by name. */
 export function chipsWith(...needs: ChipNeed[]): string[] {
-  return CHIP_TABLE.filter((c) => needs.every((n) => NEEDS[n].has(c))).map((c) => c.name);
+  return CHIP_TABLE.filter((c) => needs.every((n) => has(c, n))).map((c) => c.name);
 }
 
 /** The table's entry for `name`; throws UnsupportedChipError when it is unknown or lacks one of `needs`. */
@@ -100,7 +117,7 @@ export function requireChip(name: unknown, ...needs: ChipNeed[]): Chip {
   const shown = typeof name === 'string' ? name : String(name);
   if (!c) throw new UnsupportedChipError(shown, 'known', chipsWith(...needs));
   for (const need of needs) {
-    if (!NEEDS[need].has(c)) throw new UnsupportedChipError(shown, need, chipsWith(...needs));
+    if (!has(c, need)) throw new UnsupportedChipError(shown, need, chipsWith(...needs));
   }
   return c;
 }
