@@ -1,6 +1,7 @@
 // The chip table: every fact this project keeps about an ESP32-family chip, stated once. The host
-// library, the CLI's usage texts, the emulator's build (scripts/gen-chips.ts writes its C tables and its
-// list of builds from here) and the tests read it. The device's native C reads the same facts from
+// library, the CLI's usage texts, the emulator's build (scripts/gen-chips.ts writes its C chip table and
+// its list of builds from here; emulator/idf/tools/gen_chips.py writes the eFuse layouts of these chips)
+// and the tests read it. The device's native C reads the same facts from
 // ESP-IDF's own headers at build time; test/chips.test.ts checks that the two agree, and checks this
 // table against espefuse's chip definitions and the firmware's manifests.
 //
