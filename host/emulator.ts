@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { astring } from '../protocol/bytes.js';
-import { chipCode } from '../protocol/chips.js';
+import { chipsWith, requireChip } from '../protocol/chips.js';
 import { TimeoutError, TransportError, UsageError } from './errors.js';
 import { linkMap } from './firmware/link-map.js';
 import { childEnv } from './childenv.js';
 
 export interface EmulatorOptions {
-  /** "esp32s3", "esp32c3", … (protocol/chips.ts): emulator/build/<chip>/efuse-attest-emu runs it. */
+  /** An emulated chip of protocol/chips.ts ("esp32s3", …): emulator/build/<chip>/efuse-attest-emu runs it. */
   chip: string;
   /** eFuse image made by espefuse --virt. */
   efuse: string;
@@ -84,7 +84,7 @@ const STOP_TIMEOUT_MS = 5000;
  * Moddable SDK's own XS engine when one was found).
  */
 export function emulatorBinary(chip: string, dir = process.env.EFUSE_ATTEST_EMULATOR_DIR || ROOT + 'emulator/build'): string {
-  chipCode(chip); // a known chip name (RangeError)
+  requireChip(chip, 'emulated');
   return join(dir, chip, 'efuse-attest-emu');
 }
 
@@ -122,8 +122,9 @@ function buildArgs(opts: EmulatorOptions, linkmap: string | undefined): string[]
 
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const chip = astring(opts.chip, 'chip', 1);
+  requireChip(chip, 'emulated');
   astring(opts.efuse, 'efuse', 1);
-  const binary = opts.binary ?? emulatorBinary(chip); // checks the chip name (RangeError)
+  const binary = opts.binary ?? emulatorBinary(chip);
   let linkmapDir: string | undefined;
   let linkmap: string | undefined;
   if (opts.manifest !== undefined) {
@@ -135,7 +136,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const args = buildArgs(opts, linkmap);
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
   if (!existsSync(binary)) {
-    throw new UsageError(`no emulator for ${chip}: ${binary} is missing (the emulator is built for esp32, esp32s3, esp32c3, esp32c6 and esp32h2 by scripts/setup.sh, or make -C emulator)`);
+    throw new UsageError(`no emulator for ${chip}: ${binary} is missing (scripts/setup.sh, or make -C emulator, builds it for ${chipsWith('emulated').join(', ')})`);
   }
 
   // Own process group: a Ctrl-C at the terminal reaches the caller, which stops the emulator in order.

@@ -11,6 +11,7 @@ export type { PingResult } from './requests/ping.js';
 export { verifyAttestation, verifyToken, DEFAULT_POLICY, type Policy, type VerifiedAttestation, type VerifiedToken, type VerifyAttestationOptions, type VerifyTokenOptions } from './verify.js';
 export { attestationFromJson, attestationToJson, type AttestationJson } from './serialize.js';
 export { listPorts, type PortEntry } from './ports.js';
+export { CHIP_TABLE, chipsWith, requireChip, UnsupportedChipError, type Chip, type ChipNeed } from '../protocol/chips.js';
 export {
   AbortedError, AuditError, DeviceError, EfuseAttestError, EscrowError, EspefuseError, EXIT, ProtocolError, RevokedError, StoreError, TimeoutError,
   TransportError, UsageError, VerificationError,

@@ -17,6 +17,9 @@ export { checkKeyName, checkResource, formatSasToken, parseSasToken, percentEnco
 export type { SasToken } from './sas.js';
 export { ESP_ERR, espErrName, Status, STATUS_TEXT, statusName } from './status.js';
 export type { StatusName } from './status.js';
-export { CHIPS, chipCode, chipName, hasHmacPeripheral, PURPOSE_HMAC_UP, PURPOSES, purposeName } from './chips.js';
-export type { ChipName } from './chips.js';
+export {
+  CHIP_TABLE, CHIPS, chipCode, chipName, chipsWith, hasHmacPeripheral, PURPOSE_HMAC_UP, PURPOSES, purposeName, requireChip,
+  UnsupportedChipError,
+} from './chips.js';
+export type { Chip, ChipName, ChipNeed } from './chips.js';
 export { DEVICE_ID_BYTES, deviceIdToBytes, parseDeviceId } from './deviceid.js';

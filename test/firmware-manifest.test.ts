@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { linkMap, platformOf } from '../host/firmware/link-map.js';
 import { ManifestError, matchPlatform, moduleName, resolveManifest } from '../host/firmware/manifest.js';
+import { chipsWith } from '../protocol/index.js';
 import { ROOT } from './support/vectors.js';
 
 const MANIFEST = join(ROOT, 'moddable.json');
-const CHIPS = ['esp32s3', 'esp32c3', 'esp32c6', 'esp32h2', 'esp32'];
+const CHIPS = chipsWith('emulated'); // the firmware's targets
 
 describe('firmware manifests (as mcconfig resolves them)', () => {
   it('platform entries match as mcconfig matches them: exact, then "head/*", then "..."', () => {

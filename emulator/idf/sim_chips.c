@@ -127,6 +127,35 @@ const sim_chip_layout_t sim_chip_layouts[] = {
 		.chip_ver_rev2 = { -1, 0, 0 },
 	},
 	{
+		.name = "esp32c5", .mem_size = 0x200, .nblocks = 11,
+		.block_off = { 0x02c, 0x044, 0x05c, 0x07c, 0x09c, 0x0bc, 0x0dc, 0x0fc, 0x11c, 0x13c, 0x15c },
+		.block_words = { 6, 6, 8, 8, 8, 8, 8, 8, 8, 8, 8 },
+		.nkeys = 6,
+		.key_block = { 4, 5, 6, 7, 8, 9 },
+		.key_rd_bit = { 0, 1, 2, 3, 4, 5 },
+		.key_wr_bit = { 23, 24, 25, 26, 27, 28 },
+		.purpose_wr_bit = { 8, 9, 10, 11, 12, 13 },
+		.key_purpose = {
+			{ 0, 86, 5 }, /* KEY_PURPOSE_0 */
+			{ 0, 91, 5 }, /* KEY_PURPOSE_1 */
+			{ 0, 96, 5 }, /* KEY_PURPOSE_2 */
+			{ 0, 101, 5 }, /* KEY_PURPOSE_3 */
+			{ 0, 106, 5 }, /* KEY_PURPOSE_4 */
+			{ 0, 111, 5 }, /* KEY_PURPOSE_5 */
+		},
+		.wr_dis = { 0, 0, 32 },
+		.rd_dis = { 0, 32, 7 },
+		.crypt_cnt = { 0, 80, 3 }, /* SPI_BOOT_CRYPT_CNT | FLASH_CRYPT_CNT */
+		.secure_boot = { 0, 121, 1 }, /* SECURE_BOOT_EN | ABS_DONE_1 */
+		.mac = { 1, 0, 48 },
+		.mac_crc = { -1, 0, 0 },
+		.wafer_major = { 1, 68, 2 },
+		.wafer_minor = { 1, 64, 4 }, /* WAFER_VERSION_MINOR | _LO */
+		.wafer_minor_hi = { -1, 0, 0 },
+		.chip_ver_rev1 = { -1, 0, 0 },
+		.chip_ver_rev2 = { -1, 0, 0 },
+	},
+	{
 		.name = "esp32c6", .mem_size = 0x200, .nblocks = 11,
 		.block_off = { 0x02c, 0x044, 0x05c, 0x07c, 0x09c, 0x0bc, 0x0dc, 0x0fc, 0x11c, 0x13c, 0x15c },
 		.block_words = { 6, 6, 8, 8, 8, 8, 8, 8, 8, 8, 8 },
@@ -180,6 +209,35 @@ const sim_chip_layout_t sim_chip_layouts[] = {
 		.mac_crc = { -1, 0, 0 },
 		.wafer_major = { 1, 117, 2 },
 		.wafer_minor = { 1, 114, 3 }, /* WAFER_VERSION_MINOR | _LO */
+		.wafer_minor_hi = { -1, 0, 0 },
+		.chip_ver_rev1 = { -1, 0, 0 },
+		.chip_ver_rev2 = { -1, 0, 0 },
+	},
+	{
+		.name = "esp32p4", .mem_size = 0x200, .nblocks = 11,
+		.block_off = { 0x02c, 0x044, 0x05c, 0x07c, 0x09c, 0x0bc, 0x0dc, 0x0fc, 0x11c, 0x13c, 0x15c },
+		.block_words = { 6, 6, 8, 8, 8, 8, 8, 8, 8, 8, 8 },
+		.nkeys = 6,
+		.key_block = { 4, 5, 6, 7, 8, 9 },
+		.key_rd_bit = { 0, 1, 2, 3, 4, 5 },
+		.key_wr_bit = { 23, 24, 25, 26, 27, 28 },
+		.purpose_wr_bit = { 8, 9, 10, 11, 12, 13 },
+		.key_purpose = {
+			{ 0, 88, 4 }, /* KEY_PURPOSE_0 */
+			{ 0, 92, 4 }, /* KEY_PURPOSE_1 */
+			{ 0, 96, 4 }, /* KEY_PURPOSE_2 */
+			{ 0, 100, 4 }, /* KEY_PURPOSE_3 */
+			{ 0, 104, 4 }, /* KEY_PURPOSE_4 */
+			{ 0, 108, 4 }, /* KEY_PURPOSE_5 */
+		},
+		.wr_dis = { 0, 0, 32 },
+		.rd_dis = { 0, 32, 7 },
+		.crypt_cnt = { 0, 82, 3 }, /* SPI_BOOT_CRYPT_CNT | FLASH_CRYPT_CNT */
+		.secure_boot = { 0, 116, 1 }, /* SECURE_BOOT_EN | ABS_DONE_1 */
+		.mac = { 1, 0, 48 },
+		.mac_crc = { -1, 0, 0 },
+		.wafer_major = { -1, 0, 0 },
+		.wafer_minor = { 1, 64, 4 }, /* WAFER_VERSION_MINOR | _LO */
 		.wafer_minor_hi = { -1, 0, 0 },
 		.chip_ver_rev1 = { -1, 0, 0 },
 		.chip_ver_rev2 = { -1, 0, 0 },

@@ -22,25 +22,50 @@
 #include "esp_sim.h"
 #include "soc/soc_caps.h"
 
+#include "chip_table.h"
 #include "sim_internal.h"
 
 #define SIM_MEM_MAX 512
 
-/* What no eFuse says: the model number (esp_chip_info.h), cores, features, and the HMAC peripheral. */
+#if SOC_HMAC_SUPPORTED
+#define SIM_HMAC 1
+#else
+#define SIM_HMAC 0
+#endif
+
+/* What neither the eFuses nor the chip table say: this build's cores and features (esp_chip_info.h). */
+#if CONFIG_IDF_TARGET_ESP32
+#define SIM_CORES 2
+#define SIM_FEATURES (CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BT | CHIP_FEATURE_BLE)
+#elif CONFIG_IDF_TARGET_ESP32S2
+#define SIM_CORES 1
+#define SIM_FEATURES CHIP_FEATURE_WIFI_BGN
+#elif CONFIG_IDF_TARGET_ESP32S3
+#define SIM_CORES 2
+#define SIM_FEATURES (CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE)
+#elif CONFIG_IDF_TARGET_ESP32C6
+#define SIM_CORES 1
+#define SIM_FEATURES (CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE | CHIP_FEATURE_IEEE802154)
+#elif CONFIG_IDF_TARGET_ESP32H2
+#define SIM_CORES 1
+#define SIM_FEATURES (CHIP_FEATURE_BLE | CHIP_FEATURE_IEEE802154)
+#else /* ESP32-C2, -C3 */
+#define SIM_CORES 1
+#define SIM_FEATURES (CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE)
+#endif
+
+/* What no eFuse says, as the chip table has it (build/gen/chip_table.h, from protocol/chips.ts): each
+ * chip's model number (esp_chip_info.h), HMAC peripheral, key blocks and image size. */
 static const struct {
 	const char *name;
 	esp_chip_model_t model;
-	uint8_t cores;
-	uint32_t features;
 	bool hmac;
+	uint8_t key_blocks;
+	uint16_t image_size;
 } CHIPS[] = {
-	{ "esp32",   CHIP_ESP32,   2, CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BT | CHIP_FEATURE_BLE, false },
-	{ "esp32s2", CHIP_ESP32S2, 1, CHIP_FEATURE_WIFI_BGN, true },
-	{ "esp32s3", CHIP_ESP32S3, 2, CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE, true },
-	{ "esp32c2", CHIP_ESP32C2, 1, CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE, false },
-	{ "esp32c3", CHIP_ESP32C3, 1, CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE, true },
-	{ "esp32c6", CHIP_ESP32C6, 1, CHIP_FEATURE_WIFI_BGN | CHIP_FEATURE_BLE | CHIP_FEATURE_IEEE802154, true },
-	{ "esp32h2", CHIP_ESP32H2, 1, CHIP_FEATURE_BLE | CHIP_FEATURE_IEEE802154, true },
+#define SIM_CHIP(name, model, hmac, key_blocks, image_size, emulated) { name, (esp_chip_model_t)(model), hmac, key_blocks, image_size },
+	CHIP_TABLE(SIM_CHIP)
+#undef SIM_CHIP
 };
 #define CHIP_COUNT (sizeof(CHIPS) / sizeof(CHIPS[0]))
 
@@ -105,11 +130,16 @@ int esp_sim_init(const char *chip, const char *efuse_image_path, const char *sil
 	for (c = 0; c < CHIP_COUNT && strcmp(CHIPS[c].name, chip); c++) ;
 	for (n = 0; n < sim_chip_layout_count && strcmp(sim_chip_layouts[n].name, chip); n++) ;
 	if (c == CHIP_COUNT || n == sim_chip_layout_count)
-		return fail(err, errlen, "unknown chip \"%s\" (the emulator knows esp32, esp32s2, esp32s3, esp32c2, esp32c3, esp32c6, esp32h2)", chip);
+		return fail(err, errlen, "unknown chip \"%s\" (the emulator knows " CHIP_NAMES ")", chip);
 	l = &sim_chip_layouts[n];
 	/* Built for one chip, as an IDF app is (CONFIG_IDF_TARGET). */
 	if (strcmp(chip, CONFIG_IDF_TARGET))
 		return fail(err, errlen, "%s: this simulated IDF is built for %s", chip, CONFIG_IDF_TARGET);
+	/* The chip table, espefuse's layout and this build's soc_caps.h must tell the same chip. */
+	if (CHIPS[c].hmac != SIM_HMAC || CHIPS[c].key_blocks != l->nkeys || CHIPS[c].image_size != l->mem_size)
+		return fail(err, errlen, "%s: the chip table (HMAC %d, %u key blocks, %u-byte image) disagrees with this build (%d, %u, %u)",
+			chip, CHIPS[c].hmac, (unsigned)CHIPS[c].key_blocks, (unsigned)CHIPS[c].image_size,
+			SIM_HMAC, (unsigned)l->nkeys, (unsigned)l->mem_size);
 
 	FILE *f = fopen(efuse_image_path, "rb");
 	if (!f) return fail(err, errlen, "eFuse image %s: %s", efuse_image_path, strerror(errno));
@@ -276,8 +306,8 @@ void esp_chip_info(esp_chip_info_t *out_info)
 	const sim_chip_layout_t *l = sim.layout;
 	unsigned minor = sim_field_u32(&l->wafer_minor) | sim_field_u32(&l->wafer_minor_hi) << 3;
 	out_info->model = CHIPS[sim.chip].model;
-	out_info->features = CHIPS[sim.chip].features;
-	out_info->cores = CHIPS[sim.chip].cores;
+	out_info->features = SIM_FEATURES;
+	out_info->cores = SIM_CORES;
 	out_info->revision = (uint16_t)(wafer_major(l) * 100 + minor);
 }
 

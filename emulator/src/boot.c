@@ -1,10 +1,13 @@
 /*
- * The chips the emulator knows and the text their boot ROM and second-stage bootloader print on
- * UART0 at every reset. A host must skip this text (docs/protocol.md: anything between frames is a
- * log line), so the emulator prints it as a board does: at power-on and after each reset.
- * The ROM strings follow what each chip's ROM prints; addresses and lengths are representative.
+ * The chips the emulator knows (the chip table's emulated chips, build/gen/chip_table.h) and the text
+ * their boot ROM and second-stage bootloader print on UART0 at every reset. A host must skip this text
+ * (docs/protocol.md: anything between frames is a log line), so the emulator prints it as a board
+ * does: at power-on and after each reset. The ROM strings follow what each chip's ROM prints;
+ * addresses and lengths are representative. test/chips.test.ts checks that every emulated chip has
+ * its ROM text here, and no other chip does.
  */
 #include "emu.h"
+#include "chip_table.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,20 +38,11 @@ static const emu_chip chips[] = {
 		"load:0x40078000,len:15576\r\n"
 		"load:0x40080400,len:4\r\n"
 		"entry 0x4008064c\r\n" },
-	{ "esp32s2",
-		"ESP-ROM:esp32s2-rc4-20191025\r\nBuild:Oct 25 2019\r\n", "boot:0x8 (SPI_FAST_FLASH_BOOT)",
-		NEW_ROM_TAIL },
 	{ "esp32s3",
 		"ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n", "boot:0x8 (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32c2",
-		"ESP-ROM:esp8684-api2-20220127\r\nBuild:Jan 27 2022\r\n", "boot:0xc (SPI_FAST_FLASH_BOOT)",
-		NEW_ROM_TAIL },
 	{ "esp32c3",
 		"ESP-ROM:esp32c3-api1-20210207\r\nBuild:Feb  7 2021\r\n", "boot:0xc (SPI_FAST_FLASH_BOOT)",
-		NEW_ROM_TAIL },
-	{ "esp32c5",
-		"ESP-ROM:esp32c5-eco2-20250121\r\nBuild:Jan 21 2025\r\n", "boot:0x18 (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
 	{ "esp32c6",
 		"ESP-ROM:esp32c6-20220919\r\nBuild:Sep 19 2022\r\n", "boot:0x6c (SPI_FAST_FLASH_BOOT)",
@@ -56,13 +50,24 @@ static const emu_chip chips[] = {
 	{ "esp32h2",
 		"ESP-ROM:esp32h2-20221101\r\nBuild:Nov  1 2022\r\n", "boot:0xc (SPI_FAST_FLASH_BOOT)",
 		NEW_ROM_TAIL },
-	{ "esp32p4",
-		"ESP-ROM:esp32p4-eco2-20240710\r\nBuild:Jul 10 2024\r\n", "boot:0x30f (SPI_FAST_FLASH_BOOT)",
-		NEW_ROM_TAIL },
 };
+
+static bool emulated(const char *name)
+{
+#define EMU_CHIP(chip, model, hmac, key_blocks, image_size, emulated) { chip, emulated },
+	static const struct { const char *name; bool emulated; } table[] = { CHIP_TABLE(EMU_CHIP) };
+#undef EMU_CHIP
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (strcmp(table[i].name, name) == 0)
+			return table[i].emulated;
+	}
+	return false;
+}
 
 const emu_chip *chip_find(const char *name)
 {
+	if (!emulated(name))
+		return NULL;
 	for (size_t i = 0; i < sizeof(chips) / sizeof(chips[0]); i++) {
 		if (strcmp(chips[i].name, name) == 0)
 			return &chips[i];
@@ -72,15 +77,7 @@ const emu_chip *chip_find(const char *name)
 
 const char *chip_names(void)
 {
-	static char names[160];
-	if (!names[0]) {
-		for (size_t i = 0; i < sizeof(chips) / sizeof(chips[0]); i++) {
-			if (i)
-				strcat(names, ", ");
-			strcat(names, chips[i].name);
-		}
-	}
-	return names;
+	return EMULATED_CHIP_NAMES;
 }
 
 static void say(const char *text)

@@ -7,7 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { abytes, hasHmacPeripheral } from '../../protocol/index.js';
+import { abytes, hasHmacPeripheral, requireChip } from '../../protocol/index.js';
 import { EspefuseError } from '../errors.js';
 import { redactKey } from '../keys.js';
 import { blockName } from '../../protocol/keyblock.js';
@@ -29,9 +29,9 @@ export interface EspefuseOptions {
 
 export const KEY_PURPOSE = 'HMAC_UP';
 
-/** eFuse register window size of the virtual image (REGS.EFUSE_MEM_SIZE in espefuse). */
+/** eFuse register window size of the virtual image (REGS.EFUSE_MEM_SIZE in espefuse): the chip table's. */
 export function imageSize(chip: string): number {
-  return chip === 'esp32' ? 0x120 : 0x200;
+  return requireChip(chip).imageSize;
 }
 
 /** Quotes an argument for display as a POSIX shell word. */
@@ -61,7 +61,7 @@ export class Espefuse {
 
   constructor(readonly chip: string, readonly target: EspefuseTarget, opts: EspefuseOptions = {}) {
     if (typeof chip !== 'string') throw new TypeError('chip must be a string such as esp32s3');
-    hasHmacPeripheral(chip); // RangeError naming the chip list when unknown
+    requireChip(chip);
     if (target?.kind === 'virt') {
       if (typeof target.image !== 'string' || target.image === '') throw new TypeError('target.image must be a path');
     } else if (target?.kind === 'port') {

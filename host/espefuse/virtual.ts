@@ -9,11 +9,11 @@ import { link, mkdir, mkdtemp, open, readFile, rm, stat, unlink } from 'node:fs/
 import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CHIPS, toHex } from '../../protocol/index.js';
+import { requireChip, toHex } from '../../protocol/index.js';
 import { describeIoError, syncDir, writeFileAtomic } from '../atomic.js';
 import { EspefuseError } from '../errors.js';
 import { parseDeviceId } from '../../protocol/deviceid.js';
-import { espefuseErrorText, imageSize, type EspefuseOptions } from './driver.js';
+import { espefuseErrorText, type EspefuseOptions } from './driver.js';
 import { findEspefuse } from './locate.js';
 import { siliconPath } from './silicon.js';
 
@@ -105,8 +105,7 @@ export interface CreatedChip { image: string; silicon: string; chip: string; dev
 /** Makes a fresh virtual chip: the eFuse image (blank but for the MAC) and an empty silicon side file. */
 export async function createVirtualChip(opts: CreateChipOptions): Promise<CreatedChip> {
   const { chip, out } = opts;
-  if (typeof chip !== 'string' || !(chip in CHIPS)) throw new RangeError(`chip must be one of ${Object.keys(CHIPS).join(', ')}, got "${String(chip)}"`);
-  if (chip === 'esp32') throw new RangeError('virtual chips are made for the chips with a 512-byte eFuse window; esp32 is not supported');
+  requireChip(chip, 'virtual');
   if (typeof out !== 'string' || out === '') throw new TypeError('out must be a path');
   const deviceId = opts.mac === undefined ? randomMac() : parseDeviceId(opts.mac, 'mac');
   const mac = Uint8Array.from(Buffer.from(deviceId, 'hex'));
@@ -128,7 +127,7 @@ export async function createVirtualChip(opts: CreateChipOptions): Promise<Create
     await runRaw(opts.bin ?? findEspefuse(), ['--chip', chip, '--virt', '--token', efuseToken(chip, t, mac), '--path-efuse-file', tmpImage, 'summary', '--format', 'json', '--file', json]);
     const summary = parseSummary(await readFile(json, 'utf8'), chip);
     const size = (await stat(tmpImage)).size;
-    if (summary.mac !== deviceId || size !== imageSize(chip) || summary.keys.some((k) => !k.unused)) {
+    if (summary.mac !== deviceId || size !== requireChip(chip).imageSize || summary.keys.some((k) => !k.unused)) {
       throw new EspefuseError(`espefuse made an image that does not read back as a blank ${chip} with MAC ${deviceId}`, 'ESPEFUSE_OUTPUT');
     }
     const fh = await open(tmpImage, 'r+');

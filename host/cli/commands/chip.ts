@@ -1,6 +1,7 @@
 // efuse-attest chip: virtual chips for running without hardware. `chip create` makes a blank eFuse
 // image with the real espefuse (its own token loader sets the factory MAC) and an empty silicon side
 // file; `chip show` reads an image's eFuses the way provisioning does.
+import { chipsWith } from '../../../protocol/index.js';
 import { UsageError } from '../../errors.js';
 import { Espefuse } from '../../espefuse/driver.js';
 import { describeBlock, type EfuseSummary } from '../../espefuse/summary.js';
@@ -13,7 +14,9 @@ export const chip: Command = {
   usage: `efuse-attest chip create --chip esp32s3 --out chip.bin [--mac aa:bb:cc:dd:ee:ff] [--force]
 efuse-attest chip show --chip esp32s3 --virt chip.bin
 
-  --chip NAME   esp32s2, esp32s3, esp32c3, esp32c5, esp32c6, esp32h2, esp32p4 (esp32c2: no HMAC)
+  --chip NAME   ${chipsWith('virtual').join(', ')}
+                (with the HMAC peripheral: ${chipsWith('virtual', 'hmac').join(', ')};
+                emulated: ${chipsWith('virtual', 'emulated').join(', ')})
   --out FILE    the new eFuse image; the silicon side file is FILE.silicon.json
   --mac MAC     its factory MAC = device id (default: a random locally administered MAC)
   --force       replace an existing image and side file

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { hasHmacPeripheral, toHex } from '../../../protocol/index.js';
+import { chipsWith, requireChip, toHex } from '../../../protocol/index.js';
 import { Client } from '../../client.js';
 import { startEmulator } from '../../emulator.js';
 import { EfuseAttestError, UsageError, VerificationError } from '../../errors.js';
@@ -78,13 +78,14 @@ burned into ${BLOCK} with purpose HMAC_UP and read-protected, checked, challenge
 firmware in the emulator on a pseudo-terminal, then asks it for INFO, an attestation and a SAS
 token over serialport and verifies both with the escrowed key; a wrong key must be refused.
 
-  --chip NAME   a chip with the HMAC peripheral: esp32s3 (default), esp32c3, esp32s2, esp32c6, ...
+  --chip NAME   an emulated chip with the HMAC peripheral: ${chipsWith('hmac', 'emulated').join(', ')}
+                (default esp32s3)
   --dir DIR     where to leave the chip, vault, passphrase and audit log (a new or empty
                 directory; default ${DEFAULT_DEMO_DIR}, emptied first)`,
   options: { chip: { type: 'string' }, dir: { type: 'string' } },
   async run(values, _p, ctx): Promise<DemoResult> {
     const chip = str(values, 'chip') ?? 'esp32s3';
-    if (!hasHmacPeripheral(chip)) throw new UsageError(`${chip} has no HMAC peripheral; the demo needs one (esp32s3, esp32c3, ...)`);
+    requireChip(chip, 'hmac', 'emulated');
     const dir = await prepareDir(str(values, 'dir'));
     const files = {
       image: join(dir, `${chip}.bin`), vault: join(dir, 'escrow.vault'), passphrase: join(dir, 'passphrase'), audit: join(dir, 'audit.jsonl'),

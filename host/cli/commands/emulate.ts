@@ -2,6 +2,7 @@
 // commands (or any serial tool) can use it as a board: efuse-attest ping --port <path>.
 // A long-running command: with --json the path is printed on stdout as soon as it is ready
 // ({"path":...}, one line), and the usual result (path and the emulator's last stats) at the end.
+import { chipsWith } from '../../../protocol/index.js';
 import { startEmulator, type EmulatorStats } from '../../emulator.js';
 import { TransportError } from '../../errors.js';
 import { type Command, type Options, required, str } from '../command.js';
@@ -22,7 +23,7 @@ export const emulate: Command = {
   summary: 'run an emulated device (the firmware on XS) on a pseudo-terminal until Ctrl-C',
   usage: `efuse-attest emulate --chip CHIP --efuse FILE [options]
 
-  --chip CHIP       esp32s3, esp32c3, esp32c6, esp32h2, esp32 (the targets the firmware builds for)
+  --chip CHIP       ${chipsWith('emulated').join(', ')} (the targets the firmware builds for)
   --efuse FILE      eFuse image made by espefuse --virt (--path-efuse-file)
   --silicon FILE    keys the silicon holds (default FILE.silicon.json)
   --link PATH       also make PATH a symbolic link to the pty, e.g. /tmp/esp32

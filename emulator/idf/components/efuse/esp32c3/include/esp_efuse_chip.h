@@ -1,5 +1,5 @@
 // Emulator copy of ESP-IDF's efuse/esp32c3/include/esp_efuse_chip.h: block numbers and the key purpose
-// values.
+// values (no XTS-AES-256 on this chip: purposes 2 and 3 are not defined).
 #pragma once
 
 #ifdef __cplusplus
@@ -34,8 +34,6 @@ typedef enum {
 typedef enum {
 	ESP_EFUSE_KEY_PURPOSE_USER = 0,
 	ESP_EFUSE_KEY_PURPOSE_RESERVED = 1,
-	ESP_EFUSE_KEY_PURPOSE_XTS_AES_256_KEY_1 = 2,
-	ESP_EFUSE_KEY_PURPOSE_XTS_AES_256_KEY_2 = 3,
 	ESP_EFUSE_KEY_PURPOSE_XTS_AES_128_KEY = 4,
 	ESP_EFUSE_KEY_PURPOSE_HMAC_DOWN_ALL = 5,
 	ESP_EFUSE_KEY_PURPOSE_HMAC_DOWN_JTAG = 6,
