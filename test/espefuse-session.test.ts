@@ -31,6 +31,23 @@ async function gone(pid: number, ms = 5000): Promise<boolean> {
   return !alive(pid);
 }
 
+/** A "python" for the worker: the virtualenv's, running `patch` (Python, one statement a line) first. */
+function pythonWith(dir: string, name: string, patch: string): string {
+  const python = espefusePython(findEspefuse());
+  assert.ok(python, 'the virtualenv espefuse names its Python');
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/sh
+exec '${python}' -c '
+import runpy, sys
+${patch}
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+' "$@"
+`);
+  chmodSync(path, 0o700);
+  return path;
+}
+
 describe('espefuse session: one process and one connection per device', function () {
   this.timeout(60_000);
   let dir = '';
@@ -103,23 +120,13 @@ describe('espefuse session: one process and one connection per device', function
 
   it('espefuse answering "Aborting." (exit status 0 on the command line) is BURN_UNCONFIRMED, nothing burned', async () => {
     const image = await chip();
-    const python = espefusePython(findEspefuse());
-    assert.ok(python, 'the virtualenv espefuse names its Python');
     // The real espefuse in the worker, its BURN prompt asked and answered "burn": it prints
     // "Aborting." and exits 0 from inside burn_key, as on a terminal.
-    const wrapper = join(dir, 'python-answers-burn');
-    writeFileSync(wrapper, `#!/bin/sh
-exec '${python}' -c '
-import builtins, runpy, sys
+    const wrapper = pythonWith(dir, 'python-answers-burn', `import builtins
 import espefuse.efuse.base_fields as f
 ask = f.EspEfusesBase.confirm
 f.EspEfusesBase.confirm = staticmethod(lambda action, do_not_confirm: ask(action, False))
-builtins.input = lambda *a: "burn"
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-' "$@"
-`);
-    chmodSync(wrapper, 0o700);
+builtins.input = lambda *a: "burn"`);
     const ef = new Espefuse('esp32s3', { kind: 'virt', image }, { python: wrapper });
     try {
       await assert.rejects(ef.burnKey(BLOCK, new Uint8Array(randomBytes(32))), (e: unknown) => {
@@ -200,6 +207,52 @@ runpy.run_path(sys.argv[0], run_name="__main__")
     } finally {
       await ef.close();
     }
+  });
+
+  it('a read that times out is killed with its worker; a burn that times out is left to finish, and does', async function () {
+    this.timeout(90_000);
+    const image = await chip();
+    const slowRead = pythonWith(dir, 'python-slow-summary', `import time
+import espefuse.efuse.base_operations as b
+summary = b.BaseCommands.summary
+b.BaseCommands.summary = lambda self, *a, **k: (time.sleep(60), summary(self, *a, **k))[1]`);
+    const reader = new Espefuse('esp32s3', { kind: 'virt', image }, { python: slowRead, timeoutMs: 8000 });
+    let pid: number | undefined;
+    const timer = setInterval(() => { pid ??= reader.connection.pid; }, 20);
+    try {
+      await assert.rejects(reader.summary(), (e: unknown) => {
+        assert.ok(e instanceof EspefuseError, String(e));
+        assert.equal(e.code, 'ESPEFUSE_TIMEOUT');
+        assert.match(e.message, /^espefuse summary on virt .* did not finish within 8 s$/);
+        return true;
+      });
+    } finally {
+      clearInterval(timer);
+      await reader.close();
+    }
+    assert.ok(pid !== undefined && await gone(pid), 'the worker was killed');
+
+    const slowBurn = pythonWith(dir, 'python-slow-burn', `import time
+import espefuse.efuse.esp32s3.operations as o
+burn = o.ESP32S3Commands.burn_key
+o.ESP32S3Commands.burn_key = lambda self, *a, **k: (time.sleep(12), burn(self, *a, **k))[1]`);
+    const burner = new Espefuse('esp32s3', { kind: 'virt', image }, { python: slowBurn, timeoutMs: 8000 });
+    try {
+      assert.ok(keyBlock(await burner.summary(), BLOCK).unused);
+      const worker = burner.connection.pid!;
+      await assert.rejects(burner.burnKey(BLOCK, new Uint8Array(randomBytes(32))), (e: unknown) => {
+        assert.ok(e instanceof EspefuseError, String(e));
+        assert.equal(e.code, 'ESPEFUSE_TIMEOUT');
+        assert.match(e.message, /^espefuse burn-key on virt .* did not finish within 8 s; it was left running: do not disconnect the chip, and re-read its eFuses/);
+        return true;
+      });
+      assert.ok(alive(worker), 'the burn was not killed');
+      assert.ok(await gone(worker, 30_000), 'the worker exits once its burn is done');
+    } finally {
+      await burner.close();
+    }
+    const check = new Espefuse('esp32s3', { kind: 'virt', image }, { session: false });
+    assert.ok(isBurnedHmacUp(keyBlock(await check.summary(), BLOCK)), 'the burn finished');
   });
 
   it('a worker whose parent is killed ends on its own (end of input), the chip image untouched by it afterwards', async () => {

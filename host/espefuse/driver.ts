@@ -316,7 +316,7 @@ export class Espefuse {
     let w: EspefuseWorker;
     try {
       this.processes++;
-      w = await EspefuseWorker.start(this.python, script, this.label, this.timeoutMs);
+      w = await EspefuseWorker.start(this.python, script, this.label, this.timeoutMs, op);
     } catch (err) {
       if (!(err instanceof WorkerUnavailable)) throw err;
       this.python = undefined; // no espefuse Python API there: the command it is, from now on
@@ -337,7 +337,14 @@ export class Espefuse {
 
   /** One request; EspefuseError with espefuse's own message when it failed. */
   private async ask(w: EspefuseWorker, op: string, fields: Record<string, unknown>, opts: { critical?: boolean; secret?: Uint8Array } = {}, name = op): Promise<WorkerAnswer> {
-    const a = await w.request(op, fields, { timeoutMs: this.timeoutMs, ...opts });
+    let a: WorkerAnswer;
+    try {
+      a = await w.request(op, fields, { timeoutMs: this.timeoutMs, ...opts, name });
+    } catch (err) {
+      // Timed out or died in the middle: said in this error; the next call opens a new session.
+      if (this.worker === w) this.worker = undefined;
+      throw err;
+    }
     if (a.ok) return a;
     const message = a.error?.message.replace(/\s+/g, ' ').trim();
     const why = redactKey(message || espefuseErrorText(a.error?.output ?? ''), opts.secret);

@@ -47,8 +47,11 @@ export class EspefuseWorker {
     child.on('error', () => { /* a failed spawn is reported by start(), a failed kill by the exit that follows */ });
   }
 
-  /** Starts `python script` and waits for its ready line; WorkerUnavailable when it cannot serve. */
-  static async start(python: string, script: string, label: string, timeoutMs: number): Promise<EspefuseWorker> {
+  /**
+   * Starts `python script` and waits for its ready line: WorkerUnavailable when it cannot serve,
+   * EspefuseError ESPEFUSE_TIMEOUT when it does not say within `timeoutMs`.
+   */
+  static async start(python: string, script: string, label: string, timeoutMs: number, name = 'session'): Promise<EspefuseWorker> {
     const child = spawn(python, [script], {
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
@@ -60,7 +63,8 @@ export class EspefuseWorker {
       child.once('error', (e) => reject(new WorkerUnavailable(`cannot run ${python}: ${e.message}`)));
     });
     const ready = new Promise<void>((resolve, reject) => { w.ready = { resolve, reject }; });
-    const timer = setTimeout(() => w.ready?.reject(new WorkerUnavailable(`${python} ${script} did not start within ${timeoutMs / 1000} s`)), timeoutMs);
+    const timer = setTimeout(() => w.ready?.reject(new EspefuseError(
+      `espefuse ${name} on ${label} did not start: ${python} ${script} was not ready within ${timeoutMs / 1000} s`, 'ESPEFUSE_TIMEOUT')), timeoutMs);
     try {
       await spawned;
       await ready;
@@ -90,19 +94,20 @@ export class EspefuseWorker {
    * before answering, or does not answer within `timeoutMs`: then a `critical` request (a burn) is left
    * to finish and the worker is let go; any other is killed with the worker.
    */
-  request(op: string, fields: Record<string, unknown>, opts: { timeoutMs: number; critical?: boolean; secret?: Uint8Array }): Promise<WorkerAnswer> {
-    if (this.exit || this.ending) return Promise.reject(this.goneError(op, false));
+  request(op: string, fields: Record<string, unknown>, opts: { timeoutMs: number; critical?: boolean; secret?: Uint8Array; name?: string }): Promise<WorkerAnswer> {
+    const name = opts.name ?? op;
+    if (this.exit || this.ending) return Promise.reject(this.goneError(name, false));
     const id = this.nextId++;
     const line = encodeRequest({ id, op, ...fields }, opts.secret);
     return new Promise<WorkerAnswer>((resolve, reject) => {
       const critical = opts.critical === true;
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new EspefuseError(`espefuse ${op} on ${this.label} did not finish within ${opts.timeoutMs / 1000} s` +
+        reject(new EspefuseError(`espefuse ${name} on ${this.label} did not finish within ${opts.timeoutMs / 1000} s` +
           (critical ? '; it was left running: do not disconnect the chip, and re-read its eFuses before doing anything else' : ''), 'ESPEFUSE_TIMEOUT'));
         if (critical) this.letGo(); else this.kill();
       }, opts.timeoutMs);
-      this.pending.set(id, { op, critical, resolve, reject, timer });
+      this.pending.set(id, { op: name, critical, resolve, reject, timer });
       this.busy();
       this.child.stdin!.write(line, () => line.fill(0));
     });
