@@ -3,8 +3,9 @@
 // for the same work — `summary --format json`, `burn-key`, `summary`, three processes and three
 // connections — spawned directly on a fresh image with child_process. provisionDevice drives espefuse
 // through one session (one process, one connection: host/espefuse/worker.py), so the ratio is the
-// interpreter starts and connections saved, less what the library adds. Fresh images every round,
-// rounds interleaved.
+// interpreter starts and connections saved, less what the library adds. The same with `session: false`
+// (one espefuse command per step, the fallback) shows the library's own cost against the bare runs.
+// Fresh images every round, rounds interleaved.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
@@ -57,10 +58,10 @@ async function bareRound(bin: string): Promise<number> {
 interface OurRound { ms: number; challengeMs: number; processes: number; mode: string }
 
 /** One provisionDevice on a fresh image into `vault`: total ms, the challenge step's ms, espefuse processes. */
-async function ourRound(vault: FileVault, audit: AuditLog, challenge: boolean): Promise<OurRound> {
+async function ourRound(vault: FileVault, audit: AuditLog, challenge: boolean, session = true): Promise<OurRound> {
   const c = await benchChip(CHIP, false);
   try {
-    const ef = new Espefuse(CHIP, { kind: 'virt', image: c.image });
+    const ef = new Espefuse(CHIP, { kind: 'virt', image: c.image }, { session });
     const t0 = performance.now();
     const r = await provisionDevice({
       espefuse: ef, store: vault, audit, block: 'BLOCK_KEY0', challenge: challenge ? defaultChallenge() : null,
@@ -79,6 +80,8 @@ export interface ProvisionFigures {
   rounds: number;
   oursMs: Summary;
   bareMs: Summary;
+  /** provisionDevice with `session: false` (one espefuse command per step, the fallback), same rounds. */
+  commandMs: Summary;
   /** First device into a new vault: includes the vault's one scrypt derivation. */
   firstDeviceMs: number;
   ratioBest: number;
@@ -105,7 +108,9 @@ export async function benchProvision(rounds = 6, challengeRounds = 3): Promise<P
     const firstDeviceMs = (await ourRound(vault, audit, false)).ms;
     const ours: number[] = [];
     const bare: number[] = [];
+    const command: number[] = [];
     let processes = 0;
+    let commandProcesses = 0;
     const modes = new Set<string>();
     for (let i = 0; i < rounds; i++) {
       const r = await ourRound(vault, audit, false);
@@ -113,6 +118,9 @@ export async function benchProvision(rounds = 6, challengeRounds = 3): Promise<P
       processes = Math.max(processes, r.processes);
       modes.add(r.mode);
       bare.push(await bareRound(bin));
+      const f = await ourRound(vault, audit, false, false);
+      command.push(f.ms);
+      commandProcesses = Math.max(commandProcesses, f.processes);
     }
     const mode = [...modes].join('+');
     const withChallenge: number[] = [];
@@ -124,6 +132,7 @@ export async function benchProvision(rounds = 6, challengeRounds = 3): Promise<P
     }
     const o = summarize(ours);
     const b = summarize(bare);
+    const f = summarize(command);
     const c = summarize(withChallenge);
     const step = summarize(challengeStep);
     const ratioBest = o.min / b.min;
@@ -133,10 +142,11 @@ export async function benchProvision(rounds = 6, challengeRounds = 3): Promise<P
     line('   bare espefuse summary, burn-key, summary (ms best/med.)', `${b.min.toFixed(0)} / ${b.median.toFixed(0)}`);
     line(`   ratio best / median (target <= ${TARGET_RATIO}, median)`, `${ratioBest.toFixed(3)} / ${ratioMedian.toFixed(3)} (${verdict(met)})`);
     line('   espefuse processes = connections per device', `${processes} (${mode}) vs ${BARE_PROCESSES} bare`);
+    line('   one espefuse command per step (session: false), median', `${f.median.toFixed(0)} ms, ${(f.median / b.median).toFixed(3)}× bare, ${commandProcesses} processes`);
     line('   first device into a new vault, with its scrypt (ms)', firstDeviceMs.toFixed(0));
     line(`   with the default challenge, ${challengeRounds}× (ms median)`, `${c.median.toFixed(0)}, of which the challenge step ${step.median.toFixed(0)}`);
     return {
-      rounds, oursMs: o, bareMs: b, firstDeviceMs, ratioBest, ratioMedian, withChallengeMs: c, challengeStepMs: step, targetRatio: TARGET_RATIO, met,
+      rounds, oursMs: o, bareMs: b, commandMs: f, firstDeviceMs, ratioBest, ratioMedian, withChallengeMs: c, challengeStepMs: step, targetRatio: TARGET_RATIO, met,
       processesPerDevice: processes, bareProcessesPerDevice: BARE_PROCESSES, mode,
     };
   } finally {
