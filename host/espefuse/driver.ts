@@ -152,21 +152,22 @@ export class Espefuse {
     let exit: { code: number | null; signal: NodeJS.Signals | null } | Error | 'timeout';
     if (this.mode === 'none') this.mode = 'command';
     this.processes++;
+    const runToEnd = (): Promise<typeof exit> => new Promise((resolve) => {
+      const child = spawn(this.bin, args, {
+        stdio: ['ignore', out.fd, err.fd],
+        detached: opts.critical === true,
+        env: childEnv({ NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' }),
+      });
+      const timer = setTimeout(() => {
+        if (!opts.critical) child.kill('SIGKILL');
+        else child.unref();
+        resolve('timeout');
+      }, this.timeoutMs);
+      child.on('error', (e) => { clearTimeout(timer); resolve(e); });
+      child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
+    });
     try {
-      exit = await (opts.critical ? whileBurning : now)(() => new Promise((resolve) => {
-        const child = spawn(this.bin, args, {
-          stdio: ['ignore', out.fd, err.fd],
-          detached: opts.critical === true,
-          env: childEnv({ NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' }),
-        });
-        const timer = setTimeout(() => {
-          if (!opts.critical) child.kill('SIGKILL');
-          else child.unref();
-          resolve('timeout');
-        }, this.timeoutMs);
-        child.on('error', (e) => { clearTimeout(timer); resolve(e); });
-        child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
-      }));
+      exit = await (opts.critical ? whileBurning(runToEnd) : runToEnd());
     } finally {
       await out.close();
       await err.close();
@@ -346,14 +347,10 @@ export class Espefuse {
       throw err;
     }
     if (a.ok) return a;
-    const message = a.error?.message.replace(/\s+/g, ' ').trim();
+    const message = a.error?.message?.replace(/\s+/g, ' ').trim();
     const why = redactKey(message || espefuseErrorText(a.error?.output ?? ''), opts.secret);
     throw new EspefuseError(`espefuse ${name} on ${this.label} failed: ${why}`, 'ESPEFUSE_FAILED');
   }
-}
-
-function now<T>(fn: () => Promise<T>): Promise<T> {
-  return fn();
 }
 
 /**
