@@ -8,12 +8,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { toHex } from '../protocol/index.js';
 import { EspefuseError } from '../host/errors.js';
 import { FileVault } from '../host/escrow/vault.js';
 import { Espefuse, keyDirBase } from '../host/espefuse/driver.js';
-import { espefusePython, findEspefuse } from '../host/espefuse/locate.js';
+import { espefusePython, findEspefuse, workerScript } from '../host/espefuse/locate.js';
 import { isBurnedHmacUp, keyBlock } from '../host/espefuse/summary.js';
 import { createVirtualChip } from '../host/espefuse/virtual.js';
 import { AuditLog } from '../host/provision/audit.js';
@@ -55,6 +55,13 @@ describe('espefuse session: one process and one connection per device', function
   before(() => { dir = mkdtempSync(join(tmpdir(), 'efa-session-')); });
   after(() => rmSync(dir, { recursive: true, force: true }));
   const chip = async (name = `c${++n}`) => (await createVirtualChip({ chip: 'esp32s3', out: join(dir, `${name}.bin`) })).image;
+
+  it('worker.py is found beside the sources and is in the package', () => {
+    const script = workerScript();
+    assert.ok(script && existsSync(script), 'worker.py is found');
+    const files = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[] }).files;
+    assert.ok(files.includes(relative(ROOT, script)), `package.json "files" lists ${relative(ROOT, script)}`);
+  });
 
   it('provisionDevice: read, burn and re-read over one espefuse process, ended when the device is done', async () => {
     const image = await chip();
