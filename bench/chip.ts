@@ -29,7 +29,8 @@ export async function benchChip(chip: string, burn: boolean): Promise<BenchChip>
   if (burn) {
     const key = new Uint8Array(randomBytes(32));
     await writeSiliconKey(image, chip, 'BLOCK_KEY0', key);
-    await new Espefuse(chip, { kind: 'virt', image }).burnKey('BLOCK_KEY0', key);
+    const ef = new Espefuse(chip, { kind: 'virt', image });
+    try { await ef.burnKey('BLOCK_KEY0', key); } finally { await ef.close(); }
     out.key = key;
   }
   return out;

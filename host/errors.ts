@@ -158,6 +158,7 @@ export const ESPEFUSE_CODES = Object.freeze({
   ESPEFUSE_MISSING: 'espefuse is not installed where it was looked for',
   ESPEFUSE_FAILED: 'espefuse failed',
   ESPEFUSE_TIMEOUT: 'espefuse did not finish in time',
+  ESPEFUSE_EXITED: 'the espefuse session ended (its process died) before it answered',
   ESPEFUSE_OUTPUT: 'espefuse printed something this version does not read',
   ESPEFUSE_NO_IMAGE: 'the virtual chip\'s eFuse image is missing',
   ESPEFUSE_NO_HMAC: 'the chip has no HMAC peripheral',

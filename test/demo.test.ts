@@ -33,7 +33,7 @@ describe('demo (the main job)', function () {
     assert.ok(d.bootLines > 0, 'the reset put boot text on the line and the host skipped it');
 
     // The fuses, read by espefuse: HMAC_UP, read-protected, on the device the demo reported.
-    const summary = await new Espefuse('esp32s3', { kind: 'virt', image: d.files.image }).summary();
+    const summary = await new Espefuse('esp32s3', { kind: 'virt', image: d.files.image }, { session: false }).summary();
     assert.equal(summary.mac, d.deviceId);
     assert.ok(isBurnedHmacUp(keyBlock(summary, 'BLOCK_KEY0')));
     assert.ok(isBurnedHmacUp(keyBlock(summary, 'BLOCK_KEY1')), 'the token key has its own block');

@@ -67,7 +67,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
 
   /** A burned block has its key in the database, and it is the silicon's key. */
   async function invariant(store: PgStore, chip: string, image: string): Promise<{ burned: boolean; state?: EscrowState; key?: Uint8Array }> {
-    const s = await new Espefuse(chip, { kind: 'virt', image }).summary();
+    const s = await new Espefuse(chip, { kind: 'virt', image }, { session: false }).summary();
     const k = keyBlock(s, BLOCK);
     const rec = await store.get(s.mac, BLOCK);
     if (!k.unused) {
@@ -138,7 +138,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
     const [ra, rb] = await Promise.all([run(a.image), run(b.image)]);
     const burned = [];
     for (const [img, r] of [[a.image, ra], [b.image, rb]] as const) {
-      const s = await new Espefuse('esp32s3', { kind: 'virt', image: img }).summary();
+      const s = await new Espefuse('esp32s3', { kind: 'virt', image: img }, { session: false }).summary();
       if (!keyBlock(s, BLOCK).unused) burned.push(img);
       else assert.equal(r.code, EXIT.ESCROW, `the station that did not burn was refused by the escrow: ${r.stdout}${r.stderr}`);
     }
@@ -179,7 +179,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
     const r = await efa(['provision', '--virt', c.image, '--chip', 'esp32s3', '--yes', '--json', '--escrow', url, '--audit', join(d, 'a.jsonl')]);
     assert.equal(r.code, EXIT.ESCROW);
     assert.equal(devicesOf(r).length === 0 ? (JSON.parse(r.stdout) as { error: { code: string } }).error.code : devicesOf(r)[0]?.error?.code, 'ESCROW_BUSY');
-    assert.ok(keyBlock(await new Espefuse('esp32s3', { kind: 'virt', image: c.image }).summary(), BLOCK).unused);
+    assert.ok(keyBlock(await new Espefuse('esp32s3', { kind: 'virt', image: c.image }, { session: false }).summary(), BLOCK).unused);
     assert.equal(await holder.get(c.deviceId, BLOCK), undefined);
     await holder.release(c.deviceId, BLOCK);
   });

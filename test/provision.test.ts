@@ -64,7 +64,10 @@ function efaOnTerminal(args: string[], text: string): Promise<Run> {
   return spawnCollect('script', ['-qec', command, '/dev/null'], env, { after: /Type BURN to continue/, text });
 }
 
-const fuses = (chip: string, image: string): Promise<EfuseSummary> => new Espefuse(chip, { kind: 'virt', image }).summary();
+async function fuses(chip: string, image: string): Promise<EfuseSummary> {
+  const ef = new Espefuse(chip, { kind: 'virt', image });
+  try { return await ef.summary(); } finally { await ef.close(); }
+}
 
 async function escrowed(vault: string, deviceId: string): Promise<EscrowRecord | undefined> {
   return new FileVault(vault, { passphrase: PASS }).get(deviceId, BLOCK);

@@ -2,6 +2,12 @@
 // the chip always named (--chip) and the target either a serial port or a virtual eFuse image
 // (--virt --path-efuse-file), so the same code drives a board and a virtual chip (STYLE.md §6).
 // espefuse exits 0 even when it aborts, so a burn counts only once a fresh summary shows it.
+//
+// By default one espefuse session serves a device (docs/provisioning.md §2.4): worker.py, run by the
+// Python that runs espefuse, opens the connection once and answers summary and burn-key through
+// espefuse's own Python API until close(). When espefuse is not a Python script of esptool 5.x (a
+// wrapper, an older release) or `session: false` is given, every step runs the espefuse command, as
+// argv() and display() print it.
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
@@ -11,10 +17,11 @@ import { abytes, hasHmacPeripheral, requireChip } from '../../protocol/index.js'
 import { EspefuseError } from '../errors.js';
 import { redactKey } from '../keys.js';
 import { blockName } from '../../protocol/keyblock.js';
-import { findEspefuse } from './locate.js';
+import { espefusePython, findEspefuse, workerScript } from './locate.js';
 import { readSilicon, siliconPath } from './silicon.js';
 import { describeBlock, type EfuseSummary, keyBlock, parseSummary } from './summary.js';
 import { childEnv } from '../childenv.js';
+import { EspefuseWorker, type WorkerAnswer, WorkerUnavailable } from './worker.js';
 
 export type EspefuseTarget =
   | { kind: 'virt'; image: string }
@@ -25,6 +32,19 @@ export interface EspefuseOptions {
   bin?: string;
   /** Per call; default 60 s for virtual images, 180 s for ports. */
   timeoutMs?: number;
+  /** The Python of the session worker (default: the one `bin` names in its first line). */
+  python?: string;
+  /** One espefuse session per device (default true); false: one espefuse process per step. */
+  session?: boolean;
+}
+
+/** How a driver has reached its chip: per session or per command, and the espefuse processes started. */
+export interface ConnectionStats {
+  mode: 'session' | 'command' | 'none';
+  /** espefuse processes started so far; each is one connection to the chip. */
+  processes: number;
+  /** The live session worker's pid. */
+  pid?: number;
 }
 
 export const KEY_PURPOSE = 'HMAC_UP';
@@ -58,6 +78,13 @@ export interface RunResult { stdout: string; stderr: string }
 export class Espefuse {
   readonly bin: string;
   readonly timeoutMs: number;
+  /** The session worker's Python; undefined once it is known that espefuse runs as a command only. */
+  private python: string | undefined;
+  private worker?: EspefuseWorker;
+  private starting?: Promise<EspefuseWorker | undefined>;
+  private closing: Promise<void> = Promise.resolve();
+  private processes = 0;
+  private mode: ConnectionStats['mode'] = 'none';
 
   constructor(readonly chip: string, readonly target: EspefuseTarget, opts: EspefuseOptions = {}) {
     if (typeof chip !== 'string') throw new TypeError('chip must be a string such as esp32s3');
@@ -71,6 +98,13 @@ export class Espefuse {
     }
     this.bin = opts.bin ?? findEspefuse();
     this.timeoutMs = opts.timeoutMs ?? (target.kind === 'virt' ? 60_000 : 180_000);
+    this.python = opts.session === false ? undefined : (opts.python ?? espefusePython(this.bin));
+  }
+
+  /** Session or commands, and how many espefuse processes (connections) this driver has started. */
+  get connection(): ConnectionStats {
+    const pid = this.worker && !this.worker.gone ? this.worker.pid : undefined;
+    return { mode: this.mode, processes: this.processes, ...(pid !== undefined ? { pid } : {}) };
   }
 
   /** "virt chip.bin" or "port /dev/ttyUSB0": for messages and reports. */
@@ -116,25 +150,25 @@ export class Espefuse {
     const out = await open(outPath, 'w', 0o600);
     const err = await open(errPath, 'w', 0o600);
     let exit: { code: number | null; signal: NodeJS.Signals | null } | Error | 'timeout';
-    const ignore = () => { process.stderr.write('efuse-attest: an eFuse burn is in progress; waiting for espefuse to finish\n'); };
-    if (opts.critical) { process.on('SIGINT', ignore); process.on('SIGTERM', ignore); }
-    try {
-      exit = await new Promise((resolve) => {
-        const child = spawn(this.bin, args, {
-          stdio: ['ignore', out.fd, err.fd],
-          detached: opts.critical === true,
-          env: childEnv({ NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' }),
-        });
-        const timer = setTimeout(() => {
-          if (!opts.critical) child.kill('SIGKILL');
-          else child.unref();
-          resolve('timeout');
-        }, this.timeoutMs);
-        child.on('error', (e) => { clearTimeout(timer); resolve(e); });
-        child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
+    if (this.mode === 'none') this.mode = 'command';
+    this.processes++;
+    const runToEnd = (): Promise<typeof exit> => new Promise((resolve) => {
+      const child = spawn(this.bin, args, {
+        stdio: ['ignore', out.fd, err.fd],
+        detached: opts.critical === true,
+        env: childEnv({ NO_COLOR: '1', TERM: 'dumb', COLUMNS: '200', PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' }),
       });
+      const timer = setTimeout(() => {
+        if (!opts.critical) child.kill('SIGKILL');
+        else child.unref();
+        resolve('timeout');
+      }, this.timeoutMs);
+      child.on('error', (e) => { clearTimeout(timer); resolve(e); });
+      child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
+    });
+    try {
+      exit = await (opts.critical ? whileBurning(runToEnd) : runToEnd());
     } finally {
-      if (opts.critical) { process.off('SIGINT', ignore); process.off('SIGTERM', ignore); }
       await out.close();
       await err.close();
     }
@@ -178,6 +212,12 @@ export class Espefuse {
 
   /** Reads the eFuses: `summary --format json --file <private temp>`, parsed. */
   async summary(): Promise<EfuseSummary> {
+    const w = await this.session('summary');
+    if (w) {
+      const a = await this.ask(w, 'summary', {});
+      if (typeof a.json !== 'string') throw new EspefuseError(`espefuse summary on ${this.label} gave no JSON`, 'ESPEFUSE_OUTPUT');
+      return parseSummary(a.json, this.chip);
+    }
     const dir = await mkdtemp(join(tmpdir(), 'efuse-attest-summary-'));
     try {
       const file = join(dir, 'summary.json');
@@ -222,13 +262,110 @@ export class Espefuse {
   async burnKey(block: string, key: Uint8Array): Promise<EfuseSummary> {
     const b = blockName(block);
     abytes(key, 'key', 32, 32);
-    await withPrivateKeyFile(key, (path) => this.run(this.burnKeyCommand(b, path), { confirm: false, secret: key, critical: true }));
+    const w = await this.session('burn-key');
+    if (w) {
+      // The key goes down the worker's pipe; an "Aborting." answer is seen by the re-read below.
+      await whileBurning(() => this.ask(w, 'burn-key', { block: b, purpose: KEY_PURPOSE, confirm: false }, { critical: true, secret: key }));
+    } else {
+      await withPrivateKeyFile(key, (path) => this.run(this.burnKeyCommand(b, path), { confirm: false, secret: key, critical: true }));
+    }
     const after = await this.summary();
     const k = keyBlock(after, b);
     if (k.purpose !== KEY_PURPOSE || !k.readProtected) {
       throw new EspefuseError(`espefuse reported success but ${b} of device ${after.mac} is now ${describeBlock(k)}, not HMAC_UP and read-protected`, 'BURN_UNCONFIRMED');
     }
     return after;
+  }
+
+  /**
+   * Ends the session: the worker closes its connection (a port as espefuse leaves it, no reset) and
+   * exits. Idempotent; a later call opens a new session.
+   */
+  async close(): Promise<void> {
+    await this.starting?.catch(() => undefined);
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) {
+      this.closing = w.close();
+      await this.closing;
+    }
+  }
+
+  /**
+   * The open session, started and connected on first use; undefined when espefuse runs as a command.
+   * A session that ended without close() fails the call in hand with ESPEFUSE_EXITED (the next one opens a new session).
+   */
+  private async session(op: string): Promise<EspefuseWorker | undefined> {
+    const w = this.worker;
+    if (w && !w.gone) return w;
+    if (w) {
+      this.worker = undefined;
+      const why = w.stderr ? `: ${w.stderr.split('\n').slice(-3).join(' ')}` : '';
+      throw new EspefuseError(`the espefuse session on ${this.label} ended unexpectedly (pid ${w.pid}, ${w.how})${why}; ` +
+        `${op} was not run. Re-read the eFuses before doing anything else`, 'ESPEFUSE_EXITED');
+    }
+    if (this.python === undefined) return undefined;
+    this.starting ??= this.startSession(op).finally(() => { this.starting = undefined; });
+    return this.starting;
+  }
+
+  private async startSession(op: string): Promise<EspefuseWorker | undefined> {
+    await this.closing;
+    const script = workerScript();
+    if (!script || this.python === undefined) { this.python = undefined; return undefined; }
+    await this.checkTarget();
+    let w: EspefuseWorker;
+    try {
+      this.processes++;
+      w = await EspefuseWorker.start(this.python, script, this.label, this.timeoutMs, op);
+    } catch (err) {
+      if (!(err instanceof WorkerUnavailable)) throw err;
+      this.python = undefined; // no espefuse Python API there: the command it is, from now on
+      return undefined;
+    }
+    const t = this.target;
+    const where = t.kind === 'virt' ? { virt: t.image } : { port: t.port, ...(t.baud ? { baud: t.baud } : {}) };
+    try {
+      await this.ask(w, 'open', { chip: this.chip, ...where }, {}, op);
+    } catch (err) {
+      await w.close();
+      throw err;
+    }
+    this.mode = 'session';
+    this.worker = w;
+    return w;
+  }
+
+  /** One request; EspefuseError with espefuse's own message when it failed. */
+  private async ask(w: EspefuseWorker, op: string, fields: Record<string, unknown>, opts: { critical?: boolean; secret?: Uint8Array } = {}, name = op): Promise<WorkerAnswer> {
+    let a: WorkerAnswer;
+    try {
+      a = await w.request(op, fields, { timeoutMs: this.timeoutMs, ...opts, name });
+    } catch (err) {
+      // Timed out or died in the middle: said in this error; the next call opens a new session.
+      if (this.worker === w) this.worker = undefined;
+      throw err;
+    }
+    if (a.ok) return a;
+    const message = a.error?.message?.replace(/\s+/g, ' ').trim();
+    const why = redactKey(message || espefuseErrorText(a.error?.output ?? ''), opts.secret);
+    throw new EspefuseError(`espefuse ${name} on ${this.label} failed: ${why}`, 'ESPEFUSE_FAILED');
+  }
+}
+
+/**
+ * Runs a burn with SIGINT and SIGTERM answered by a note instead of an exit: an interrupted burn-key
+ * could leave a block half-programmed, and the result must still be read and recorded.
+ */
+async function whileBurning<T>(fn: () => Promise<T>): Promise<T> {
+  const ignore = () => { process.stderr.write('efuse-attest: an eFuse burn is in progress; waiting for espefuse to finish\n'); };
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  try {
+    return await fn();
+  } finally {
+    process.off('SIGINT', ignore);
+    process.off('SIGTERM', ignore);
   }
 }
 

@@ -1,7 +1,7 @@
 // Finding the espefuse executable: $ESPEFUSE, then the project's own virtualenv (scripts/setup.sh
 // makes <repo>/.venv with esptool 5.x), then PATH. Anything else is a clear EspefuseError that says
-// how to install it.
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+// how to install it. Also where the session worker (worker.py) is and which Python runs it.
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EspefuseError } from '../errors.js';
@@ -57,4 +57,37 @@ export function findEspefuse(env: NodeJS.ProcessEnv = process.env): string {
     }
   }
   throw new EspefuseError(`espefuse was not found: ${INSTALL_HINT}`, 'ESPEFUSE_MISSING');
+}
+
+/**
+ * The Python interpreter that runs `bin`, read from the script's first lines: `#!/path/python`, or the
+ * `'''exec' "/path/python" "$0" "$@"` trampoline pip writes when that path is too long for `#!`.
+ * Undefined when `bin` is not a Python script (a wrapper, a frozen .exe): then there is no session worker.
+ */
+export function espefusePython(bin: string): string | undefined {
+  let head: string;
+  try {
+    const fd = openSync(bin, 'r');
+    try {
+      const buf = Buffer.alloc(512);
+      head = buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  const [first = '', second = ''] = head.split('\n');
+  const bang = /^#!\s*(\S*python[0-9.]*(?:\.exe)?)\s*$/.exec(first.trim());
+  if (bang) return executable(bang[1]) ? bang[1] : undefined;
+  const tramp = /^'''exec' "([^"]+)" "\$0" "\$@"/.exec(second);
+  if (/^#!\s*\/bin\/sh/.test(first) && tramp && /python[0-9.]*$/.test(tramp[1])) return executable(tramp[1]) ? tramp[1] : undefined;
+  return undefined;
+}
+
+/** worker.py, the espefuse session worker, shipped beside this module's source (package "files"). */
+export function workerScript(): string | undefined {
+  const root = repoRoot();
+  const p = root ? join(root, 'host', 'espefuse', 'worker.py') : undefined;
+  return p && existsSync(p) ? p : undefined;
 }

@@ -232,6 +232,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
       throw new EspefuseError(`${block} of device ${summary.mac} is ${describeBlock(k)}, not HMAC_UP and read-protected`, 'BURN_UNCONFIRMED');
     }
     await log('check', 'ok', started, { detail: describeBlock(k) });
+    await ef.close(); // the fuses are done with: the port is free for the challenge
 
     current = 'mark-burned';
     started = Date.now();
@@ -269,6 +270,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     return result;
   } finally {
     wipe(key);
+    await ef.close().catch(() => {});
     if (claimed) await opts.store.release?.(result.deviceId!, block).catch(() => {});
     result.ms = Date.now() - t0;
   }

@@ -74,6 +74,8 @@ async function survey(efs: Espefuse[], block: string, chip: string, vault: Escro
       });
     } catch (err) {
       rows.push({ target: ef.label, block, plan: 'refuse', detail: (err as Error).message, commands: [] });
+    } finally {
+      await ef.close(); // one espefuse session at a time, however many devices; provisioning opens its own
     }
   }
   return rows;
