@@ -5,9 +5,16 @@
 // XS is 32-bit too). Modules are preloaded and the built-ins frozen as on a device, but they are
 // parsed at boot into RAM here, where a device keeps them in flash: read the boot figures as an upper
 // bound of device RAM; the growth per request carries over.
+// Then the same on the linked emulator of the same width (scripts/firmware/linked.ts, made on first
+// use): the firmware from xsl's archive for the chip, compiled in, its preloaded heap read-only as in
+// a device's flash; its figures are the firmware's RAM as a device runs it.
 import type { Client } from '../host/client.js';
 import type { Emulator, EmulatorStats } from '../host/emulator.js';
+import { buildLinkedEmulator } from '../scripts/firmware/linked.js';
+import { onBenchEmulator } from './chip.js';
 import { line, verdict } from './util.js';
+
+const CHIP = 'esp32s3';
 
 type Mem = Pick<EmulatorStats, 'chunkBytes' | 'chunkPeak' | 'slotBytes' | 'slotPeak' | 'heapCount'>;
 
@@ -26,10 +33,35 @@ export interface FootprintFigures {
   slotGrowthPerRequest: number;
   /** Target: no growth once warm (less than 1 byte per request, i.e. under 1 kB per 1000). */
   met: boolean;
+  /** The same run on the linked emulator of the same width (the firmware from xsl's archive). */
+  linked?: FootprintFigures | { error: string };
 }
 
-/** `boot`: the stats taken before the first request. */
+/** The linked emulator's run, 64-bit or 32-bit: built on first use, on a fresh keyed chip. */
+async function benchLinked(m32: boolean, n: number, label: string): Promise<FootprintFigures | { error: string }> {
+  try {
+    const binary = buildLinkedEmulator(CHIP, { m32 });
+    return await onBenchEmulator(CHIP, { burn: true, binary }, (emu, client, boot) => measureFootprint(emu, client, boot, n, label));
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    line(`${label} FAILED`, error);
+    process.exitCode = 1;
+    return { error };
+  }
+}
+
+/**
+ * `boot`: the stats taken before the first request. After the run on `emu`, the same run on the linked
+ * emulator of the same width (told by the slot size: 32 bytes on a 64-bit build, 16 on a 32-bit one).
+ */
 export async function benchFootprint(emu: Emulator, client: Client, boot: EmulatorStats, n = 1000, label = '5.'): Promise<FootprintFigures> {
+  const parsed = await measureFootprint(emu, client, boot, n, label);
+  const m32 = boot.heapCount > 0 && boot.slotBytes / boot.heapCount === 16;
+  const linked = await benchLinked(m32, n, `${label.replace(/,$/, '')} linked from xsl's archive,`);
+  return { ...parsed, linked };
+}
+
+async function measureFootprint(emu: Emulator, client: Client, boot: EmulatorStats, n: number, label: string): Promise<FootprintFigures> {
   const quarter = Math.floor(n / 4);
   let warm: Mem | undefined;
   for (let i = 0; i < n; i++) {

@@ -107,4 +107,7 @@ elif [ -f ../shared/sdk-kit/moddable/xs/sources/xsAll.h ]; then sdk_xs="$(cd ../
 fi
 if [ -n "$sdk_xs" ]; then
   make -s -C emulator -j"$(nproc)" XS="$sdk_xs" BUILD="$PWD/emulator/build/sdk"
+  # And built from the firmware as a device carries it: xsl's archive for the ESP32-S3 made by the SDK's
+  # own tools, compiled in (emulator/build/linked; test/emulator-linked.test.ts, benchmark 5).
+  node dist/scripts/firmware/linked.js esp32s3 >/dev/null || say "the linked emulator was not built (the reason is above)"
 fi

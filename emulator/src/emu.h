@@ -1,8 +1,10 @@
 /*
  * Internal interfaces of the emulator runtime, one section per file:
  * uart.c (the pseudo-terminal that stands in for the chip's UART), boot.c (chips and ROM boot text),
- * engine.c (the XS machine: create, run, callbacks, stats), modules.c (module resolution and loading,
- * host-function binding), linkmap.c (the modules the manifests name), serial.c (the embedded:io/serial
+ * engine.c (the XS machine: create, run, callbacks, stats), program_parsed.c (the firmware parsed
+ * from its modules at boot) or program_linked.c (the firmware from xsl's preloaded archive),
+ * modules.c (module resolution and loading, host-function binding, parsed build), linkmap.c (the
+ * modules the manifests name), serial.c (the embedded:io/serial
  * host functions), main.c (CLI, event loop).
  */
 #ifndef EMU_H
@@ -114,11 +116,14 @@ typedef struct {
 	uint64_t callbackErrors, bytesIn, bytesOut, resets, rxLost;
 } emu_stats;
 
-/* The module that freezes the built-ins after the preloads, as xsl does (emulator/modules). */
-#define FREEZE_MODULE "emulator:freeze-builtins"
-
-/* Creates the machine, preloads, freezes the built-ins and runs "main"; 0 on success, else -1 with a message in err. */
+/* Creates the machine (program_create) and boots the firmware in it up to and including "main"
+   (program_boot); 0 on success, else -1 with a message in err. */
 int engine_start(char *err, size_t errlen);
+/* import(name) in the running machine, then the promise jobs; -1 with a message in err (saying what
+   was being done) when it rejects or the machine aborts. */
+int engine_import(const char *name, const char *what, char *err, size_t errlen);
+/* Runs the promise jobs that are due. */
+void engine_run_jobs(void);
 void engine_stop(void);
 bool engine_running(void);
 /* A fatal engine abort (memory full, stack overflow) happened, or an exception escaped a callback:
@@ -130,6 +135,22 @@ void engine_count_reset(void);
 /* Runs body inside the machine as an event callback would: an exception that escapes is reported
    and counted and makes engine_aborted() true (the chip resets); promise jobs run afterwards. */
 void engine_callback(void (*body)(void *the, void *context), void *context);
+
+/* ---- program_parsed.c or program_linked.c: how the machine gets the firmware (one per build) ---- */
+
+struct sxMachine;
+struct sxCreation;
+
+/* A new machine with the firmware in it, or NULL with a message in err. */
+struct sxMachine *program_create(const struct sxCreation *creation, char *err, size_t errlen);
+/* What the device does once its machine is created, up to and including importing "main"; -1 with a
+   message in err when the firmware fails or the machine aborts. */
+int program_boot(char *err, size_t errlen);
+/* After the machine is deleted: frees what its modules kept. */
+void program_release(void);
+
+/* The module that freezes the built-ins after the preloads, as xsl does (emulator/modules). */
+#define FREEZE_MODULE "emulator:freeze-builtins"
 
 /* ---- modules.c ---- */
 

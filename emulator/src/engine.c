@@ -24,7 +24,7 @@ static enum { MAIN_PENDING, MAIN_FULFILLED, MAIN_REJECTED } mainState;
 static char mainError[2048];
 
 /* Device-like sizes that grow on demand: the stats then show what the firmware really uses. */
-static txCreation creation = {
+static const txCreation creation = {
 	.initialChunkSize = 32 * 1024,
 	.incrementalChunkSize = 16 * 1024,
 	.initialHeapCount = 4096,
@@ -160,7 +160,7 @@ static void xs_trace(xsMachine *the)
 
 /* ---- running ---- */
 
-static void run_jobs(void)
+void engine_run_jobs(void)
 {
 	while (machine && machine->promiseJobs && !machine->abortStatus) {
 		xsBeginHost(machine);
@@ -186,7 +186,7 @@ static void main_rejected(txMachine *the)
 
 /* import(name).then(fulfilled, rejected), then the promise jobs: MAIN_PENDING afterwards means the
    module awaits something (top-level await), which is fine. */
-static int run_import(const char *name, const char *what, char *err, size_t errlen)
+int engine_import(const char *name, const char *what, char *err, size_t errlen)
 {
 	mainState = MAIN_PENDING;
 	mainError[0] = 0;
@@ -209,7 +209,7 @@ static int run_import(const char *name, const char *what, char *err, size_t errl
 		mxPop();
 	}
 	xsEndHost(machine);
-	run_jobs();
+	engine_run_jobs();
 
 	if (machine->abortStatus) {
 		snprintf(err, errlen, "the firmware aborted while %s \"%s\" (%s)", what, name, abort_reason(machine->abortStatus));
@@ -222,15 +222,13 @@ static int run_import(const char *name, const char *what, char *err, size_t errl
 	return 0;
 }
 
-/* The device's state at boot: xsl has run the preloaded modules at build time and frozen the
-   built-ins (manifest_base's "strip"), then the device imports "main". */
+/* The machine as the device has it at power-on, then what the device runs up to "main" (program_create
+   and program_boot: the parsed or the linked build's own file). */
 int engine_start(char *err, size_t errlen)
 {
-	machine = xsCreateMachine(&creation, "efuse-attest", NULL);
-	if (!machine) {
-		snprintf(err, errlen, "cannot create the XS machine");
+	machine = program_create(&creation, err, errlen);
+	if (!machine)
 		return -1;
-	}
 	panicked = false;
 	xsBeginHost(machine);
 	{
@@ -239,14 +237,7 @@ int engine_start(char *err, size_t errlen)
 		xsDefine(xsGlobal, xsID("trace"), xsVar(0), xsDontEnum);
 	}
 	xsEndHost(machine);
-
-	for (size_t i = 0; i < linkmap_preload_count(); i++) {
-		if (run_import(linkmap_preload(i), "preloading", err, errlen) != 0)
-			return -1;
-	}
-	if (run_import(FREEZE_MODULE, "freezing the built-ins with", err, errlen) != 0)
-		return -1;
-	return run_import("main", "starting", err, errlen);
+	return program_boot(err, errlen);
 }
 
 void engine_stop(void)
@@ -255,7 +246,7 @@ void engine_stop(void)
 		/* Host objects' destructors run here (serial.c unregisters its UART). */
 		xsDeleteMachine(machine);
 		machine = NULL;
-		modules_release();
+		program_release();
 	}
 }
 
@@ -291,7 +282,7 @@ void engine_callback(void (*body)(void *the, void *context), void *context)
 		}
 	}
 	xsEndHost(machine);
-	run_jobs();
+	engine_run_jobs();
 }
 
 void engine_stats(emu_stats *stats)
