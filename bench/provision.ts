@@ -9,7 +9,8 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileVault } from '../host/escrow/vault.js';
-import { Espefuse, keyDirBase } from '../host/espefuse/driver.js';
+import { keyDirBase } from '../host/espefuse/driver.js';
+import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
 import { findEspefuse } from '../host/espefuse/locate.js';
 import { AuditLog } from '../host/provision/audit.js';
 import { defaultChallenge } from '../host/provision/challenge.js';
@@ -57,7 +58,7 @@ async function ourRound(vault: FileVault, audit: AuditLog, challenge: boolean): 
   try {
     const t0 = performance.now();
     const r = await provisionDevice({
-      espefuse: new Espefuse(CHIP, { kind: 'virt', image: c.image }), store: vault, audit, block: 'BLOCK_KEY0',
+      efuse: new VirtualChipEfuse(CHIP, c.image), store: vault, audit, block: 'BLOCK_KEY0',
       challenge: challenge ? defaultChallenge() : null,
     });
     const ms = performance.now() - t0;

@@ -18,6 +18,7 @@ import { isBurnedHmacUp, keyBlock } from '../host/espefuse/summary.js';
 import { createVirtualChip, readSilicon } from '../host/espefuse/virtual.js';
 import type { Outcome, ProvisionResult, Step } from '../host/provision/sequence.js';
 import { STEPS } from '../host/provision/sequence.js';
+import type { CrashRun } from './support/crash-run.js';
 import { freshDatabase, havePostgres } from './support/postgres.js';
 import { ROOT } from './support/vectors.js';
 
@@ -26,11 +27,19 @@ const BLOCK = 'BLOCK_KEY0';
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function efa(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const full: NodeJS.ProcessEnv = { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS, ...env };
-  if (!('EFUSE_ATTEST_CRASH_AFTER' in env)) delete full.EFUSE_ATTEST_CRASH_AFTER;
+/** The built CLI. */
+function efa(args: string[]): Promise<Run> {
+  return run([ROOT + 'dist/host/cli/bin.js', ...args]);
+}
+
+/** The library's provisioning of one virtual chip, killed (SIGKILL) right after `c.step` (support/crash-run.ts). */
+function crashRun(c: CrashRun): Promise<Run> {
+  return run([ROOT + 'dist/test/support/crash-run.js', JSON.stringify(c)]);
+}
+
+function run(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ROOT + 'dist/host/cli/bin.js', ...args], { env: full, cwd: ROOT });
+    const child = spawn(process.execPath, args, { env: { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS }, cwd: ROOT });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${args.join(' ')} timed out`)); }, 60_000);
@@ -104,7 +113,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
       const challenged = step === 'challenge' || step === 'mark-verified';
       const args = ['provision', '--virt', c.image, '--chip', chip, '--yes', '--json', '--escrow', url, '--audit', join(d, 'audit.jsonl'),
         ...(challenged ? [] : ['--no-challenge'])];
-      const crashed = await efa(args, { EFUSE_ATTEST_CRASH_AFTER: step });
+      const crashed = await crashRun({ step, chip, image: c.image, escrow: url, audit: join(d, 'audit.jsonl'), challenge: challenged });
       assert.equal(crashed.signal, 'SIGKILL', `${step}: ${crashed.stdout}${crashed.stderr}`);
       const store = await open(url);
       const mid = await invariant(store, chip, c.image);
@@ -154,7 +163,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
     const c = await createVirtualChip({ chip: 'esp32c3', out: join(d, 'chip.bin') });
     const args = (audit: string) => ['provision', '--virt', c.image, '--chip', 'esp32c3', '--yes', '--json', '--escrow', url, '--audit', audit];
     // Station 1 dies right after escrowing (its claim on the device still in the database).
-    const killed = await efa(args(join(d, 'station1.jsonl')), { EFUSE_ATTEST_CRASH_AFTER: 'escrow' });
+    const killed = await crashRun({ step: 'escrow', chip: 'esp32c3', image: c.image, escrow: url, audit: join(d, 'station1.jsonl') });
     assert.equal(killed.signal, 'SIGKILL');
     const store = await open(url);
     const before = await store.get(c.deviceId, BLOCK);

@@ -230,6 +230,8 @@ export class Espefuse {
     }
     return after;
   }
+
+  async close(): Promise<void> {}
 }
 
 /**
