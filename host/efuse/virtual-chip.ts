@@ -5,7 +5,9 @@
 // fails while the block still reads unused (docs/provisioning.md §2).
 import { startEmulator } from '../emulator.js';
 import { Espefuse, type EspefuseOptions } from '../espefuse/driver.js';
-import { removeSiliconKey, writeSiliconKey } from '../espefuse/silicon.js';
+import { EspefuseError } from '../errors.js';
+import { blockName } from '../escrow/store.js';
+import { readSilicon, removeSiliconKey, siliconPath, writeSiliconKey } from '../espefuse/silicon.js';
 import { type EfuseSummary, keyBlock } from '../espefuse/summary.js';
 import type { DeviceLink, EfuseController } from './controller.js';
 import { espefuseCommands } from './commands.js';
@@ -33,13 +35,19 @@ export class VirtualChipEfuse implements EfuseController {
   summary(): Promise<EfuseSummary> { return this.espefuse.summary(); }
 
   async burnKey(block: string, key: Uint8Array): Promise<EfuseSummary> {
-    await writeSiliconKey(this.image, this.chip, block, key);
+    const b = blockName(block);
+    // A key in the silicon means the block was burned: espefuse would refuse it, and the silicon must
+    // keep the key it has, whatever this call is given.
+    if ((await readSilicon(this.image))?.keys[b] !== undefined) {
+      throw new EspefuseError(`${b} of ${this.label} already holds a key (${siliconPath(this.image)}); a used block is never burned again`, 'BLOCK_USED');
+    }
+    await writeSiliconKey(this.image, this.chip, b, key);
     try {
-      return await this.espefuse.burnKey(block, key);
+      return await this.espefuse.burnKey(b, key);
     } catch (err) {
       // Only if the fuses show nothing was burned: a burned block keeps its key in the silicon.
       const now = await this.espefuse.summary().catch(() => undefined);
-      if (now && keyBlock(now, block).unused) await removeSiliconKey(this.image, block).catch(() => {});
+      if (now && keyBlock(now, b).unused) await removeSiliconKey(this.image, b).catch(() => {});
       throw err;
     }
   }
