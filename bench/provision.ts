@@ -55,10 +55,11 @@ async function bareRound(bin: string): Promise<number> {
 /** One provisionDevice on a fresh image into `vault`: total ms, and the challenge step's ms. */
 async function ourRound(vault: FileVault, audit: AuditLog, challenge: boolean): Promise<{ ms: number; challengeMs: number }> {
   const c = await benchChip(CHIP, false);
+  const efuse = new VirtualChipEfuse(CHIP, c.image);
   try {
     const t0 = performance.now();
     const r = await provisionDevice({
-      efuse: new VirtualChipEfuse(CHIP, c.image), store: vault, audit, block: 'BLOCK_KEY0',
+      efuse, store: vault, audit, block: 'BLOCK_KEY0',
       challenge: challenge ? defaultChallenge() : null,
     });
     const ms = performance.now() - t0;
@@ -66,6 +67,7 @@ async function ourRound(vault: FileVault, audit: AuditLog, challenge: boolean): 
     if (r.outcome !== want) throw new Error(`provision ended ${r.outcome}: ${r.error?.message ?? ''}`);
     return { ms, challengeMs: r.steps.find((st) => st.step === 'challenge' && st.outcome === 'ok')?.ms ?? 0 };
   } finally {
+    await efuse.close();
     await c.remove();
   }
 }

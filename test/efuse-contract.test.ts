@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EfuseController } from '../host/efuse/controller.js';
 import { checkBurnable } from '../host/efuse/preflight.js';
+import { openController } from '../host/efuse/open.js';
+import { PortEfuse } from '../host/efuse/port.js';
 import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
 import { EspefuseError, VerificationError } from '../host/errors.js';
 import { createVirtualChip, readSilicon } from '../host/espefuse/virtual.js';
@@ -27,18 +29,21 @@ interface Maker {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'efa-contract-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
+/** Controllers of the running test, closed after it. */
+const opened: EfuseController[] = [];
+const track = <T extends EfuseController>(ef: T): T => { opened.push(ef); return ef; };
 
 const makers: [string, Maker][] = [
   ['in-memory', {
-    blank: async (chip) => new MemoryEfuse({ chip }),
-    burned: async (chip, keys) => new MemoryEfuse({ chip, keys }),
+    blank: async (chip) => track(new MemoryEfuse({ chip })),
+    burned: async (chip, keys) => track(new MemoryEfuse({ chip, keys })),
     silicon: async (ef, block) => { const k = (ef as MemoryEfuse).keyIn(block); return k ? Buffer.from(k).toString('hex') : undefined; },
   }],
   ['virtual chip (espefuse, emulator)', {
-    blank: async (chip) => new VirtualChipEfuse(chip, (await createVirtualChip({ chip, out: join(dir, `c${++n}.bin`) })).image, { startTimeoutMs: 20_000 }),
-    burned: async (chip, keys) => new VirtualChipEfuse(chip, (await makeChip(chip, keys)).image, { startTimeoutMs: 20_000 }),
+    blank: async (chip) => track(new VirtualChipEfuse(chip, (await createVirtualChip({ chip, out: join(dir, `c${++n}.bin`) })).image, { startTimeoutMs: 20_000 })),
+    burned: async (chip, keys) => track(new VirtualChipEfuse(chip, (await makeChip(chip, keys)).image, { startTimeoutMs: 20_000 })),
     silicon: async (ef, block) => (await readSilicon((ef as VirtualChipEfuse).image))?.keys[block],
   }],
 ];
@@ -49,6 +54,7 @@ const slot0 = (ef: EfuseController, deviceId: string) => ({ efuse: ef, chip: ef.
 for (const [name, make] of makers) {
   describe(`eFuse controller contract: ${name}`, function () {
     this.timeout(60_000);
+    afterEach(async () => { for (const ef of opened.splice(0)) await ef.close(); });
 
     for (const chip of ['esp32s3', 'esp32c3']) {
       it(`${chip}: a blank chip reads as six unused key blocks, a unicast device id, RD_DIS writable`, async () => {
@@ -66,7 +72,7 @@ for (const [name, make] of makers) {
         checkBurnable(chip, s, 'BLOCK_KEY0');
         assert.equal(await make.silicon(ef, 'BLOCK_KEY0'), undefined);
         await ef.close();
-        await ef.close();
+        await ef.close(); // idempotent
       });
     }
 
@@ -117,3 +123,26 @@ for (const [name, make] of makers) {
     });
   });
 }
+
+describe('eFuse controllers for a port and by target (no board needed)', () => {
+  it('a port: espefuse --port (and --baud) in the planned commands; the device is that port at that baud', async () => {
+    const ef = new PortEfuse('esp32c3', '/dev/ttyUSB7', { baud: 460800 });
+    assert.equal(ef.label, 'port /dev/ttyUSB7');
+    const lines = ef.plannedCommands('BLOCK_KEY1', true);
+    assert.match(lines[0]!, /^espefuse --chip esp32c3 --port \/dev\/ttyUSB7 --baud 460800 summary /);
+    assert.match(lines[1]!, /--do-not-confirm burn-key BLOCK_KEY1 '<private temp dir>\/key\.bin' HMAC_UP {4}# key\.bin = \[(\?\? ){31}\?\?\]$/);
+    const link = await ef.openDevice();
+    assert.deepEqual([link.path, link.baud, link.transport], ['/dev/ttyUSB7', 460800, undefined]);
+    await link.close();
+    await ef.close();
+  });
+
+  it('openController: a port or a virtual chip by target kind; anything else is a TypeError', () => {
+    assert.ok(openController('esp32s3', { kind: 'port', port: '/dev/ttyACM0' }) instanceof PortEfuse);
+    const v = openController('esp32s3', { kind: 'virt', image: 'chip.bin' });
+    assert.ok(v instanceof VirtualChipEfuse);
+    assert.equal(v.label, 'virt chip.bin');
+    assert.throws(() => openController('esp32s3', { kind: 'usb' } as never), TypeError);
+    assert.throws(() => openController('esp32x9', { kind: 'virt', image: 'chip.bin' }), RangeError);
+  });
+});

@@ -15,36 +15,13 @@ import { FileVault } from '../host/escrow/vault.js';
 import { isBurnedHmacUp, keyBlock } from '../host/espefuse/summary.js';
 import { AuditLog, type AuditEntry, verifyAuditFile } from '../host/provision/audit.js';
 import { defaultChallenge } from '../host/provision/challenge.js';
-import { type Outcome, type ProvisionOptions, provisionDevice, type ProvisionResult, type Step, STEPS } from '../host/provision/sequence.js';
+import { provisionDevice, STEPS } from '../host/provision/sequence.js';
+import { AFTER_CRASH, crashAfter } from './support/crash.js';
 import { MemoryEfuse } from './support/memory-efuse.js';
 
 const PASS = 'resume test passphrase';
 const BLOCK = 'BLOCK_KEY0';
 
-/** What the fuses and the escrow hold after a crash right after each step, and how the resumed run ends (§2.2). */
-const AFTER: Record<Step, { burned: boolean; state?: EscrowState; resumed: Outcome }> = {
-  read: { burned: false, resumed: 'provisioned' },
-  keygen: { burned: false, resumed: 'provisioned' },
-  escrow: { burned: false, state: 'escrowed', resumed: 'resumed' },
-  burn: { burned: true, state: 'escrowed', resumed: 'resumed' },
-  check: { burned: true, state: 'escrowed', resumed: 'resumed' },
-  'mark-burned': { burned: true, state: 'burned', resumed: 'resumed' },
-  challenge: { burned: true, state: 'burned', resumed: 'resumed' },
-  'mark-verified': { burned: true, state: 'verified', resumed: 'already-provisioned' },
-};
-
-class Crash extends Error {}
-
-/** `target` with every method refusing once `dead()`: what a killed process can no longer write. */
-function cutOff<T extends object>(target: T, dead: () => boolean): T {
-  return new Proxy(target, {
-    get(t, prop) {
-      const v = Reflect.get(t, prop, t) as unknown;
-      if (typeof v !== 'function') return v;
-      return (...args: unknown[]) => (dead() ? Promise.reject(new Crash('the process is gone')) : (v as (...a: unknown[]) => unknown).apply(t, args));
-    },
-  });
-}
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const lines = (path: string): AuditEntry[] => existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AuditEntry) : [];
@@ -70,27 +47,16 @@ describe('provision: a crash after any step, then the same provisioning again (i
     return { burned: !k.unused, ...(rec ? { state: rec.state, key: rec.key } : {}) };
   }
 
-  /** Runs the sequence and dies right after `step` ends ok. */
-  async function crashAfter(step: Step, opts: Omit<ProvisionOptions, 'onStep'>): Promise<ProvisionResult> {
-    let dead = false;
-    const r = await provisionDevice({
-      ...opts, store: cutOff(opts.store, () => dead), audit: cutOff(opts.audit, () => dead),
-      onStep: (s, outcome) => { if (s === step && outcome === 'ok') { dead = true; throw new Crash(`crash after ${step}`); } },
-    });
-    assert.ok(dead, `the run reached the end of ${step}: ${JSON.stringify(r.error)}`);
-    return r;
-  }
-
   for (const chip of ['esp32s3', 'esp32c3']) {
     for (const step of STEPS) {
-      it(`${chip}, after ${step}: every burned key is escrowed and is the silicon's; the resume finishes with that key (${AFTER[step].resumed})`, async () => {
+      it(`${chip}, after ${step}: every burned key is escrowed and is the silicon's; the resume finishes with that key (${AFTER_CRASH[step].resumed})`, async () => {
         const ef = new MemoryEfuse({ chip });
         const auditPath = join(dir, `${chip}-${step}.jsonl`);
         const common = { efuse: ef, store: vault, audit: new AuditLog(auditPath), block: BLOCK, challenge };
         await crashAfter(step, common);
         const last = lines(auditPath).at(-1);
         assert.equal(`${last?.step}:${last?.outcome}`, `${step}:ok`, 'the crashed step was logged, and nothing after it');
-        const want = AFTER[step];
+        const want = AFTER_CRASH[step];
         const mid = await invariant(ef);
         assert.equal(mid.burned, want.burned, 'block burned after the crash');
         assert.equal(mid.state, want.state, 'escrow state after the crash');
@@ -120,8 +86,8 @@ describe('provision: a crash after any step, then the same provisioning again (i
       const common = { efuse: ef, store: vault, audit: new AuditLog(join(dir, `nc-${step}.jsonl`)), block: BLOCK, challenge: null };
       await crashAfter(step, common);
       const mid = await invariant(ef);
-      assert.equal(mid.burned, AFTER[step].burned);
-      assert.equal(mid.state, AFTER[step].state);
+      assert.equal(mid.burned, AFTER_CRASH[step].burned);
+      assert.equal(mid.state, AFTER_CRASH[step].state);
       const resumed = await provisionDevice(common);
       assert.equal(resumed.outcome, 'burned-unverified', JSON.stringify(resumed.error));
       assert.equal(resumed.state, 'burned');

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../protocol/index.js';
 import { EXIT, VerificationError } from '../host/errors.js';
-import { type EscrowRecord, type EscrowState, newRecord } from '../host/escrow/store.js';
+import { type EscrowRecord, newRecord } from '../host/escrow/store.js';
 import { FileVault, HEADER_SIZE } from '../host/escrow/vault.js';
 import { Espefuse, keyDirBase, shellQuote } from '../host/espefuse/driver.js';
 import { isBurnedHmacUp, keyBlock, type EfuseSummary } from '../host/espefuse/summary.js';
@@ -23,8 +23,9 @@ import { DERIVATION_SCHEME, deriveDeviceKey, masterId } from '../host/keys.js';
 import type { AuditEntry } from '../host/provision/audit.js';
 import { defaultChallenge } from '../host/provision/challenge.js';
 import { CSV_COLUMNS } from '../host/provision/report.js';
-import { type Outcome, type ProvisionResult, type Step, STEPS } from '../host/provision/sequence.js';
+import { type ProvisionResult, type Step, STEPS } from '../host/provision/sequence.js';
 import { makeChip } from './support/chips.js';
+import { AFTER_CRASH } from './support/crash.js';
 import type { CrashRun } from './support/crash-run.js';
 import { ROOT } from './support/vectors.js';
 
@@ -131,8 +132,13 @@ async function invariant(chip: string, image: string, vault: string): Promise<{ 
 }
 
 /** The emulator on this image, challenged with `key` (the default challenge of provisioning). */
-function challenge(chip: string, image: string, deviceId: string, key: Uint8Array): Promise<void> {
-  return defaultChallenge({ timeoutMs: 5000 })({ efuse: new VirtualChipEfuse(chip, image), chip, deviceId, block: BLOCK, slot: 0 }, key);
+async function challenge(chip: string, image: string, deviceId: string, key: Uint8Array): Promise<void> {
+  const efuse = new VirtualChipEfuse(chip, image);
+  try {
+    await defaultChallenge({ timeoutMs: 5000 })({ efuse, chip, deviceId, block: BLOCK, slot: 0 }, key);
+  } finally {
+    await efuse.close();
+  }
 }
 
 describe('provision: real espefuse on virtual chips', function () {
@@ -261,17 +267,6 @@ describe('provision: real espefuse on virtual chips', function () {
 
   describe('a crash (SIGKILL) after a step, then the same command again', () => {
     const { d, vault, audit } = workdir();
-    /** What the fuses and the escrow hold after a crash right after each step, and how the resumed run ends. */
-    const AFTER: Record<Step, { burned: boolean; state?: EscrowState; resumed: Outcome }> = {
-      read: { burned: false, resumed: 'provisioned' },
-      keygen: { burned: false, resumed: 'provisioned' },
-      escrow: { burned: false, state: 'escrowed', resumed: 'resumed' },
-      burn: { burned: true, state: 'escrowed', resumed: 'resumed' },
-      check: { burned: true, state: 'escrowed', resumed: 'resumed' },
-      'mark-burned': { burned: true, state: 'burned', resumed: 'resumed' },
-      challenge: { burned: true, state: 'burned', resumed: 'resumed' },
-      'mark-verified': { burned: true, state: 'verified', resumed: 'already-provisioned' },
-    };
 
     // Every step on both chip kinds in-process (provision-resume.test.ts); here real processes on real
     // espefuse: before the burn, right after it (key files, silicon side file), after the check and the challenge.
@@ -285,7 +280,7 @@ describe('provision: real espefuse on virtual chips', function () {
         assert.equal(crashed.signal, 'SIGKILL', `the run was killed (code ${crashed.code}): ${crashed.stdout}${crashed.stderr}`);
         const last = auditOf(audit).filter((l) => l.deviceId === c.deviceId).at(-1);
         assert.equal(`${last?.step}:${last?.outcome}`, `${step}:ok`, 'the crashed step was logged before the crash');
-        const want = AFTER[step];
+        const want = AFTER_CRASH[step];
         const mid = await invariant(chip, c.image, vault);
         assert.equal(mid.burned, want.burned, `block burned after a crash after ${step}`);
         assert.equal(mid.rec?.state, want.state);

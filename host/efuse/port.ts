@@ -6,12 +6,21 @@ import type { EfuseSummary } from '../espefuse/summary.js';
 import type { DeviceLink, EfuseController } from './controller.js';
 import { espefuseCommands } from './commands.js';
 
+export interface PortOptions extends EspefuseOptions {
+  /** Baud rate for espefuse and the challenge (default: each one's own). */
+  baud?: number;
+}
+
 export class PortEfuse implements EfuseController {
   readonly espefuse: Espefuse;
+  readonly port: string;
+  readonly baud: number | undefined;
 
-  constructor(chip: string, port: string, opts: EspefuseOptions & { baud?: number } = {}) {
+  constructor(chip: string, port: string, opts: PortOptions = {}) {
     const { baud, ...espefuseOpts } = opts;
     this.espefuse = new Espefuse(chip, { kind: 'port', port, ...(baud ? { baud } : {}) }, espefuseOpts);
+    this.port = port;
+    this.baud = baud;
   }
 
   get chip(): string { return this.espefuse.chip; }
@@ -22,9 +31,7 @@ export class PortEfuse implements EfuseController {
   burnKey(block: string, key: Uint8Array): Promise<EfuseSummary> { return this.espefuse.burnKey(block, key); }
 
   async openDevice(): Promise<DeviceLink> {
-    const t = this.espefuse.target;
-    if (t.kind !== 'port') throw new TypeError('a PortEfuse drives a port');
-    return { path: t.port, ...(t.baud ? { baud: t.baud } : {}), close: async () => {} };
+    return { path: this.port, ...(this.baud ? { baud: this.baud } : {}), close: async () => {} };
   }
 
   plannedCommands(block: string, burn: boolean): string[] { return espefuseCommands(this.espefuse, block, burn); }
