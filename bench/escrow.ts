@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PgStore } from '../host/escrow/pg.js';
 import { type EscrowStore, newRecord } from '../host/escrow/store.js';
 import { FileVault } from '../host/escrow/vault.js';
-import { Espefuse } from '../host/espefuse/driver.js';
+import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
 import { createVirtualChip } from '../host/espefuse/virtual.js';
 import { generateKey } from '../host/keys.js';
 import { AuditLog } from '../host/provision/audit.js';
@@ -69,11 +69,11 @@ export async function benchEscrow(n = 60): Promise<EscrowFigures> {
     const round = async (parallel: number): Promise<number> => {
       const chips = await Promise.all([0, 1, 2, 3].map((i) => createVirtualChip({ chip: 'esp32s3', out: join(dir, `p${parallel}-${i}-${randomBytes(3).toString('hex')}.bin`) })));
       const vault = new FileVault(join(dir, `v${parallel}.vault`), { passphrase: 'bench passphrase', kdf: KDF });
+      const targets = chips.map((c) => new VirtualChipEfuse('esp32s3', c.image));
       const t0 = performance.now();
       const results = await provisionBatch({
-        targets: chips.map((c) => new Espefuse('esp32s3', { kind: 'virt', image: c.image })), parallel,
-        store: vault, audit: new AuditLog(join(dir, `a${parallel}.jsonl`)), block: 'BLOCK_KEY0', challenge: defaultChallenge(),
-      });
+        targets, parallel, store: vault, audit: new AuditLog(join(dir, `a${parallel}.jsonl`)), block: 'BLOCK_KEY0', challenge: defaultChallenge(),
+      }).finally(() => Promise.all(targets.map((t) => t.close())));
       const ms = performance.now() - t0;
       const bad = results.find((r) => r.outcome !== 'provisioned');
       if (bad) throw new Error(`a device ended ${bad.outcome}: ${bad.error?.message ?? ''}`);

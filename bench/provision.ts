@@ -12,7 +12,8 @@ import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileVault } from '../host/escrow/vault.js';
-import { Espefuse, keyDirBase } from '../host/espefuse/driver.js';
+import { keyDirBase } from '../host/espefuse/driver.js';
+import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
 import { findEspefuse } from '../host/espefuse/locate.js';
 import { AuditLog } from '../host/provision/audit.js';
 import { defaultChallenge } from '../host/provision/challenge.js';
@@ -60,18 +61,20 @@ interface OurRound { ms: number; challengeMs: number; processes: number; mode: s
 /** One provisionDevice on a fresh image into `vault`: total ms, the challenge step's ms, espefuse processes. */
 async function ourRound(vault: FileVault, audit: AuditLog, challenge: boolean, session = true): Promise<OurRound> {
   const c = await benchChip(CHIP, false);
+  const efuse = new VirtualChipEfuse(CHIP, c.image, { session });
   try {
-    const ef = new Espefuse(CHIP, { kind: 'virt', image: c.image }, { session });
     const t0 = performance.now();
     const r = await provisionDevice({
-      espefuse: ef, store: vault, audit, block: 'BLOCK_KEY0', challenge: challenge ? defaultChallenge() : null,
+      efuse, store: vault, audit, block: 'BLOCK_KEY0',
+      challenge: challenge ? defaultChallenge() : null,
     });
     const ms = performance.now() - t0;
     const want = challenge ? 'provisioned' : 'burned-unverified';
     if (r.outcome !== want) throw new Error(`provision ended ${r.outcome}: ${r.error?.message ?? ''}`);
-    const { processes, mode } = ef.connection;
+    const { processes, mode } = efuse.espefuse.connection;
     return { ms, challengeMs: r.steps.find((st) => st.step === 'challenge' && st.outcome === 'ok')?.ms ?? 0, processes, mode };
   } finally {
+    await efuse.close();
     await c.remove();
   }
 }

@@ -94,10 +94,13 @@ describe('escrow vault', function () {
     const path = join(dir, 'v1', 'escrow.vault');
     const v = new FileVault(path, { passphrase: PASS });
     assert.equal(await v.exists(), false);
+    assert.equal(await FileVault.exists(path), false, 'asked without a passphrase');
     assert.equal(await v.get('020000000001', 'BLOCK_KEY0'), undefined);
     const r1 = rec(1);
     await v.put(r1);
     await v.put(rec(2));
+    assert.equal(await FileVault.exists(path), true);
+    await assert.rejects(FileVault.exists(''), TypeError);
     const raw = readFileSync(path);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'v1')).mode & 0o777, 0o700);

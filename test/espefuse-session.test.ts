@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, watch, writeF
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { toHex } from '../protocol/index.js';
+import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
 import { EspefuseError } from '../host/errors.js';
 import { FileVault } from '../host/escrow/vault.js';
 import { Espefuse, keyDirBase } from '../host/espefuse/driver.js';
@@ -66,7 +67,8 @@ describe('espefuse session: one process and one connection per device', function
   it('provisionDevice: read, burn and re-read over one espefuse process, ended when the device is done', async () => {
     const image = await chip();
     const vault = new FileVault(join(dir, 'v1.vault'), { passphrase: 'session test' });
-    const ef = new Espefuse('esp32s3', { kind: 'virt', image });
+    const efuse = new VirtualChipEfuse('esp32s3', image);
+    const ef = efuse.espefuse;
     const pids = new Set<number>();
     const seen: { cmdline: string; environ: string }[] = [];
     const saved = process.env.EFUSE_ATTEST_PASSPHRASE;
@@ -74,7 +76,7 @@ describe('espefuse session: one process and one connection per device', function
     let r;
     try {
       r = await provisionDevice({
-        espefuse: ef, store: vault, audit: new AuditLog(join(dir, 'a1.jsonl')), block: BLOCK, challenge: null,
+        efuse, store: vault, audit: new AuditLog(join(dir, 'a1.jsonl')), block: BLOCK, challenge: null,
         onStep: () => {
           const pid = ef.connection.pid;
           if (pid === undefined) return;

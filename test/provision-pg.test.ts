@@ -16,8 +16,12 @@ import type { EscrowState } from '../host/escrow/store.js';
 import { Espefuse } from '../host/espefuse/driver.js';
 import { isBurnedHmacUp, keyBlock } from '../host/espefuse/summary.js';
 import { createVirtualChip, readSilicon } from '../host/espefuse/virtual.js';
-import type { Outcome, ProvisionResult, Step } from '../host/provision/sequence.js';
-import { STEPS } from '../host/provision/sequence.js';
+import { AuditLog } from '../host/provision/audit.js';
+import { defaultChallenge } from '../host/provision/challenge.js';
+import { provisionDevice, type ProvisionResult, type Step, STEPS } from '../host/provision/sequence.js';
+import { AFTER_CRASH, crashAfter } from './support/crash.js';
+import type { CrashRun } from './support/crash-run.js';
+import { MemoryEfuse } from './support/memory-efuse.js';
 import { freshDatabase, havePostgres } from './support/postgres.js';
 import { ROOT } from './support/vectors.js';
 
@@ -26,11 +30,19 @@ const BLOCK = 'BLOCK_KEY0';
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function efa(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const full: NodeJS.ProcessEnv = { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS, ...env };
-  if (!('EFUSE_ATTEST_CRASH_AFTER' in env)) delete full.EFUSE_ATTEST_CRASH_AFTER;
+/** The built CLI. */
+function efa(args: string[]): Promise<Run> {
+  return run([ROOT + 'dist/host/cli/bin.js', ...args]);
+}
+
+/** The library's provisioning of one virtual chip, killed (SIGKILL) right after `c.step` (support/crash-run.ts). */
+function crashRun(c: CrashRun): Promise<Run> {
+  return run([ROOT + 'dist/test/support/crash-run.js', JSON.stringify(c)]);
+}
+
+function run(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ROOT + 'dist/host/cli/bin.js', ...args], { env: full, cwd: ROOT });
+    const child = spawn(process.execPath, args, { env: { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS }, cwd: ROOT });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${args.join(' ')} timed out`)); }, 60_000);
@@ -79,16 +91,6 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
   }
 
   describe('a crash (SIGKILL) after any step, then the same command again', () => {
-    const AFTER: Record<Step, { burned: boolean; state?: EscrowState; resumed: Outcome }> = {
-      read: { burned: false, resumed: 'provisioned' },
-      keygen: { burned: false, resumed: 'provisioned' },
-      escrow: { burned: false, state: 'escrowed', resumed: 'resumed' },
-      burn: { burned: true, state: 'escrowed', resumed: 'resumed' },
-      check: { burned: true, state: 'escrowed', resumed: 'resumed' },
-      'mark-burned': { burned: true, state: 'burned', resumed: 'resumed' },
-      challenge: { burned: true, state: 'burned', resumed: 'resumed' },
-      'mark-verified': { burned: true, state: 'verified', resumed: 'already-provisioned' },
-    };
     let url: string;
     before(async () => { url = await database('crash'); });
 
@@ -104,15 +106,15 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
       const challenged = step === 'challenge' || step === 'mark-verified';
       const args = ['provision', '--virt', c.image, '--chip', chip, '--yes', '--json', '--escrow', url, '--audit', join(d, 'audit.jsonl'),
         ...(challenged ? [] : ['--no-challenge'])];
-      const crashed = await efa(args, { EFUSE_ATTEST_CRASH_AFTER: step });
+      const crashed = await crashRun({ step, chip, image: c.image, escrow: url, audit: join(d, 'audit.jsonl'), challenge: challenged });
       assert.equal(crashed.signal, 'SIGKILL', `${step}: ${crashed.stdout}${crashed.stderr}`);
       const store = await open(url);
       const mid = await invariant(store, chip, c.image);
-      assert.equal(mid.burned, AFTER[step].burned, `${step}: burned`);
-      assert.equal(mid.state, AFTER[step].state, `${step}: state`);
+      assert.equal(mid.burned, AFTER_CRASH[step].burned, `${step}: burned`);
+      assert.equal(mid.state, AFTER_CRASH[step].state, `${step}: state`);
       const resumed = await efa(args);
       assert.equal(resumed.code, EXIT.OK, `${step}: ${resumed.stdout}${resumed.stderr}`);
-      const want = challenged ? AFTER[step].resumed : 'burned-unverified';
+      const want = challenged ? AFTER_CRASH[step].resumed : 'burned-unverified';
       assert.equal(devicesOf(resumed)[0]?.outcome, want, `${step}: outcome`);
       const end = await invariant(store, chip, c.image);
       assert.ok(end.burned);
@@ -120,12 +122,42 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
       if (mid.key) assert.deepEqual(end.key, mid.key, `${step}: the key escrowed before the crash is the one burned`);
     }
 
-    it(`after each of ${STEPS.join(', ')}: every burned key is in the database and decrypts; the resume finishes with that key`, async function () {
+    // Real processes on real espefuse for a few steps, on both chip kinds; every step below in-process.
+    const KILLED: Step[] = ['keygen', 'burn', 'mark-burned', 'challenge'];
+    it(`after each of ${KILLED.join(', ')}: every burned key is in the database and decrypts; the resume finishes with that key`, async function () {
       this.timeout(120_000);
       // Four stations at a time on one database: the steps are independent devices.
-      const queue = [...STEPS];
-      await Promise.all([0, 1, 2, 3].map(async () => { for (let s = queue.shift(); s; s = queue.shift()) await crashAndResume(s); }));
+      await Promise.all(KILLED.map((s) => crashAndResume(s)));
     });
+
+    for (const step of STEPS) {
+      it(`in-process, in-memory eFuse, after ${step}: the claim left behind is this station's, the resume finishes with the escrowed key`, async () => {
+        const chip = step.length % 2 === 0 ? 'esp32s3' : 'esp32c3';
+        const ef = new MemoryEfuse({ chip });
+        const store = await open(url);
+        const common = { efuse: ef, store, audit: new AuditLog(join(workdir(), 'audit.jsonl')), block: BLOCK, challenge: defaultChallenge({ timeoutMs: 1000 }) };
+        await crashAfter(step, common);
+        const state = async () => {
+          const k = keyBlock(await ef.summary(), BLOCK);
+          const rec = await store.get(ef.mac, BLOCK);
+          if (!k.unused) {
+            assert.ok(isBurnedHmacUp(k));
+            assert.equal(toHex(rec!.key), toHex(ef.keyIn(BLOCK)!), 'a burned block has its key in the database, the silicon\'s');
+          }
+          return { burned: !k.unused, state: rec?.state, key: rec?.key };
+        };
+        const mid = await state();
+        assert.equal(mid.burned, AFTER_CRASH[step].burned);
+        assert.equal(mid.state, AFTER_CRASH[step].state);
+        const resumed = await provisionDevice(common);
+        assert.equal(resumed.outcome, AFTER_CRASH[step].resumed, JSON.stringify(resumed.error));
+        assert.equal(ef.burns, 1);
+        const end = await state();
+        assert.equal(end.state, 'verified');
+        if (mid.key) assert.deepEqual(end.key, mid.key);
+        assert.equal((await store.auditRows()).filter((r) => r.action === 'claim' && r.deviceId === ef.mac).length, 0, 'no takeover: the claim was this station\'s');
+      });
+    }
   });
 
   it('two station processes race on one device id (two chips, one MAC): exactly one burns, the other is refused', async () => {
@@ -154,7 +186,7 @@ describe('provision with the PostgreSQL escrow (stations)', function () {
     const c = await createVirtualChip({ chip: 'esp32c3', out: join(d, 'chip.bin') });
     const args = (audit: string) => ['provision', '--virt', c.image, '--chip', 'esp32c3', '--yes', '--json', '--escrow', url, '--audit', audit];
     // Station 1 dies right after escrowing (its claim on the device still in the database).
-    const killed = await efa(args(join(d, 'station1.jsonl')), { EFUSE_ATTEST_CRASH_AFTER: 'escrow' });
+    const killed = await crashRun({ step: 'escrow', chip: 'esp32c3', image: c.image, escrow: url, audit: join(d, 'station1.jsonl') });
     assert.equal(killed.signal, 'SIGKILL');
     const store = await open(url);
     const before = await store.get(c.deviceId, BLOCK);

@@ -1,6 +1,7 @@
 // Provisioning as an operator runs it: the built CLI, the real espefuse in virtual mode, the emulator
 // for the challenge. Full runs on ESP32-S3 and ESP32-C3 images, refusals of used blocks, a SIGKILL
-// after every step and a resume (docs/provisioning.md §2), --dry-run, the BURN confirmation, a batch
+// after some steps and a resume (docs/provisioning.md §2; every step, in-process, in
+// provision-resume.test.ts), --dry-run, the BURN confirmation, a batch
 // with JSON and CSV reports, and a wrong passphrase or a tampered vault. Whatever happens, every
 // burned key is in the escrow, decrypts, and is the key the silicon holds; no key byte is printed,
 // logged or reported.
@@ -12,17 +13,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toHex } from '../protocol/index.js';
 import { EXIT, VerificationError } from '../host/errors.js';
-import { type EscrowRecord, type EscrowState, newRecord } from '../host/escrow/store.js';
+import { type EscrowRecord, newRecord } from '../host/escrow/store.js';
 import { FileVault, HEADER_SIZE } from '../host/escrow/vault.js';
 import { Espefuse, keyDirBase, shellQuote } from '../host/espefuse/driver.js';
 import { isBurnedHmacUp, keyBlock, type EfuseSummary } from '../host/espefuse/summary.js';
 import { createVirtualChip, readSilicon, siliconPath } from '../host/espefuse/virtual.js';
+import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
 import { DERIVATION_SCHEME, deriveDeviceKey, masterId } from '../host/keys.js';
 import type { AuditEntry } from '../host/provision/audit.js';
 import { defaultChallenge } from '../host/provision/challenge.js';
 import { CSV_COLUMNS } from '../host/provision/report.js';
-import { type Outcome, type ProvisionResult, type Step, STEPS } from '../host/provision/sequence.js';
+import { type ProvisionResult, type Step, STEPS } from '../host/provision/sequence.js';
 import { makeChip } from './support/chips.js';
+import { AFTER_CRASH } from './support/crash.js';
+import type { CrashRun } from './support/crash-run.js';
 import { ROOT } from './support/vectors.js';
 
 const PASS = 'provisioning test passphrase';
@@ -33,9 +37,12 @@ interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: stri
 
 /** Runs the built CLI with stdin a closed pipe (no terminal); `env` adds to a clean environment. */
 function efa(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const full: NodeJS.ProcessEnv = { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS, ...env };
-  if (!('EFUSE_ATTEST_CRASH_AFTER' in env)) delete full.EFUSE_ATTEST_CRASH_AFTER;
-  return spawnCollect(process.execPath, [ROOT + 'dist/host/cli/bin.js', ...args], full);
+  return spawnCollect(process.execPath, [ROOT + 'dist/host/cli/bin.js', ...args], { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS, ...env });
+}
+
+/** The library's provisioning of one virtual chip, killed (SIGKILL) right after `run.step` (support/crash-run.ts). */
+function crashRun(run: CrashRun): Promise<Run> {
+  return spawnCollect(process.execPath, [ROOT + 'dist/test/support/crash-run.js', JSON.stringify(run)], { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS });
 }
 
 function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv, answer?: { after: RegExp; text: string }): Promise<Run> {
@@ -60,7 +67,6 @@ function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv, answe
 function efaOnTerminal(args: string[], text: string): Promise<Run> {
   const command = [process.execPath, ROOT + 'dist/host/cli/bin.js', ...args].map(shellQuote).join(' ');
   const env: NodeJS.ProcessEnv = { ...process.env, EFUSE_ATTEST_PASSPHRASE: PASS };
-  delete env.EFUSE_ATTEST_CRASH_AFTER;
   return spawnCollect('script', ['-qec', command, '/dev/null'], env, { after: /Type BURN to continue/, text });
 }
 
@@ -129,8 +135,13 @@ async function invariant(chip: string, image: string, vault: string): Promise<{ 
 }
 
 /** The emulator on this image, challenged with `key` (the default challenge of provisioning). */
-function challenge(chip: string, image: string, deviceId: string, key: Uint8Array): Promise<void> {
-  return defaultChallenge({ timeoutMs: 5000 })({ target: { kind: 'virt', image }, chip, deviceId, block: BLOCK, slot: 0 }, key);
+async function challenge(chip: string, image: string, deviceId: string, key: Uint8Array): Promise<void> {
+  const efuse = new VirtualChipEfuse(chip, image);
+  try {
+    await defaultChallenge({ timeoutMs: 5000 })({ efuse, chip, deviceId, block: BLOCK, slot: 0 }, key);
+  } finally {
+    await efuse.close();
+  }
 }
 
 describe('provision: real espefuse on virtual chips', function () {
@@ -257,31 +268,22 @@ describe('provision: real espefuse on virtual chips', function () {
     assert.deepEqual(auditOf(audit).map((l) => `${l.step}:${l.outcome}:${l.code}`), ['read:refuse:BLOCK_STATE']);
   });
 
-  describe('a crash (SIGKILL) after any step, then the same command again', () => {
+  describe('a crash (SIGKILL) after a step, then the same command again', () => {
     const { d, vault, audit } = workdir();
-    /** What the fuses and the escrow hold after a crash right after each step, and how the resumed run ends. */
-    const AFTER: Record<Step, { burned: boolean; state?: EscrowState; resumed: Outcome }> = {
-      read: { burned: false, resumed: 'provisioned' },
-      keygen: { burned: false, resumed: 'provisioned' },
-      escrow: { burned: false, state: 'escrowed', resumed: 'resumed' },
-      burn: { burned: true, state: 'escrowed', resumed: 'resumed' },
-      check: { burned: true, state: 'escrowed', resumed: 'resumed' },
-      'mark-burned': { burned: true, state: 'burned', resumed: 'resumed' },
-      challenge: { burned: true, state: 'burned', resumed: 'resumed' },
-      'mark-verified': { burned: true, state: 'verified', resumed: 'already-provisioned' },
-    };
 
-    for (const step of STEPS) {
-      it(`after ${step}: every burned key is escrowed and decrypts; the resume finishes with that key`, async () => {
-        const chip = step.length % 2 === 0 ? 'esp32s3' : 'esp32c3';
+    // Every step on both chip kinds in-process (provision-resume.test.ts); here real processes on real
+    // espefuse: before the burn, right after it (key files, silicon side file), after the check and the challenge.
+    const CASES: [string, Step][] = [['esp32s3', 'escrow'], ['esp32s3', 'burn'], ['esp32c3', 'check'], ['esp32c3', 'challenge']];
+    for (const [chip, step] of CASES) {
+      it(`${chip}, after ${step}: every burned key is escrowed and decrypts; the resume finishes with that key`, async () => {
         const c = await blank(chip, d, step);
         const args = ['provision', '--virt', c.image, '--chip', chip, '--yes', '--json', '--vault', vault, '--audit', audit];
 
-        const crashed = await efa(args, { EFUSE_ATTEST_CRASH_AFTER: step });
+        const crashed = await crashRun({ step, chip, image: c.image, vault, audit });
         assert.equal(crashed.signal, 'SIGKILL', `the run was killed (code ${crashed.code}): ${crashed.stdout}${crashed.stderr}`);
         const last = auditOf(audit).filter((l) => l.deviceId === c.deviceId).at(-1);
         assert.equal(`${last?.step}:${last?.outcome}`, `${step}:ok`, 'the crashed step was logged before the crash');
-        const want = AFTER[step];
+        const want = AFTER_CRASH[step];
         const mid = await invariant(chip, c.image, vault);
         assert.equal(mid.burned, want.burned, `block burned after a crash after ${step}`);
         assert.equal(mid.rec?.state, want.state);

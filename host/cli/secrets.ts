@@ -164,9 +164,8 @@ export async function openStore(values: Values, opts: { mustExist: boolean; crea
  */
 export async function openVault(values: Values, opts: { mustExist: boolean }): Promise<FileVault> {
   const path = vaultPath(values);
-  const probe = new FileVault(path, { passphrase: 'probe' });
-  const exists = await probe.exists();
-  if (!exists && opts.mustExist) throw new UsageError(`there is no vault at ${probe.location} (give --vault FILE)`);
+  const exists = await FileVault.exists(path);
+  if (!exists && opts.mustExist) throw new UsageError(`there is no vault at ${resolve(path)} (give --vault FILE)`);
   return FileVault.open(path, { passphrase: await getPassphrase(values, { creating: !exists }) });
 }
 

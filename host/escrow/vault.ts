@@ -45,6 +45,16 @@ interface Loaded {
 
 export { DEFAULT_KDF, FORMAT, FORMAT_1, HEADER_SIZE, KDF_SCRYPT, type KdfParams, KEK_PKCS11, KEK_SCRYPT, MAGIC, TAG_SIZE } from './vault-format.js';
 
+/** The vault file's bytes, or undefined when there is none. */
+async function readVaultFile(location: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(location);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new EscrowError(`cannot read the vault ${location}: ${describeIoError(err)}`, 'ESCROW_IO', { cause: err });
+  }
+}
+
 export class FileVault implements EscrowStore {
   readonly location: string;
   private pass: Buffer | undefined;
@@ -84,6 +94,12 @@ export class FileVault implements EscrowStore {
 
   async exists(): Promise<boolean> {
     return (await this.readRaw()) !== undefined;
+  }
+
+  /** Whether there is a vault at `path` yet, asked without a passphrase (nothing is decrypted). */
+  static async exists(path: string): Promise<boolean> {
+    if (typeof path !== 'string' || path === '') throw new TypeError('vault path must be a non-empty string');
+    return (await readVaultFile(resolve(path))) !== undefined;
   }
 
   /** The format and KEK of the file on disk (undefined: no vault yet). */
@@ -184,13 +200,8 @@ export class FileVault implements EscrowStore {
 
   // ---- reading ----
 
-  private async readRaw(): Promise<Buffer | undefined> {
-    try {
-      return await readFile(this.location);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new EscrowError(`cannot read the vault ${this.location}: ${describeIoError(err)}`, 'ESCROW_IO', { cause: err });
-    }
+  private readRaw(): Promise<Buffer | undefined> {
+    return readVaultFile(this.location);
   }
 
   private async load(): Promise<Loaded | undefined> {

@@ -1,51 +1,30 @@
 // The default challenge step of provisioning: ask the device for an attestation of a fresh nonce with
 // the key slot just burned, and verify it with the escrowed key (verify.ts, default policy: the block
-// must report HMAC_UP and read protection); a token block is proven with a short-lived token. A serial port is opened as is; a virtual chip is run in
-// the emulator (host/emulator.ts) on its image and silicon side file, attested over the emulator's
-// pseudo-terminal, and stopped.
+// must report HMAC_UP and read protection); a token block is proven with a short-lived token. The
+// device is whatever the target's EfuseController opens (host/efuse/controller.ts): the port itself,
+// or the emulator on a virtual chip's image and silicon, closed again afterwards.
 import { Client } from '../client.js';
-import { DeviceError, EfuseAttestError } from '../errors.js';
+import type { DeviceLink } from '../efuse/controller.js';
+import { DeviceError } from '../errors.js';
 import { verifyAttestation, verifyToken } from '../verify.js';
 import type { ChallengeFn, ChallengeTarget } from './sequence.js';
 
 export interface ChallengeOptions {
-  /** Serial baud rate for ports (default: the client's). */
+  /** Serial baud rate for ports (default: the link's, else the client's). */
   baud?: number;
   /** Time to wait for each answer (default 2000 ms; the emulator and a freshly reset board can be slow). */
   timeoutMs?: number;
   retries?: number;
 }
 
-interface EmulatorHandle {
-  path?: string;
-  port?: string;
-  ptyPath?: string;
-  stop?: () => Promise<void> | void;
-  close?: () => Promise<void> | void;
-}
-type StartEmulator = (opts: { chip: string; efuse: string; silicon?: string }) => Promise<EmulatorHandle>;
-
-/** host/emulator.ts, loaded only when a virtual chip is challenged. */
-async function loadEmulator(): Promise<StartEmulator> {
-  let mod: { startEmulator?: unknown };
-  try {
-    mod = (await import(new URL('../emulator.js', import.meta.url).href)) as typeof mod;
-  } catch (err) {
-    throw new EfuseAttestError(`the emulator is not available, so a virtual chip cannot be challenged (${(err as Error).message}); ` +
-      'build it with `npm run build`, or provision with --no-challenge', 'NO_EMULATOR', 1, { cause: err });
-  }
-  if (typeof mod.startEmulator !== 'function') throw new EfuseAttestError('host/emulator.js has no startEmulator()', 'NO_EMULATOR');
-  return mod.startEmulator as StartEmulator;
-}
-
 /**
  * Asks for an attestation with the block just burned and verifies it. A block of the token role
  * (the device answers KEY_ROLE: by default BLOCK_KEY1) proves its key with a short-lived token instead.
  */
-async function attestAndVerify(path: string, t: ChallengeTarget, key: Uint8Array, opts: ChallengeOptions): Promise<void> {
-  const client = await Client.open(path, {
-    ...(opts.baud ? { baud: opts.baud } : {}), timeoutMs: opts.timeoutMs ?? 2000, retries: opts.retries ?? 2,
-  });
+async function attestAndVerify(link: DeviceLink, t: ChallengeTarget, key: Uint8Array, opts: ChallengeOptions): Promise<void> {
+  const session = { timeoutMs: opts.timeoutMs ?? 2000, retries: opts.retries ?? 2 };
+  const baud = link.baud ?? opts.baud;
+  const client = link.transport ? new Client(link.transport, session) : await Client.open(link.path, { ...(baud ? { baud } : {}), ...session });
   try {
     try {
       const att = await client.attest({ slot: t.slot });
@@ -64,18 +43,11 @@ async function attestAndVerify(path: string, t: ChallengeTarget, key: Uint8Array
 /** The challenge used by `efuse-attest provision` unless told otherwise. */
 export function defaultChallenge(opts: ChallengeOptions = {}): ChallengeFn {
   return async (t, key) => {
-    if (t.target.kind === 'port') {
-      await attestAndVerify(t.target.port, t, key, { ...opts, ...(t.target.baud ? { baud: t.target.baud } : {}) });
-      return;
-    }
-    const startEmulator = await loadEmulator();
-    const emu = await startEmulator({ chip: t.chip, efuse: t.target.image });
+    const link = await t.efuse.openDevice();
     try {
-      const path = emu.path ?? emu.ptyPath ?? emu.port;
-      if (typeof path !== 'string') throw new EfuseAttestError('the emulator did not report its pseudo-terminal', 'NO_EMULATOR');
-      await attestAndVerify(path, t, key, opts);
+      await attestAndVerify(link, t, key, opts);
     } finally {
-      await (emu.stop ?? emu.close)?.call(emu);
+      await link.close();
     }
   };
 }

@@ -3,14 +3,14 @@
 // The escrow and the audit log are shared: the vault serializes its writes under its lock, the
 // PostgreSQL store in transactions (and its claims keep two stations off one device), the audit log
 // chains lines one at a time. Results come back in the order of the targets, whatever finished first.
-import type { Espefuse } from '../espefuse/driver.js';
+import type { EfuseController } from '../efuse/controller.js';
 import type { AuditOutcome } from './audit.js';
 import { provisionDevice, type ProvisionOptions, type ProvisionResult, type Step } from './sequence.js';
 
 export const MAX_PARALLEL = 16;
 
-export interface BatchOptions extends Omit<ProvisionOptions, 'espefuse' | 'onStep'> {
-  targets: readonly Espefuse[];
+export interface BatchOptions extends Omit<ProvisionOptions, 'efuse' | 'onStep'> {
+  targets: readonly EfuseController[];
   /** Devices provisioned at the same time (1..16, default 1). */
   parallel?: number;
   /** A step of one device ended: its index in `targets`. */
@@ -23,7 +23,7 @@ export async function provisionBatch(opts: BatchOptions): Promise<ProvisionResul
   const parallel = opts.parallel ?? 1;
   if (!Number.isInteger(parallel)) throw new TypeError('parallel must be a whole number');
   if (parallel < 1 || parallel > MAX_PARALLEL) throw new RangeError(`parallel must be 1..${MAX_PARALLEL}, got ${parallel}`);
-  if (!Array.isArray(opts.targets)) throw new TypeError('targets must be an array of Espefuse');
+  if (!Array.isArray(opts.targets)) throw new TypeError('targets must be an array of EfuseController');
   const { targets, onStep, onDevice, parallel: _p, ...common } = opts;
   const results: ProvisionResult[] = new Array(targets.length);
   let next = 0;
@@ -32,7 +32,7 @@ export async function provisionBatch(opts: BatchOptions): Promise<ProvisionResul
       const index = i;
       // provisionDevice never throws: a failure is in its result and the others go on.
       results[index] = await provisionDevice({
-        ...common, espefuse: targets[index]!, ...(onStep ? { onStep: (step: Step, outcome: AuditOutcome) => onStep(index, step, outcome) } : {}),
+        ...common, efuse: targets[index]!, ...(onStep ? { onStep: (step: Step, outcome: AuditOutcome) => onStep(index, step, outcome) } : {}),
       });
       onDevice?.(index, results[index]!);
     }

@@ -13,22 +13,17 @@ import { equalBytes } from '../../protocol/index.js';
 import { EfuseAttestError, EscrowError, EspefuseError, EXIT } from '../errors.js';
 import { type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../escrow/store.js';
 import { blockName, blockSlot } from '../../protocol/keyblock.js';
-import type { Espefuse, EspefuseTarget } from '../espefuse/driver.js';
 import { describeBlock, type EfuseSummary, isBurnedHmacUp, keyBlock } from '../espefuse/summary.js';
-import { removeSiliconKey, writeSiliconKey } from '../espefuse/silicon.js';
+import type { EfuseController } from '../efuse/controller.js';
+import { checkBurnable } from '../efuse/preflight.js';
 import { DERIVATION_SCHEME, deriveDeviceKey, generateKey, masterId, redactKey, wipe } from '../keys.js';
 import type { AuditEntry, AuditOutcome, AuditSink } from './audit.js';
 
 export const STEPS = ['read', 'keygen', 'escrow', 'burn', 'check', 'mark-burned', 'challenge', 'mark-verified'] as const;
 export type Step = (typeof STEPS)[number];
 
-/** Test hook: EFUSE_ATTEST_CRASH_AFTER=<step> kills the process (SIGKILL) right after that step. */
-export function crashPoint(step: Step): void {
-  if (process.env.EFUSE_ATTEST_CRASH_AFTER === step) process.kill(process.pid, 'SIGKILL');
-}
-
 export interface ChallengeTarget {
-  target: EspefuseTarget;
+  efuse: EfuseController;
   chip: string;
   deviceId: string;
   block: string;
@@ -89,7 +84,7 @@ export function plan(s: EfuseSummary, chip: string, block: string, rec: EscrowRe
 }
 
 export interface ProvisionOptions {
-  espefuse: Espefuse;
+  efuse: EfuseController;
   store: EscrowStore;
   audit: AuditSink;
   block: string;
@@ -99,7 +94,10 @@ export interface ProvisionOptions {
   challenge?: ChallengeFn | null;
   /** Groups the audit entries of a batch. */
   run?: string;
-  /** Called when a step ends (progress). */
+  /**
+   * Called when a step ends, once its audit line is written (progress). A step counts as done from
+   * here on: a process that dies now resumes after this step.
+   */
   onStep?: (step: Step, outcome: AuditOutcome) => void;
 }
 
@@ -130,7 +128,7 @@ class Refusal extends EfuseAttestError {
 
 /** Provisions one device. Never throws: failures are in the result (and the audit log). */
 export async function provisionDevice(opts: ProvisionOptions): Promise<ProvisionResult> {
-  const ef = opts.espefuse;
+  const ef = opts.efuse;
   const chip = ef.chip;
   const block = blockName(opts.block);
   const slot = blockSlot(block);
@@ -152,7 +150,6 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     await opts.audit.append(entry);
     result.steps.push({ step, outcome, ms, ...(extra.detail ? { detail: entry.detail } : {}) });
     opts.onStep?.(step, outcome);
-    if (outcome === 'ok') crashPoint(step);
   };
   const skip = async (step: Step, detail: string) => { current = step; await log(step, 'skip', Date.now(), { detail }); };
 
@@ -208,18 +205,8 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
       await skip('burn', 'already burned');
     } else {
       started = Date.now();
-      ef.preflight(summary, block);
-      if (ef.target.kind === 'virt') await writeSiliconKey(ef.target.image, chip, block, key); // the silicon takes the key
-      try {
-        summary = await ef.burnKey(block, key);
-      } catch (err) {
-        // Take the key back out of the virtual silicon only if the fuses show nothing was burned.
-        if (ef.target.kind === 'virt') {
-          const now = await ef.summary().catch(() => undefined);
-          if (now && keyBlock(now, block).unused) await removeSiliconKey(ef.target.image, block).catch(() => {});
-        }
-        throw err;
-      }
+      checkBurnable(chip, summary, block);
+      summary = await ef.burnKey(block, key);
       result.burned = true;
       await log('burn', 'ok', started, { detail: `burn-key ${block} HMAC_UP` });
     }
@@ -247,7 +234,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
       return result;
     }
     started = Date.now();
-    await opts.challenge({ target: ef.target, chip, deviceId: summary.mac, block, slot }, key);
+    await opts.challenge({ efuse: ef, chip, deviceId: summary.mac, block, slot }, key);
     await log('challenge', 'ok', started);
 
     current = 'mark-verified';

@@ -12,8 +12,8 @@ import { Client } from '../../client.js';
 import { startEmulator } from '../../emulator.js';
 import { EfuseAttestError, UsageError, VerificationError } from '../../errors.js';
 import { FileVault } from '../../escrow/vault.js';
-import { Espefuse } from '../../espefuse/driver.js';
 import { createVirtualChip } from '../../espefuse/virtual.js';
+import { VirtualChipEfuse } from '../../efuse/virtual-chip.js';
 import { generateKey, wipe } from '../../keys.js';
 import { AuditLog } from '../../provision/audit.js';
 import { defaultChallenge } from '../../provision/challenge.js';
@@ -102,10 +102,10 @@ token over serialport and verifies both with the escrowed key; a wrong key must 
     // Two keys, one per role: the attestation key and the cloud token key.
     const keys: Uint8Array[] = [];
     for (const [step, block] of [['provision', BLOCK], ['provision token key', TOKEN_BLOCK]] as const) {
+      const efuse = new VirtualChipEfuse(chip, files.image);
       const provisioned = await timed(steps, ctx, step, () => provisionDevice({
-        espefuse: new Espefuse(chip, { kind: 'virt', image: files.image }), store: vault, audit: new AuditLog(files.audit), block,
-        challenge: defaultChallenge({ timeoutMs: 5000 }),
-      }), (r) => `${block}: ${r.outcome}: ${r.steps.filter((s) => s.outcome === 'ok').map((s) => s.step).join(' → ')}`);
+        efuse, store: vault, audit: new AuditLog(files.audit), block, challenge: defaultChallenge({ timeoutMs: 5000 }),
+      }).finally(() => efuse.close()), (r) => `${block}: ${r.outcome}: ${r.steps.filter((s) => s.outcome === 'ok').map((s) => s.step).join(' → ')}`);
       if (provisioned.outcome !== 'provisioned') {
         const e = provisioned.error;
         throw new EfuseAttestError(`provisioning ${block} ended ${provisioned.outcome}${e ? `: ${e.message}` : ''}`, e?.code ?? 'DEMO', e?.exitCode ?? 1);

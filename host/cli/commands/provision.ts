@@ -2,25 +2,25 @@
 // (repeat --port / --virt). Burning is irreversible: the command shows what it will do, keys masked
 // as espefuse masks them, and asks for BURN unless --yes; --dry-run only reads and prints the exact
 // espefuse commands. Resuming after a crash is running the same command again (docs/provisioning.md).
-import { randomBytes } from 'node:crypto';
+// The work is the library's (host/provision/batch.ts); this file reads options and prints.
 import { resolve } from 'node:path';
 import { hasHmacPeripheral } from '../../../protocol/index.js';
-import { AbortedError, EfuseAttestError, UsageError } from '../../errors.js';
-import { type EscrowRecord, type EscrowStore } from '../../escrow/store.js';
-import { blockName, KEY_SIZE } from '../../../protocol/keyblock.js';
+import { AbortedError, UsageError } from '../../errors.js';
+import { blockName } from '../../../protocol/keyblock.js';
 import { FileVault } from '../../escrow/vault.js';
-import { Espefuse, type EspefuseTarget } from '../../espefuse/driver.js';
+import type { EspefuseTarget } from '../../espefuse/driver.js';
 import { findEspefuse } from '../../espefuse/locate.js';
+import type { EfuseController } from '../../efuse/controller.js';
+import { openController } from '../../efuse/open.js';
 import { wipe } from '../../keys.js';
 import { AuditLog } from '../../provision/audit.js';
+import { batchError, confirmText, plansBurn, runBatch, survey, type SurveyEscrow, type SurveyRow } from '../../provision/batch.js';
 import { defaultChallenge } from '../../provision/challenge.js';
-import { countOutcomes, type Report, writeReport } from '../../provision/report.js';
-import { MAX_PARALLEL, provisionBatch } from '../../provision/parallel.js';
-import { plan, type Plan, type ProvisionResult } from '../../provision/sequence.js';
+import { type Report, writeReport } from '../../provision/report.js';
+import { MAX_PARALLEL } from '../../provision/parallel.js';
+import type { ProvisionResult } from '../../provision/sequence.js';
 import { type Command, type Context, int, required, str, type Values } from '../command.js';
 import { DEFAULT_AUDIT, escrowUrl, getPassphrase, openStore, type OpenedStore, readMasterFile, VAULT_OPTIONS, VAULT_USAGE, vaultPath } from '../secrets.js';
-
-const MASKED_KEY = `[${Array(KEY_SIZE).fill('??').join(' ')}]`;
 
 function list(values: Values, name: string): string[] {
   const v = values[name];
@@ -43,105 +43,48 @@ function targets(values: Values): EspefuseTarget[] {
   return out;
 }
 
-interface DryRow { target: string; deviceId?: string; block: string; plan: Plan['action'] | 'unknown'; detail: string; commands: string[] }
-
-/** The exact espefuse command lines a run would use for `p` (paths of private temp files shown as <...>). */
-function commandsFor(ef: Espefuse, block: string, p: Plan['action'] | 'unknown'): string[] {
-  const lines = [ef.display(ef.summaryCommand('<private temp dir>/summary.json'))];
-  if (p === 'burn-new' || p === 'burn-escrowed' || p === 'unknown') {
-    lines.push(ef.display(ef.burnKeyCommand(block, '<private temp dir>/key.bin'), { confirm: false }) + '    # key.bin = ' + MASKED_KEY);
-    lines.push(ef.display(ef.summaryCommand('<private temp dir>/summary.json')));
-  }
-  return lines;
-}
-
 /**
- * Reads each device and looks up its escrow record to say what would happen. `vault` undefined: the
- * escrow could not be consulted (it exists but no passphrase was at hand); null: there is no vault yet.
+ * The escrow for a dry run, which changes nothing: consulted only if it exists and a passphrase (or
+ * token) is at hand; a wrong passphrase or a damaged vault is an error here too.
  */
-async function survey(efs: Espefuse[], block: string, chip: string, vault: EscrowStore | null | undefined, master: boolean): Promise<DryRow[]> {
-  const rows: DryRow[] = [];
-  const all = vault && master ? await vault.list() : [];
-  for (const ef of efs) {
-    try {
-      const s = await ef.summary();
-      const rec: EscrowRecord | undefined = vault ? await vault.get(s.mac, block) : undefined;
-      const p = vault !== undefined ? plan(s, chip, block, rec, vault ? `the escrow (${vault.location})` : 'the escrow (none yet)', { master, deviceRecords: all.filter((e) => e.deviceId === s.mac) }) : undefined;
-      if (rec) wipe(rec.key);
-      rows.push({
-        target: ef.label, deviceId: s.mac, block, plan: p?.action ?? 'unknown',
-        detail: p?.detail ?? 'the escrow was not consulted (no passphrase)', commands: commandsFor(ef, block, p?.action ?? 'unknown'),
-      });
-    } catch (err) {
-      rows.push({ target: ef.label, block, plan: 'refuse', detail: (err as Error).message, commands: [] });
-    } finally {
-      await ef.close(); // one espefuse session at a time, however many devices; provisioning opens its own
-    }
+async function dryRunEscrow(values: Values): Promise<{ escrow: SurveyEscrow; location: string; close(): Promise<void> }> {
+  const url = escrowUrl(values);
+  if (url !== undefined) {
+    const passOk = str(values, 'kek') !== undefined || (await getPassphrase(values, { creating: false }).then(() => true, () => false));
+    if (!passOk) return { escrow: { kind: 'unopened', location: url }, location: url, close: async () => {} };
+    const opened: OpenedStore = await openStore(values, { mustExist: false, create: false });
+    return { escrow: { kind: 'store', store: opened }, location: opened.location, close: () => opened.close() };
   }
-  return rows;
+  const path = vaultPath(values);
+  const location = resolve(path);
+  if (!(await FileVault.exists(path))) return { escrow: { kind: 'none', location }, location, close: async () => {} };
+  const pass = await getPassphrase(values, { creating: false }).catch(() => undefined);
+  if (pass === undefined) return { escrow: { kind: 'unopened', location }, location, close: async () => {} };
+  return { escrow: { kind: 'store', store: await FileVault.open(path, { passphrase: pass }) }, location, close: async () => {} };
 }
 
-function confirmText(rows: DryRow[], block: string, vault: string): string {
-  const burns = rows.filter((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed' || r.plan === 'unknown');
-  return [
-    `About to burn eFuses — this cannot be undone. ${burns.length} device(s):`,
-    ...burns.map((r) => `  ${r.target}  device ${r.deviceId ?? '?'}: ${block} <- ${MASKED_KEY} purpose HMAC_UP, read-protected, write-protected` +
-      (r.plan === 'burn-escrowed' ? ' (the key already escrowed)' : '')),
-    `Every key is escrowed in ${vault} and read back before its burn.`,
-  ].join('\n');
-}
-
-interface BatchInput { efs: Espefuse[]; chip: string; block: string; vault: EscrowStore; master: Uint8Array | undefined; timeoutMs: number }
+interface BatchInput { efs: EfuseController[]; chip: string; block: string; master: Uint8Array | undefined; timeoutMs: number }
 
 /** Confirms (unless --yes), provisions every target and writes the report. */
-async function burnAll(values: Values, ctx: Context, { efs, chip, block, vault, master, timeoutMs }: BatchInput): Promise<Report> {
+async function burnAll(values: Values, ctx: Context, vault: OpenedStore, { efs, chip, block, master, timeoutMs }: BatchInput): Promise<Report> {
   if (values.yes !== true) {
-    const rows = await survey(efs, block, chip, vault, master !== undefined);
-    if (rows.some((r) => r.plan === 'burn-new' || r.plan === 'burn-escrowed')) {
-      const ok = await ctx.confirm(confirmText(rows, block, vault.location), 'BURN');
-      if (!ok) {
-        wipe(master);
-        // ctx.confirm answers false without asking when there is no terminal: say which case this was.
-        throw new AbortedError(process.stdin.isTTY
-          ? 'nothing was burned: the answer was not BURN'
-          : 'nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
-      }
+    const rows = await survey(efs, { chip, block, escrow: { kind: 'store', store: vault }, master: master !== undefined });
+    if (plansBurn(rows) && !(await ctx.confirm(confirmText(rows, block, vault.location), 'BURN'))) {
+      // ctx.confirm answers false without asking when there is no terminal: say which case this was.
+      throw new AbortedError(process.stdin.isTTY
+        ? 'nothing was burned: the answer was not BURN'
+        : 'nothing was burned: confirmation needs a terminal (type BURN), or pass --yes');
     }
   }
-
-  const audit = new AuditLog(resolve(str(values, 'audit') ?? DEFAULT_AUDIT));
-  const run = randomBytes(6).toString('hex');
-  const challenge = values['no-challenge'] === true ? null : defaultChallenge({ timeoutMs });
-  const startedAt = new Date().toISOString();
-  const parallel = int(values, 'parallel', 1, 1, MAX_PARALLEL);
-  let done = 0;
-  let devices: ProvisionResult[];
-  try {
-    // Per-port progress: every line names its port; with --parallel several ports interleave.
-    devices = await provisionBatch({
-      targets: efs, parallel, store: vault, audit, block, run, challenge, ...(master ? { master } : {}),
-      onStep: (i, step) => ctx.progress(done, efs.length, `${efs[i]!.label} ${step}`),
-      onDevice: (i, r) => ctx.progress(++done, efs.length, `${efs[i]!.label} ${r.outcome}`),
-    });
-  } finally {
-    wipe(master);
-  }
-  const report: Report = {
-    run, startedAt, finishedAt: new Date().toISOString(), escrow: vault.location, audit: audit.path, counts: countOutcomes(devices), devices,
-  };
+  const report = await runBatch({
+    targets: efs, parallel: int(values, 'parallel', 1, 1, MAX_PARALLEL), store: vault, audit: new AuditLog(resolve(str(values, 'audit') ?? DEFAULT_AUDIT)), block,
+    challenge: values['no-challenge'] === true ? null : defaultChallenge({ timeoutMs }), ...(master ? { master } : {}),
+    onProgress: (done, total, line) => ctx.progress(done, total, line),
+  });
   const reportPath = str(values, 'report');
   if (reportPath) await writeReport(reportPath, report);
-  const bad = devices.filter((d) => d.error);
-  if (bad.length === 1 && devices.length === 1) {
-    const e = bad[0].error!;
-    throw new EfuseAttestError(e.message, e.code, e.exitCode);
-  }
-  if (bad.length > 0) {
-    const e = bad[0].error!;
-    throw new EfuseAttestError(
-      `${bad.length} of ${devices.length} devices did not provision (first: ${bad[0].target}: ${e.message})${reportPath ? `; see ${reportPath}` : ''}`,
-      e.code, e.exitCode);
-  }
+  const err = batchError(report.devices, reportPath);
+  if (err) throw err;
   return report;
 }
 
@@ -184,49 +127,34 @@ ${VAULT_USAGE}`,
     const block = blockName(str(values, 'block') ?? 'BLOCK_KEY0', '--block');
     const ts = targets(values);
     const bin = findEspefuse();
-    const efs = ts.map((t) => new Espefuse(chip, t, { bin }));
     const masterPath = str(values, 'master');
     const master = masterPath ? await readMasterFile(masterPath) : undefined;
     const timeoutMs = int(values, 'timeout', 2000, 1, 600_000);
-
-    if (values['dry-run'] === true) {
-      // Changes nothing: the escrow is consulted only if it exists and a passphrase (or token) is at hand.
-      let vault: EscrowStore | null | undefined = null;
-      let location: string;
-      let opened: OpenedStore | undefined;
-      if (escrowUrl(values) !== undefined) {
-        const passOk = str(values, 'kek') !== undefined || (await getPassphrase(values, { creating: false }).then(() => true, () => false));
-        opened = passOk ? await openStore(values, { mustExist: false, create: false }) : undefined;
-        vault = opened;
-        location = opened?.location ?? escrowUrl(values)!;
-      } else {
-        const probe = new FileVault(vaultPath(values), { passphrase: 'probe' });
-        location = probe.location;
-        if (await probe.exists()) {
-          // A wrong passphrase or a damaged vault is an error here too; only a missing passphrase is tolerated.
-          const pass = await getPassphrase(values, { creating: false }).catch(() => undefined);
-          vault = pass === undefined ? undefined : await FileVault.open(vaultPath(values), { passphrase: pass });
+    const efs = ts.map((t) => openController(chip, t, { bin }));
+    try {
+      if (values['dry-run'] === true) {
+        wipe(master);
+        const { escrow, location, close } = await dryRunEscrow(values);
+        try {
+          return { dryRun: true, chip, block, vault: location, devices: await survey(efs, { chip, block, escrow, master: master !== undefined }) };
+        } finally {
+          await close();
         }
       }
-      wipe(master);
+      const vault = await openStore(values, { mustExist: false });
       try {
-        return { dryRun: true, chip, block, vault: location, devices: await survey(efs, block, chip, vault, master !== undefined) };
+        return await burnAll(values, ctx, vault, { efs, chip, block, master, timeoutMs });
       } finally {
-        await opened?.close();
+        await vault.close();
       }
-    }
-
-    const vault = await openStore(values, { mustExist: false });
-    try {
-      return await burnAll(values, ctx, { efs, chip, block, vault, master, timeoutMs });
     } finally {
       wipe(master);
-      await vault.close();
+      for (const ef of efs) await ef.close();
     }
   },
-  format(r: Report & { dryRun?: boolean; devices: (ProvisionResult | DryRow)[] }) {
+  format(r: Report & { dryRun?: boolean; devices: (ProvisionResult | SurveyRow)[] }) {
     if (r.dryRun) {
-      return (r.devices as DryRow[]).map((d) => [`${d.target}  device ${d.deviceId ?? '?'}  ${d.block}: ${d.plan} — ${d.detail}`, ...d.commands.map((c) => `  ${c}`)].join('\n')).join('\n')
+      return (r.devices as SurveyRow[]).map((d) => [`${d.target}  device ${d.deviceId ?? '?'}  ${d.block}: ${d.plan} — ${d.detail}`, ...d.commands.map((c) => `  ${c}`)].join('\n')).join('\n')
         + '\n(dry run: nothing was changed)';
     }
     const lines = (r.devices as ProvisionResult[]).map((d) => `${d.target}  device ${d.deviceId ?? '?'}  ${d.block}: ${d.outcome}${d.state ? ` (escrow: ${d.state})` : ''}  ${(d.ms / 1000).toFixed(1)} s`);
