@@ -13,7 +13,7 @@ import { accessSync, constants } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { abytes, hasHmacPeripheral, requireChip } from '../../protocol/index.js';
+import { abytes, requireChip } from '../../protocol/index.js';
 import { EspefuseError } from '../errors.js';
 import { redactKey } from '../keys.js';
 import { blockName } from '../../protocol/keyblock.js';
@@ -231,33 +231,10 @@ export class Espefuse {
   }
 
   /**
-   * Refuses, with the reason, unless `block` can take an HMAC_UP key that is then read-protected:
-   * HMAC peripheral present, block unused, purpose settable, RD_DIS not write-locked.
-   */
-  preflight(s: EfuseSummary, block: string): void {
-    const b = blockName(block);
-    if (!hasHmacPeripheral(this.chip)) {
-      throw new EspefuseError(`${this.chip} has no HMAC peripheral: an HMAC_UP key would be unusable`, 'ESPEFUSE_NO_HMAC');
-    }
-    const k = keyBlock(s, b);
-    if (!k.unused) {
-      throw new EspefuseError(`${b} of device ${s.mac} is already used (${describeBlock(k)}); a used block is never burned again`, 'BLOCK_USED');
-    }
-    if (!k.purposeWritable) {
-      throw new EspefuseError(`KEY_PURPOSE_${k.slot} of device ${s.mac} is write-protected: ${b} cannot be given purpose HMAC_UP`, 'PURPOSE_LOCKED');
-    }
-    if (!s.rdDisWritable) {
-      throw new EspefuseError(
-        `RD_DIS of device ${s.mac} is write-protected${s.secureBoot ? ' (secure boot is enabled, which locks it)' : ''}: ` +
-        `a key burned now could not be read-protected, so it is not burned. Provision the HMAC key before enabling secure boot`,
-        'RD_DIS_LOCKED');
-    }
-  }
-
-  /**
    * Burns `key` into `block` with purpose HMAC_UP (espefuse also read- and write-protects it), then
    * re-reads the eFuses and returns the summary that proves it. EspefuseError if the burn cannot be
-   * confirmed. Does NOT run preflight: callers do, on a summary they have just read.
+   * confirmed. Does NOT check the block first: callers do (host/efuse/preflight.ts), on a summary they
+   * have just read.
    */
   async burnKey(block: string, key: Uint8Array): Promise<EfuseSummary> {
     const b = blockName(block);

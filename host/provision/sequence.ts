@@ -10,13 +10,13 @@
 // refused, and so is a derived (--master) key for a device id the escrow already has burned.
 import { randomBytes } from 'node:crypto';
 import { equalBytes } from '../../protocol/index.js';
-import { EfuseAttestError, EscrowError, EspefuseError, EXIT } from '../errors.js';
+import { EfuseAttestError, ESCROW_CODES, type EscrowCode, EscrowError, type EspefuseCode, EspefuseError, EXIT } from '../errors.js';
 import { type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../escrow/store.js';
 import { blockName, blockSlot } from '../../protocol/keyblock.js';
 import { describeBlock, type EfuseSummary, isBurnedHmacUp, keyBlock } from '../espefuse/summary.js';
 import type { EfuseController } from '../efuse/controller.js';
 import { checkBurnable } from '../efuse/preflight.js';
-import { DERIVATION_SCHEME, deriveDeviceKey, generateKey, masterId, redactKey, wipe } from '../keys.js';
+import { DERIVATION_SCHEME, deriveKey, generateKey, redactKey, wipe } from '../keys.js';
 import type { AuditEntry, AuditOutcome, AuditSink } from './audit.js';
 
 export const STEPS = ['read', 'keygen', 'escrow', 'burn', 'check', 'mark-burned', 'challenge', 'mark-verified'] as const;
@@ -37,7 +37,10 @@ export type Plan =
   | { action: 'burn-new'; detail: string }
   | { action: 'burn-escrowed'; detail: string }
   | { action: 'verify'; detail: string }
-  | { action: 'refuse'; code: string; detail: string };
+  | { action: 'refuse'; code: RefusalCode; detail: string };
+
+/** Why a device is refused: a fact of the escrow (exit ESCROW) or of the eFuses (exit ESPEFUSE). */
+export type RefusalCode = EscrowCode | EspefuseCode;
 
 export interface PlanContext {
   /** The key would be derived from a master (--master): it depends on the device id alone. */
@@ -119,12 +122,13 @@ export interface ProvisionResult {
   error?: { code: string; message: string; exitCode: number };
 }
 
-/** The device or the escrow is in a state this sequence will not touch. */
-class Refusal extends EfuseAttestError {
-  constructor(message: string, code: string) {
-    super(message, code, code.startsWith('ESCROW') ? EXIT.ESCROW : EXIT.ESPEFUSE);
-  }
+/** The device or the escrow is in a state this sequence will not touch: the error of its cause. */
+function refusal(message: string, code: RefusalCode): EscrowError | EspefuseError {
+  const err = code in ESCROW_CODES ? new EscrowError(message, code as EscrowCode) : new EspefuseError(message, code as EspefuseCode);
+  refusals.add(err);
+  return err;
 }
+const refusals = new WeakSet<Error>();
 
 /** Provisions one device. Never throws: failures are in the result (and the audit log). */
 export async function provisionDevice(opts: ProvisionOptions): Promise<ProvisionResult> {
@@ -162,19 +166,20 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     const rec = /^0{12}$/.test(summary.mac) ? undefined : await opts.store.get(summary.mac, block);
     const deviceRecords = opts.master && !rec ? (await opts.store.list()).filter((e) => e.deviceId === summary.mac) : [];
     const p = plan(summary, chip, block, rec, `the escrow (${opts.store.location})`, { master: opts.master !== undefined, deviceRecords });
-    if (p.action === 'refuse') throw new Refusal(p.detail, p.code);
+    if (p.action === 'refuse') throw refusal(p.detail, p.code);
     await log('read', 'ok', started, { detail: p.detail });
 
     // keygen: a new key only when nothing is escrowed; an escrowed key always wins.
     current = 'keygen';
     started = Date.now();
-    const derived = opts.master ? deriveDeviceKey(opts.master, summary.mac) : undefined;
+    const derivedKey = opts.master ? deriveKey(opts.master, summary.mac) : undefined;
+    const derived = derivedKey?.key;
     if (rec) {
       key = Uint8Array.from(rec.key);
       wipe(rec.key);
       if (derived && !equalBytes(derived, key)) {
         wipe(derived);
-        throw new Refusal(`the key escrowed for device ${summary.mac} ${block} is not the one derived from this master; ` +
+        throw refusal(`the key escrowed for device ${summary.mac} ${block} is not the one derived from this master; ` +
           'an escrowed key is never replaced — provision it without --master, or with the master it came from', 'ESCROW_CONFLICT');
       }
       wipe(derived);
@@ -190,7 +195,7 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
       started = Date.now();
       await opts.store.put(newRecord({
         deviceId: summary.mac, chip, block, purpose: 'HMAC_UP', key,
-        ...(opts.master ? { derivation: { scheme: DERIVATION_SCHEME, registrationId: summary.mac, masterId: masterId(opts.master) } } : {}),
+        ...(derivedKey ? { derivation: derivedKey.derivation } : {}),
       }));
       const back = await opts.store.get(summary.mac, block);
       const same = back !== undefined && equalBytes(back.key, key);
@@ -248,9 +253,10 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
     const e = err instanceof EfuseAttestError ? err : undefined;
     const message = redactKey(err instanceof Error ? err.message : String(err), key);
     const code = e?.code ?? (err instanceof RangeError || err instanceof TypeError ? 'USAGE' : 'FAILURE');
-    result.outcome = err instanceof Refusal ? 'refused' : 'failed';
-    result.error = { code, message, exitCode: e?.exitCode ?? 1 };
-    await log(current, err instanceof Refusal ? 'refuse' : 'fail', Date.now(), { error: message, code }).catch(() => {});
+    const refused = err instanceof Error && refusals.has(err);
+    result.outcome = refused ? 'refused' : 'failed';
+    result.error = { code, message, exitCode: e?.exitCode ?? EXIT.FAILURE };
+    await log(current, refused ? 'refuse' : 'fail', Date.now(), { error: message, code }).catch(() => {});
     if (result.deviceId && !/^0{12}$/.test(result.deviceId)) {
       result.state = (await opts.store.get(result.deviceId, block).then((r) => { const s = r?.state; if (r) wipe(r.key); return s; }, () => undefined));
     }

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { chipsWith, requireChip, toHex } from '../../../protocol/index.js';
 import { Client } from '../../client.js';
 import { startEmulator } from '../../emulator.js';
-import { EfuseAttestError, UsageError, VerificationError } from '../../errors.js';
+import { EfuseAttestError, EXIT, UsageError, VerificationError } from '../../errors.js';
 import { FileVault } from '../../escrow/vault.js';
 import { createVirtualChip } from '../../espefuse/virtual.js';
 import { VirtualChipEfuse } from '../../efuse/virtual-chip.js';
@@ -108,7 +108,7 @@ token over serialport and verifies both with the escrowed key; a wrong key must 
       }).finally(() => efuse.close()), (r) => `${block}: ${r.outcome}: ${r.steps.filter((s) => s.outcome === 'ok').map((s) => s.step).join(' → ')}`);
       if (provisioned.outcome !== 'provisioned') {
         const e = provisioned.error;
-        throw new EfuseAttestError(`provisioning ${block} ended ${provisioned.outcome}${e ? `: ${e.message}` : ''}`, e?.code ?? 'DEMO', e?.exitCode ?? 1);
+        throw new EfuseAttestError(`provisioning ${block} ended ${provisioned.outcome}${e ? `: ${e.message}` : ''}`, e?.code ?? 'DEMO', e?.exitCode ?? EXIT.FAILURE);
       }
       const record = await vault.get(made.deviceId, block);
       if (!record) throw new EfuseAttestError(`the vault has no key for device ${made.deviceId} ${block} after provisioning`, 'DEMO');
