@@ -21,7 +21,7 @@ function attestWith(dev = devA, slot = 0) {
   return { nonce, response: dev.attest(nonce, slot) };
 }
 
-const reasonOf = (r: { ok: boolean; error?: VerificationError }) => (r.ok ? 'ok' : r.error!.reason);
+const reasonOf = (r: VerifiedAttestation | VerificationError) => (r instanceof VerificationError ? r.reason : 'ok');
 
 describe('verifyMany', () => {
   it('gives each item its own result: a bad item is refused, the others verify', () => {
@@ -39,10 +39,11 @@ describe('verifyMany', () => {
     ];
     const r = verifyMany(items);
     assert.deepEqual(r.map(reasonOf), ['ok', 'MAC', 'ok', 'DEVICE', 'READ_PROTECT', 'ok']);
-    assert.equal(r[0]!.ok && r[0]!.value.deviceId, toHex(idA));
-    assert.equal(r[2]!.ok && r[2]!.value.deviceId, toHex(idB));
+    assert.equal((r[0] as VerifiedAttestation).deviceId, toHex(idA));
+    assert.equal((r[2] as VerifiedAttestation).deviceId, toHex(idB));
     for (const [i, x] of r.entries()) {
-      if (x.ok) assert.deepEqual(x.value, verifyAttestation(items[i]!, items[i]!), `item ${i} as verifyAttestation`);
+      if (x instanceof VerifiedAttestation) assert.deepEqual(x, verifyAttestation(items[i]!, items[i]!), `item ${i} as verifyAttestation`);
+      else assert.throws(() => verifyAttestation(items[i]!, items[i]!), (e: unknown) => e instanceof VerificationError && e.reason === x.reason);
     }
   });
 
@@ -53,7 +54,7 @@ describe('verifyMany', () => {
       { ...good, response: { ...good.response, firmwareVersion: 7 as never } }, good,
     ]);
     assert.deepEqual(r.map(reasonOf), ['ok', 'MALFORMED', 'MALFORMED', 'MALFORMED', 'MALFORMED', 'ok']);
-    assert.match(!r[2]!.ok ? r[2]!.error.message : '', /^item 2 is malformed: key must be 32 bytes/);
+    assert.match((r[2] as VerificationError).message, /^item 2 is malformed: key must be 32 bytes/);
     assert.throws(() => verifyMany('nope' as never), TypeError);
   });
 
