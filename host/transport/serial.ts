@@ -6,7 +6,7 @@
 import { binding } from './binding.js';
 import { BindingIo, type BindingPort, isPolledPort, PollIo, type PortIo } from './port-io.js';
 import { TransportError } from '../errors.js';
-import type { Transport } from './transport.js';
+import { DEFAULT_BAUD, type Transport } from './transport.js';
 
 export interface SerialOptions {
   baud?: number;
@@ -14,7 +14,7 @@ export interface SerialOptions {
   openTimeoutMs?: number;
 }
 
-export const DEFAULT_BAUD = 115200;
+export { DEFAULT_BAUD } from './transport.js';
 
 export class SerialTransport implements Transport {
   readonly name: string;
