@@ -8,7 +8,10 @@ export { MemoryTransport } from './transport/memory.js';
 export type { Attestation, AttestOptions } from './commands/attest.js';
 export type { TokenOptions } from './commands/token.js';
 export type { PingResult } from './commands/ping.js';
-export { verifyAttestation, verifyToken, DEFAULT_POLICY, type Policy, type VerifiedAttestation, type VerifiedToken, type VerifyAttestationOptions, type VerifyTokenOptions } from './verify.js';
+export {
+  verifyAttestation, verifyMany, verifyToken, DEFAULT_POLICY, VerifiedAttestation, type AttestationToVerify, type Policy, type VerifiedToken,
+  type VerifyAttestationOptions, type VerifyTokenOptions,
+} from './verify.js';
 export { attestationFromJson, attestationToJson, type AttestationJson } from './serialize.js';
 export { listPorts, type PortEntry } from './ports.js';
 export {
