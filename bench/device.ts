@@ -10,6 +10,7 @@ import { benchAmplifyEmulator } from './amplify.js';
 import { onBenchEmulator } from './chip.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
 import { benchProvision } from './provision.js';
+import { type Breakdown, hostBreakdown } from './breakdown.js';
 import { benchRoundTrip, type RoundTripFigures } from './roundtrip.js';
 import { line } from './util.js';
 
@@ -41,11 +42,22 @@ async function guarded<T>(label: string, fn: () => Promise<T>): Promise<T | { er
   }
 }
 
-const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; footprint: FootprintFigures }> =>
-  onBenchEmulator(CHIP, { burn: true }, async (emu, client, boot, made) => ({
-    roundTrip: await benchRoundTrip(emu, client, made.key!),
-    footprint: await benchFootprint(emu, client, boot),
-  }));
+function printBreakdown(b: Breakdown): void {
+  const f = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(1));
+  line(`2b. host CPU per attestation, ${b.attestations}× (µs): total`, `${f(b.inSitu.total)} (user ${f(b.inSitu.user)}, system ${f(b.inSitu.system)})`);
+  line('    main thread / other threads (pool, GC helpers)', `${f(b.inSitu.mainThread)} / ${f(b.inSitu.otherThreads)}`);
+  line('    transport, poller, event loop, kernel (pty)', f(b.transportAndEventLoop));
+  line('    session and commands', f(b.sessionAndCommands));
+  line('    message codec / frame codec / verify', `${f(b.messageCodec)} / ${f(b.frameCodec)} / ${f(b.verify)}`);
+}
+
+const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; hostBreakdown: Breakdown; footprint: FootprintFigures }> =>
+  onBenchEmulator(CHIP, { burn: true }, async (emu, client, boot, made) => {
+    const roundTrip = await benchRoundTrip(emu, client, made.key!);
+    const breakdown = await hostBreakdown(client, made.key!);
+    printBreakdown(breakdown);
+    return { roundTrip, hostBreakdown: breakdown, footprint: await benchFootprint(emu, client, boot) };
+  });
 
 export async function benchDevice(): Promise<Record<string, unknown>> {
   const emu = await guarded('2./5. emulator benchmarks', emulatorBenchmarks);

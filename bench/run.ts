@@ -5,6 +5,7 @@ import { benchFirmware } from './firmware.js';
 import { benchAmplifyHost } from './amplify.js';
 import { benchCluster } from './cluster.js';
 import { benchCodec, benchVerify } from './host.js';
+import { benchStartup } from './startup.js';
 import { line } from './util.js';
 
 const results: Record<string, unknown> = {
@@ -15,6 +16,7 @@ console.log(`efuse-attest benchmarks on ${String(results.machine)}\n`);
 results.verify = benchVerify();
 results.codec = benchCodec();
 results.amplify = benchAmplifyHost();
+results.startup = benchStartup();
 const extra = await import('./device.js').catch(() => undefined);
 if (extra) Object.assign(results, await extra.benchDevice());
 results.firmware = await benchFirmware().catch((e: unknown) => {

@@ -232,7 +232,7 @@ export function keyMap(entries: Iterable<[string, Uint8Array]>): KeyLookup {
   return { lookup: (deviceId, slot) => m.get(`${deviceId}/${slot}`) };
 }
 
-export { verifyAttestation, verifyToken, DEFAULT_POLICY, type Policy, type VerifiedAttestation, type VerifiedToken } from './verify.js';
+export { verifyAttestation, verifyMany, verifyToken, DEFAULT_POLICY, type Policy, VerifiedAttestation, type VerifiedToken } from './verify.js';
 export { attestationFromJson, attestationToJson } from './serialize.js';
 export { RevokedError, StoreError, VerificationError } from './errors.js';
 export { parseDeviceId } from '../protocol/deviceid.js';

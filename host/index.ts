@@ -8,7 +8,10 @@ export { MemoryTransport } from './transport/memory.js';
 export type { Attestation, AttestOptions } from './requests/attest.js';
 export type { TokenOptions } from './requests/token.js';
 export type { PingResult } from './requests/ping.js';
-export { verifyAttestation, verifyToken, DEFAULT_POLICY, type Policy, type VerifiedAttestation, type VerifiedToken, type VerifyAttestationOptions, type VerifyTokenOptions } from './verify.js';
+export {
+  verifyAttestation, verifyMany, verifyToken, DEFAULT_POLICY, VerifiedAttestation, type AttestationToVerify, type Policy, type VerifiedToken,
+  type VerifyAttestationOptions, type VerifyTokenOptions,
+} from './verify.js';
 export { attestationFromJson, attestationToJson, type AttestationJson } from './serialize.js';
 export { listPorts, type PortEntry } from './ports.js';
 export { CHIP_TABLE, chipsWith, requireChip, UnsupportedChipError, type Chip, type ChipNeed } from '../protocol/chips.js';

@@ -21,7 +21,13 @@ export interface SessionOptions {
 
 export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
 
+/** A request in flight: its frame (sent again on a retry), tries so far and the current try's deadline. */
 interface Pending {
+  readonly id: number;
+  readonly frame: Uint8Array;
+  readonly what: string;
+  tries: number;
+  deadline: number;
   resolve(res: Response): void;
   reject(err: Error): void;
 }
@@ -46,6 +52,13 @@ export class Session {
   private nextId = Math.floor(Math.random() * 0x10000);
   private closedError: Error | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
+  /**
+   * One timer for every request's deadline, due at the earliest: a request arms it only when none
+   * is due sooner, and an answer leaves it be (unreferenced once nothing waits, so it does not keep
+   * the process alive), rather than a timer made and cleared per request.
+   */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineAt = 0;
   private readonly idleMs: number;
   private readonly timeoutMs: number;
   private readonly retries: number;
@@ -90,13 +103,17 @@ export class Session {
         const p = this.pending.get(res.id);
         if (!p) { this.stats.stale++; continue; }
         this.pending.delete(res.id);
-        p.resolve(res);
+        if (this.pending.size === 0) this.deadlineTimer?.unref();
+        if (res.type === 'error') p.reject(new DeviceError(res.status, statusName(res.status), res.espErr, res.detail));
+        else p.resolve(res);
       }
     }
   }
 
   private fail(err: Error): void {
     clearTimeout(this.idleTimer);
+    clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
     this.closedError = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
@@ -116,35 +133,71 @@ export class Session {
     return this.exchange(build, what);
   }
 
-  private async exchange(build: (id: number) => Uint8Array, what: string): Promise<Response> {
-    if (this.closedError) throw this.closedError;
+  private exchange(build: (id: number) => Uint8Array, what: string): Promise<Response> {
+    if (this.closedError) return Promise.reject(this.closedError);
     let id = this.nextId;
     while (this.pending.has(id)) id = (id + 1) & 0xffff;
-    this.nextId = (id + 1) & 0xffff;
-    const frame = encodeFrame(build(id));
-    this.stats.requests++;
-    const answer = new Promise<Response>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    answer.catch(() => {}); // observed below; avoids an unhandled rejection between tries
+    let frame: Uint8Array;
     try {
-      for (let attempt = 0; attempt <= this.retries; attempt++) {
-        if (attempt > 0) this.stats.retries++;
-        await this.transport.write(frame);
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), this.timeoutMs); });
-        const res = await Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
-        if (res === 'timeout') continue;
-        if (res.type === 'error') {
-          const name = statusName(res.status);
-          throw new DeviceError(res.status, name, res.espErr, res.detail);
-        }
-        return res;
-      }
-      this.stats.timeouts++;
-      throw new TimeoutError(`no answer to ${what} from ${this.transport.name} after ${this.retries + 1} tries of ${this.timeoutMs} ms`);
-    } finally {
-      this.pending.delete(id);
+      frame = encodeFrame(build(id));
+    } catch (err) {
+      return Promise.reject(err);
     }
+    this.nextId = (id + 1) & 0xffff;
+    this.stats.requests++;
+    return new Promise<Response>((resolve, reject) => {
+      const p: Pending = { id, frame, what, tries: 0, deadline: 0, resolve, reject };
+      this.pending.set(id, p);
+      this.send(p);
+    });
   }
+
+  /**
+   * Sends (again) and sets the try's deadline: `timeoutMs` after the request has left, which on a
+   * UART is its time on the line after the operating system has taken it (10 bits per byte).
+   */
+  private send(p: Pending): void {
+    p.tries++;
+    const lineMs = this.transport.baud ? (p.frame.length * 10_000) / this.transport.baud : 0;
+    p.deadline = performance.now() + this.timeoutMs + lineMs;
+    this.transport.write(p.frame).then(undefined, (err: Error) => {
+      if (this.pending.get(p.id) !== p) return;
+      this.pending.delete(p.id);
+      p.reject(err);
+    });
+    this.armDeadline(p.deadline);
+  }
+
+  private armDeadline(at: number): void {
+    if (this.deadlineTimer !== undefined && this.deadlineAt <= at) {
+      this.deadlineTimer.ref();
+      return;
+    }
+    clearTimeout(this.deadlineTimer);
+    this.deadlineAt = at;
+    this.deadlineTimer = setTimeout(this.expire, Math.max(1, Math.ceil(at - performance.now())));
+  }
+
+  /** Tries past their deadline are sent again, or fail with TimeoutError after the last one. */
+  private readonly expire = (): void => {
+    this.deadlineTimer = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const p of this.pending.values()) {
+      if (p.deadline <= now) {
+        if (p.tries > this.retries) {
+          this.pending.delete(p.id);
+          this.stats.timeouts++;
+          p.reject(new TimeoutError(`no answer to ${p.what} from ${this.transport.name} after ${this.retries + 1} tries of ${this.timeoutMs} ms`));
+          continue;
+        }
+        this.stats.retries++;
+        this.send(p);
+      }
+      if (p.deadline < next) next = p.deadline;
+    }
+    if (next !== Infinity) this.armDeadline(next);
+  };
 
   /** Answers that arrived for the wrong request type are a protocol violation, reported clearly. */
   expect<T extends Response['type']>(res: Response, type: T): Extract<Response, { type: T }> {

@@ -295,10 +295,15 @@ export function decodeResponse(payload: Uint8Array): Response {
       if (slot >= KEY_SLOTS) throw new MalformedError(`slot ${slot} is outside 0..${KEY_SLOTS - 1}`);
       const purpose = r.u8('key purpose');
       const { readProtected, writeProtected } = readKeyFlags(r, 'key flags');
-      const state = readState(r);
-      const deviceNonce = r.bytes(DEVICE_NONCE_SIZE, 'device nonce');
-      const mac = r.bytes(MAC_SIZE, 'mac');
-      res = { type: 'attest', id, attestation: { ...state, slot, purpose, readProtected, writeProtected, deviceNonce, mac } };
+      // The state's object is the attestation: its fields added to it, not copied into a new one.
+      const a = readState(r) as AttestResponse;
+      a.slot = slot;
+      a.purpose = purpose;
+      a.readProtected = readProtected;
+      a.writeProtected = writeProtected;
+      a.deviceNonce = r.bytes(DEVICE_NONCE_SIZE, 'device nonce');
+      a.mac = r.bytes(MAC_SIZE, 'mac');
+      res = { type: 'attest', id, attestation: a };
       break;
     }
     case MsgType.TOKEN | MsgType.RESPONSE: {

@@ -3,7 +3,7 @@
 // string-to-sign (§7), and it binds the protocol version, the device id, the host's nonce, the
 // device's fresh nonce, the key slot and the device's security state. Variable-length fields are
 // length-prefixed, so the encoding is injective: two different states never give the same bytes.
-import { abytes, aint, utf8Encode } from './bytes.js';
+import { abytes, aint, astring, utf8Encode } from './bytes.js';
 import { KEY_SLOTS } from './keyblock.js';
 import {
   type AttestResponse, DEVICE_ID_SIZE, DEVICE_NONCE_SIZE, FIRMWARE_ID_SIZE, keyFlags,
@@ -18,7 +18,7 @@ export type TranscriptFields = Omit<AttestResponse, 'mac'>;
 /** Largest transcript: tag, version, fixed fields, 32-byte version string, 64-byte nonce. */
 export const MAX_TRANSCRIPT = ATTEST_TAG.length + 1 + 1 + 2 + DEVICE_ID_SIZE + 4 + FIRMWARE_ID_SIZE + 1 + MAX_FIRMWARE_VERSION + 1 + NONCE_MAX + DEVICE_NONCE_SIZE;
 
-function check(fields: TranscriptFields, hostNonce: Uint8Array): Uint8Array {
+function check(fields: TranscriptFields, hostNonce: Uint8Array): void {
   abytes(hostNonce, 'hostNonce', NONCE_MIN, NONCE_MAX);
   aint(fields.chip, 'chip', 0, 255);
   aint(fields.revision, 'revision', 0, 0xffff);
@@ -27,9 +27,30 @@ function check(fields: TranscriptFields, hostNonce: Uint8Array): Uint8Array {
   aint(fields.purpose, 'purpose', 0, 255);
   abytes(fields.firmwareId, 'firmwareId', FIRMWARE_ID_SIZE, FIRMWARE_ID_SIZE);
   abytes(fields.deviceNonce, 'deviceNonce', DEVICE_NONCE_SIZE, DEVICE_NONCE_SIZE);
-  const version = utf8Encode(fields.firmwareVersion);
+  astring(fields.firmwareVersion, 'firmwareVersion');
+}
+
+/**
+ * Writes the firmware version, length-prefixed, at out[o]; returns the offset after it. ASCII (what
+ * versions are) is copied character by character, with no intermediate array: a verifier writes a
+ * transcript per answer.
+ */
+function writeVersion(s: string, out: Uint8Array, o: number): number {
+  const n = s.length;
+  if (n <= MAX_FIRMWARE_VERSION) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) break;
+      out[o + 1 + i] = c;
+    }
+    if (i === n) { out[o] = n; return o + 1 + n; }
+  }
+  const version = utf8Encode(s);
   if (version.length > MAX_FIRMWARE_VERSION) throw new RangeError(`firmwareVersion must be at most ${MAX_FIRMWARE_VERSION} bytes`);
-  return version;
+  out[o] = version.length;
+  out.set(version, o + 1);
+  return o + 1 + version.length;
 }
 
 /**
@@ -37,7 +58,7 @@ function check(fields: TranscriptFields, hostNonce: Uint8Array): Uint8Array {
  * verifier reuse one buffer instead of allocating per answer.
  */
 export function writeTranscript(fields: TranscriptFields, hostNonce: Uint8Array, out: Uint8Array): number {
-  const version = check(fields, hostNonce);
+  check(fields, hostNonce);
   let o = 0;
   out.set(ATTEST_TAG, o); o += ATTEST_TAG.length;
   out[o++] = VERSION;
@@ -50,8 +71,7 @@ export function writeTranscript(fields: TranscriptFields, hostNonce: Uint8Array,
   out[o++] = keyFlags(fields);
   out[o++] = securityFlags(fields);
   out.set(fields.firmwareId, o); o += FIRMWARE_ID_SIZE;
-  out[o++] = version.length;
-  out.set(version, o); o += version.length;
+  o = writeVersion(fields.firmwareVersion, out, o);
   out[o++] = hostNonce.length;
   out.set(hostNonce, o); o += hostNonce.length;
   out.set(fields.deviceNonce, o); o += DEVICE_NONCE_SIZE;

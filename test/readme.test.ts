@@ -29,15 +29,16 @@ describe('README', () => {
     assert.match(readFileSync(ROOT + '.ci/run', 'utf8'), /^npm test$/m);
   });
 
-  it('every CLI line names a command, and only options that command documents', () => {
+  it('every CLI line names a command, and only options that command documents', async () => {
     const lines = block('## CLI');
     assert.ok(lines.length >= 10);
     const seen = new Set<string>();
     for (const line of lines) {
       const m = /^efuse-attest\s+(\w+)(.*)$/.exec(line);
       assert.ok(m, `"${line}" starts with efuse-attest <command>`);
-      const command = commands.find((c) => c.name === m[1]);
-      assert.ok(command, `README names a command that exists: ${m[1]}`);
+      const entry = commands.find((c) => c.name === m[1]);
+      assert.ok(entry, `README names a command that exists: ${m[1]}`);
+      const command = await entry.load();
       seen.add(command.name);
       for (const opt of m[2].match(/--[a-z][a-z-]*/g) ?? []) {
         assert.ok(GLOBAL_OPTIONS.includes(opt) || opt.slice(2) in command.options, `${command.name} takes ${opt}`);

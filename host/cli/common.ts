@@ -1,7 +1,7 @@
 // Options and helpers shared by the commands that talk to a device.
 import { printable } from './printable.js';
-import { Client } from '../client.js';
-import { DEFAULT_BAUD } from '../transport/serial.js';
+import type { Client } from '../client.js';
+import { DEFAULT_BAUD } from '../transport/transport.js';
 import { type Options, int, required, str, type Context, type Values } from './command.js';
 import { KEY_SLOTS } from '../../protocol/keyblock.js';
 import { UsageError } from '../errors.js';
@@ -19,6 +19,8 @@ export const DEVICE_USAGE = `  --port, -p PATH   serial port (e.g. /dev/ttyUSB0,
   --retries N       extra tries after a timeout (default 2)`;
 
 export async function openClient(values: Values, ctx: Context): Promise<Client> {
+  // Loaded here, not at the top: commands that never open a port need not load the serial binding.
+  const { Client } = await import('../client.js');
   return Client.open(required(values, 'port'), {
     baud: int(values, 'baud', DEFAULT_BAUD, 300, 5_000_000),
     timeoutMs: int(values, 'timeout', 1000, 1, 600_000),

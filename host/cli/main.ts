@@ -90,14 +90,15 @@ export async function main(argv: string[]): Promise<number> {
     if (name === undefined || name === '--help' || name === '-h') { out(helpText()); return EXIT.OK; }
     if (name === 'help') {
       const c = commands.find((x) => x.name === rest[0]);
-      out(c ? commandHelp(c) : helpText());
+      out(c ? commandHelp(await c.load()) : helpText());
       return EXIT.OK;
     }
     if (name === '--version') { out('0.1.0'); return EXIT.OK; }
-    const command = commands.find((c) => c.name === name);
-    if (!command) {
+    const entry = commands.find((c) => c.name === name);
+    if (!entry) {
       throw new UsageError(`unknown command "${name}"; run efuse-attest --help for the list`);
     }
+    const command = await entry.load();
     const { values, positionals } = parseArgs({
       args: rest,
       options: { ...GLOBAL, ...command.options },

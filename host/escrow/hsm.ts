@@ -4,12 +4,12 @@
 // never holds key bytes. Loading is done once, where the escrow is opened; verifying needs only the
 // token. The checks after the MAC are the same as host/verify.ts makes with a key in memory.
 import type * as P from 'pkcs11js';
-import { abytes, buildTranscript, chipName, equalBytes, KEY_SLOTS, parseSasToken, PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex } from '../../protocol/index.js';
+import { abytes, buildTranscript, equalBytes, KEY_SLOTS, parseSasToken, PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex } from '../../protocol/index.js';
 import type { AttestResponse } from '../../protocol/index.js';
 import { EscrowError, VerificationError } from '../errors.js';
 import { wipe } from '../keys.js';
 import { parseDeviceId } from '../../protocol/deviceid.js';
-import { DEFAULT_POLICY, deviceIdBytes, type Policy, type VerifiedAttestation, type VerifiedToken } from '../verify.js';
+import { DEFAULT_POLICY, deviceIdBytes, type Policy, VerifiedAttestation, type VerifiedToken } from '../verify.js';
 import { TokenSession } from './pkcs11.js';
 import { type EscrowStore } from './store.js';
 import { blockName, keyBytes } from '../../protocol/keyblock.js';
@@ -119,10 +119,7 @@ export class HsmKeyring {
     if (policy.firmwareIds && policy.firmwareIds.length > 0 && !policy.firmwareIds.some((f) => (typeof f === 'string' ? f.toLowerCase() === fw : toHex(f) === fw))) {
       throw new VerificationError('FIRMWARE', `device ${id} runs firmware ${fw.slice(0, 16)}…, which the policy does not allow`);
     }
-    return {
-      deviceId: id, chip: chipName(r.chip), revision: r.revision, slot: r.slot, secureBoot: r.secureBoot, flashEncryption: r.flashEncryption,
-      readProtected: r.readProtected, writeProtected: r.writeProtected, firmwareId: fw, firmwareVersion: r.firmwareVersion,
-    };
+    return new VerifiedAttestation(r);
   }
 
   /** As verifyToken (host/verify.ts), with the signature checked in the token under the key of (deviceId, block). */
