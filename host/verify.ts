@@ -9,7 +9,7 @@
 // is given, and the result keeps the ids as bytes, spelling them in hex only when asked.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
-  abytes, aint, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, KEY_SLOTS, parseSasToken,
+  abytes, aint, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, KEY_SLOTS, parseSasToken, type SasToken,
   PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex,
 } from '../protocol/index.js';
 import { deviceIdToBytes } from '../protocol/deviceid.js';
@@ -122,7 +122,14 @@ function check(nonce: Uint8Array, r: AttestResponse, key: Uint8Array, deviceId: 
   if (!macEqual(hmac.mac(key, n), abytes(r.mac, 'response.mac', 32, 32))) {
     throw new VerificationError('MAC', `attestation MAC does not verify for device ${toHex(r.deviceId)}: wrong key, wrong nonce, or altered answer`);
   }
-  // From here the fields are authentic: the device's key vouched for them.
+  return checkAttestationClaims(r, deviceId, slot, policy);
+}
+
+/**
+ * What an attestation's authentic fields must say (after its MAC verified): the expected device and
+ * slot, an HMAC_UP key and the policy. Shared by verifyAttestation, verifyMany and the HSM keyring.
+ */
+export function checkAttestationClaims(r: AttestResponse, deviceId: Uint8Array | string | undefined, slot: number | undefined, policy: Partial<Policy> | undefined): VerifiedAttestation {
   if (deviceId !== undefined && !equalBytes(deviceIdBytes(deviceId), r.deviceId)) {
     throw new VerificationError('DEVICE', `attestation is from device ${toHex(r.deviceId)}, expected ${toHex(deviceIdBytes(deviceId))}`);
   }
@@ -251,6 +258,15 @@ export function verifyToken(token: string, opts: VerifyTokenOptions): VerifiedTo
   }
   const want = hmacSha256(opts.key, sasStringToSign(t.resource, t.expiry));
   if (!macEqual(want, t.signature)) throw new VerificationError('SIGNATURE', 'token signature does not verify with this key');
+  return checkTokenClaims(t, opts);
+}
+
+/**
+ * What a token's authentic fields must say (after its signature verified): the expected resource,
+ * device and key name, not expired, and valid no longer than the lifetime allowed. Shared by
+ * verifyToken and the HSM keyring, so both refuse the same tokens.
+ */
+export function checkTokenClaims(t: SasToken, opts: Omit<VerifyTokenOptions, 'key'>): VerifiedToken {
   if (opts.resource !== undefined && opts.resource !== t.resource) {
     throw new VerificationError('RESOURCE', `token is for "${t.resource}", expected "${opts.resource}"`);
   }

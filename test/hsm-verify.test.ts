@@ -62,6 +62,12 @@ describe('HSM-side verification (device keys in a PKCS#11 token)', function () {
       assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idB), block: 'BLOCK_KEY2' }), reason('SIGNATURE'));
       assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY0', now: expiry }), reason('EXPIRED'));
       assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY3' }), reason('KEY'));
+      // The same claims as verifyToken: a token valid for years, or naming another key, is refused here too.
+      const long = devA.token('hub/devices/a', Math.floor(Date.now() / 1000) + 10 * 365 * 86400);
+      assert.throws(() => verifyToken(long, { key: keyA }), reason('LIFETIME'));
+      assert.throws(() => ring.verifyToken(long, { deviceId: toHex(idA), block: 'BLOCK_KEY0' }), reason('LIFETIME'));
+      assert.equal(ring.verifyToken(long, { deviceId: toHex(idA), block: 'BLOCK_KEY0', maxLifetimeSeconds: 11 * 365 * 86400 }).resource, 'hub/devices/a');
+      assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY0', keyName: 'registry' }), reason('KEY_NAME'));
     } finally {
       ring.close();
     }

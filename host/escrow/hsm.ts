@@ -4,12 +4,12 @@
 // never holds key bytes. Loading is done once, where the escrow is opened; verifying needs only the
 // token. The checks after the MAC are the same as host/verify.ts makes with a key in memory.
 import type * as P from 'pkcs11js';
-import { abytes, buildTranscript, equalBytes, KEY_SLOTS, parseSasToken, PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex } from '../../protocol/index.js';
+import { abytes, buildTranscript, KEY_SLOTS, parseSasToken, sasStringToSign, toHex } from '../../protocol/index.js';
 import type { AttestResponse } from '../../protocol/index.js';
 import { EscrowError, VerificationError } from '../errors.js';
 import { wipe } from '../keys.js';
 import { parseDeviceId } from '../../protocol/deviceid.js';
-import { DEFAULT_POLICY, deviceIdBytes, type Policy, VerifiedAttestation, type VerifiedToken } from '../verify.js';
+import { checkAttestationClaims, checkTokenClaims, type Policy, type VerifiedAttestation, type VerifiedToken, type VerifyTokenOptions } from '../verify.js';
 import { TokenSession } from './pkcs11.js';
 import { type EscrowStore } from './store.js';
 import { blockName, keyBytes } from '../../protocol/keyblock.js';
@@ -99,31 +99,17 @@ export class HsmKeyring {
   /** As verifyAttestation (host/verify.ts), with the MAC checked in the token under the key of the answer's device and slot. */
   verifyAttestation(att: { nonce: Uint8Array; response: AttestResponse }, opts: { deviceId?: Uint8Array | string; slot?: number; policy?: Partial<Policy> } = {}): VerifiedAttestation {
     const r = att.response;
-    const policy: Policy = opts.policy ? { ...DEFAULT_POLICY, ...opts.policy } : DEFAULT_POLICY;
     if (r.slot >= KEY_SLOTS) throw new VerificationError('PURPOSE', `key slot ${r.slot} does not exist`);
     const id = toHex(r.deviceId);
     const mac = abytes(r.mac, 'response.mac', 32, 32);
     if (!this.verifyMac(id, `BLOCK_KEY${r.slot}`, buildTranscript(r, att.nonce), mac)) {
       throw new VerificationError('MAC', `attestation MAC does not verify for device ${id}: wrong key, wrong nonce, or altered answer`);
     }
-    if (opts.deviceId !== undefined && !equalBytes(deviceIdBytes(opts.deviceId), r.deviceId)) {
-      throw new VerificationError('DEVICE', `attestation is from device ${id}, expected ${toHex(deviceIdBytes(opts.deviceId))}`);
-    }
-    if (opts.slot !== undefined && opts.slot !== r.slot) throw new VerificationError('SLOT', `attestation used key slot ${r.slot}, expected ${opts.slot}`);
-    if (r.purpose !== PURPOSE_HMAC_UP) throw new VerificationError('PURPOSE', `key block ${r.slot} purpose is ${purposeName(r.purpose)}, not HMAC_UP`);
-    if (policy.requireReadProtected && !r.readProtected) throw new VerificationError('READ_PROTECT', `key block BLOCK_KEY${r.slot} of device ${id} is not read-protected: its key may have been read by software`);
-    if (policy.requireWriteProtected && !r.writeProtected) throw new VerificationError('WRITE_PROTECT', `key block BLOCK_KEY${r.slot} of device ${id} is not write-protected`);
-    if (policy.requireSecureBoot && !r.secureBoot) throw new VerificationError('SECURE_BOOT', `device ${id} does not have secure boot enabled`);
-    if (policy.requireFlashEncryption && !r.flashEncryption) throw new VerificationError('FLASH_ENCRYPTION', `device ${id} does not have flash encryption enabled`);
-    const fw = toHex(r.firmwareId);
-    if (policy.firmwareIds && policy.firmwareIds.length > 0 && !policy.firmwareIds.some((f) => (typeof f === 'string' ? f.toLowerCase() === fw : toHex(f) === fw))) {
-      throw new VerificationError('FIRMWARE', `device ${id} runs firmware ${fw.slice(0, 16)}…, which the policy does not allow`);
-    }
-    return new VerifiedAttestation(r);
+    return checkAttestationClaims(r, opts.deviceId, opts.slot, opts.policy);
   }
 
   /** As verifyToken (host/verify.ts), with the signature checked in the token under the key of (deviceId, block). */
-  verifyToken(token: string, opts: { deviceId: string; block: string; resource?: string; now?: number }): VerifiedToken {
+  verifyToken(token: string, opts: { deviceId: string; block: string } & Omit<VerifyTokenOptions, 'key' | 'deviceId'>): VerifiedToken {
     let t;
     try {
       t = parseSasToken(token);
@@ -133,10 +119,9 @@ export class HsmKeyring {
     if (!this.verifyMac(opts.deviceId, opts.block, sasStringToSign(t.resource, t.expiry), t.signature)) {
       throw new VerificationError('SIGNATURE', 'token signature does not verify with this key');
     }
-    if (opts.resource !== undefined && opts.resource !== t.resource) throw new VerificationError('RESOURCE', `token is for "${t.resource}", expected "${opts.resource}"`);
-    const now = opts.now ?? Math.floor(Date.now() / 1000);
-    if (t.expiry <= now) throw new VerificationError('EXPIRED', `token expired at ${new Date(t.expiry * 1000).toISOString()}`);
-    return { resource: t.resource, expiry: t.expiry, keyName: t.keyName, signature: toBase64(t.signature) };
+    // The device id names the key here (and need not appear in the resource): the claims without it.
+    const { deviceId: _id, block: _block, ...claims } = opts;
+    return checkTokenClaims(t, claims);
   }
 
   close(): void { this.t.close(); }
