@@ -100,10 +100,6 @@ function macEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export function deviceIdBytes(id: Uint8Array | string, name = 'deviceId'): Uint8Array {
-  return deviceIdToBytes(id, name);
-}
-
 /** The firmware id is one the policy allows (or the policy names none). */
 function firmwareAllowed(ids: Policy['firmwareIds'], firmwareId: Uint8Array): boolean {
   if (!ids || ids.length === 0) return true;
@@ -130,8 +126,8 @@ function check(nonce: Uint8Array, r: AttestResponse, key: Uint8Array, deviceId: 
  * slot, an HMAC_UP key and the policy. Shared by verifyAttestation, verifyMany and the HSM keyring.
  */
 export function checkAttestationClaims(r: AttestResponse, deviceId: Uint8Array | string | undefined, slot: number | undefined, policy: Partial<Policy> | undefined): VerifiedAttestation {
-  if (deviceId !== undefined && !equalBytes(deviceIdBytes(deviceId), r.deviceId)) {
-    throw new VerificationError('DEVICE', `attestation is from device ${toHex(r.deviceId)}, expected ${toHex(deviceIdBytes(deviceId))}`);
+  if (deviceId !== undefined && !equalBytes(deviceIdToBytes(deviceId, 'deviceId'), r.deviceId)) {
+    throw new VerificationError('DEVICE', `attestation is from device ${toHex(r.deviceId)}, expected ${toHex(deviceIdToBytes(deviceId, 'deviceId'))}`);
   }
   if (slot !== undefined && slot !== r.slot) {
     throw new VerificationError('SLOT', `attestation used key slot ${r.slot}, expected ${slot}`);
