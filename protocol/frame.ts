@@ -57,6 +57,11 @@ export interface DecoderStats {
   truncated: number;
   logLines: number;
   bytes: number;
+  /**
+   * Steps of work done: bytes looked at by the scan, bytes run through the CRC and bytes moved in
+   * the buffer. A count, not a time, so tests can bound the work per input byte exactly.
+   */
+  work: number;
 }
 
 export class FrameDecoder {
@@ -72,7 +77,7 @@ export class FrameDecoder {
   private len = 0;
   private line = new Uint8Array(MAX_LOG_LINE);
   private lineLen = 0;
-  readonly stats: DecoderStats = { frames: 0, crcErrors: 0, oversize: 0, truncated: 0, logLines: 0, bytes: 0 };
+  readonly stats: DecoderStats = { frames: 0, crcErrors: 0, oversize: 0, truncated: 0, logLines: 0, bytes: 0, work: 0 };
 
   /** Feeds bytes; returns the events they complete, in order. */
   push(chunk: Uint8Array): FrameEvent[] {
@@ -103,6 +108,7 @@ export class FrameDecoder {
         c = t[(c ^ b[k]) & 0xff] ^ (c >>> 8);
         run[k + 1] = c;
       }
+      this.stats.work += p + n - this.runTo;
       this.runTo = p + n;
     }
     return crc32Slice(run[p] ^ 0xffffffff, run[p + n] ^ 0xffffffff, n);
@@ -135,7 +141,9 @@ export class FrameDecoder {
   private scan(events: FrameEvent[], cut: boolean): void {
     const b = this.buf;
     let i = 0;
+    let steps = 0;
     while (i < this.len) {
+      steps++;
       if (b[i] !== SYNC0) { this.text(b[i++], events); continue; }
       if (this.len - i < HEADER_SIZE) {
         // A SYNC1 mismatch can be decided early; otherwise wait for the rest of the header.
@@ -171,8 +179,10 @@ export class FrameDecoder {
       events.push({ type: 'frame', payload: b.slice(p, p + n) });
       i += total;
     }
+    this.stats.work += steps;
     // Keep only the unconsumed tail (a frame in progress), at most MAX_FRAME - 1 bytes.
     if (i > 0) {
+      this.stats.work += this.len - i;
       b.copyWithin(0, i, this.len);
       // The registers from i on stay consistent with one another; those before i are dropped.
       if (this.runTo >= i) {
