@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '../host/client.js';
 import { type Emulator, type EmulatorStats, startEmulator } from '../host/emulator.js';
-import { Espefuse } from '../host/espefuse/driver.js';
-import { createVirtualChip, writeSiliconKey } from '../host/espefuse/virtual.js';
+import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
+import { createVirtualChip } from '../host/espefuse/virtual.js';
 
 export interface BenchChip {
   chip: string;
@@ -28,9 +28,8 @@ export async function benchChip(chip: string, burn: boolean): Promise<BenchChip>
   const out: BenchChip = { chip, dir, image, deviceId: made.deviceId, remove: () => rm(dir, { recursive: true, force: true }) };
   if (burn) {
     const key = new Uint8Array(randomBytes(32));
-    await writeSiliconKey(image, chip, 'BLOCK_KEY0', key);
-    const ef = new Espefuse(chip, { kind: 'virt', image });
-    try { await ef.burnKey('BLOCK_KEY0', key); } finally { await ef.close(); }
+    const efuse = new VirtualChipEfuse(chip, image); // the key into the silicon and the fuses, as provisioning burns it
+    try { await efuse.burnKey('BLOCK_KEY0', key); } finally { await efuse.close(); }
     out.key = key;
   }
   return out;
