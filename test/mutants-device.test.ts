@@ -124,6 +124,24 @@ describe('device service: framing edges', () => {
     assert.deepEqual(s.stats, { requests: 1, errors: 0, dropped: 2 });
   });
 
+  it('a damaged frame is dropped and counted; the next one is answered', () => {
+    const { s, answers } = service();
+    const bad = ping(1).slice();
+    bad[bad.length - 1] ^= 0xff; // its CRC
+    s.receive(bad);
+    s.receive(ping(2));
+    assert.deepEqual(answers().map((r) => ('id' in r ? r.id : -1)), [2]);
+    assert.deepEqual(s.stats, { requests: 1, errors: 0, dropped: 1 });
+  });
+
+  it('a response-typed message of another protocol version is not taken for an echo: it is answered BAD_VERSION', () => {
+    const { s, answers } = service();
+    s.receive(encodeFrame(Uint8Array.of(VERSION + 1, 0x81, 3, 0)));
+    const r = answers() as { type: string; id: number; status: number }[];
+    assert.deepEqual(r.map((x) => [x.type, x.id, x.status]), [['error', 3, Status.BAD_VERSION]]);
+    assert.deepEqual(s.stats, { requests: 0, errors: 1, dropped: 0 });
+  });
+
   it('each failure has its status; details are cut to 160 characters', () => {
     const { s, answers } = service();
     s.receive(encodeFrame(encodeRequest({ type: 'attest', id: 4, nonce: new Uint8Array(randomBytes(32)), slot: 3 })));
