@@ -223,3 +223,63 @@ describe('Verifier: options and batches', () => {
     assert.throws(() => keyMap([['7cdfa100005a', TEST_KEY]]), /"deviceId\/slot", got "7cdfa100005a"/);
   });
 });
+
+describe('verifier refusals: exact messages and argument names', () => {
+  const keys = keyMap([[`${toHex(id)}/0`, TEST_KEY]]);
+  const now = 1_000_000;
+
+  it('verifyAttestation and verifyToken name their arguments and say what was required', () => {
+    assert.throws(() => deviceIdBytes('zz'), /^RangeError: deviceId must be 12 hex digits/);
+    assert.throws(() => verifyToken(token('h/devices/d', now + 5), { key: new Uint8Array(31), now }), /^RangeError: key/);
+    assert.throws(() => verifyToken(token('h/devices/d', now + 5), { key: TEST_KEY, now, maxLifetimeSeconds: 0 }), /maxLifetimeSeconds/);
+    assert.throws(() => verifyToken(token('h/devices/d', now + 86_401), { key: TEST_KEY, now }), /valid until 1970-01-13T13:46:41\.000Z, more than 86400 s/);
+    const d = signed({ writeProtected: false, secureBoot: false, flashEncryption: false });
+    assert.throws(() => verifyAttestation(d, { key: TEST_KEY, policy: { requireWriteProtected: true } }), /^VerificationError: key block BLOCK_KEY0 of device 7cdfa100005a is not write-protected$/);
+    assert.throws(() => verifyAttestation(d, { key: TEST_KEY, policy: { requireSecureBoot: true } }), /^VerificationError: device 7cdfa100005a does not have secure boot enabled$/);
+    assert.throws(() => verifyAttestation(d, { key: TEST_KEY, policy: { requireFlashEncryption: true } }), /^VerificationError: device 7cdfa100005a does not have flash encryption enabled$/);
+  });
+
+  it('Verifier options: the exact bounds and messages', () => {
+    assert.ok(new Verifier({ keys, batchConcurrency: 1 }));
+    assert.throws(() => new Verifier({} as never), /keys must have a lookup/);
+    assert.throws(() => new Verifier({ keys, challengeTtlMs: '5' as never }), /challengeTtlMs must be a positive number of ms/);
+    assert.throws(() => new Verifier({ keys, nonces: null as never }), /nonces must be a NonceStore/);
+    assert.throws(() => new Verifier({ keys, revocations: null as never }), /revocations must be a RevocationStore/);
+    const v0 = new Verifier({ keys });
+    assert.throws(() => new Verifier({ keys, nonces: v0.nonces, maxOutstanding: 5 }), /maxOutstanding applies to the default memory store only/);
+  });
+
+  it('Verifier.verify: the message of each refusal', async () => {
+    const v = new Verifier({ keys });
+    await assert.rejects(v.verify('x' as never), /attestation must be an object with nonce and response/);
+    await assert.rejects(v.verify(null as never), /attestation must be an object with nonce and response/);
+    await assert.rejects(v.verify({ nonce: new Uint8Array(49), response: 'x' } as never), /response must be an object/);
+    await assert.rejects(v.verify({ nonce: new Uint8Array(49), response: dev.attest(new Uint8Array(49), 0) }), /^VerificationError: this challenge was not issued by this verifier/);
+    const c = v.challenge(toHex(id));
+    const r = dev.attest(c.nonce, 0);
+    await assert.rejects(v.verify({ nonce: c.nonce, response: { ...r, deviceId: new Uint8Array(5) } }), /response\.deviceId/);
+    await assert.rejects(v.verify({ nonce: c.nonce, response: { ...r, deviceId: Uint8Array.of(1, 2, 3, 4, 5, 6) } }), /^VerificationError: challenge was issued to device 7cdfa100005a, answered by 010203040506$/);
+    assert.ok(await v.verify({ nonce: c.nonce, response: r }));
+    await assert.rejects(v.verify({ nonce: c.nonce, response: r }), /^VerificationError: this challenge was already answered \(replay\)$/);
+    let t = 0;
+    const w = new Verifier({ keys, now: () => t, challengeTtlMs: 10 });
+    const e = w.challenge();
+    t = 10;
+    await assert.rejects(w.verify({ nonce: e.nonce, response: dev.attest(e.nonce, 0) }), /^VerificationError: this challenge expired before the answer came$/);
+    await assert.rejects(v.verifyToken('zz', 'x'), /^RangeError: deviceId must be/);
+    await assert.rejects(v.verifyBatch({} as never), /^TypeError: items must be an array$/);
+    assert.throws(() => keyMap([['/0', TEST_KEY]]), /keyMap deviceId/);
+    await v.close();
+  });
+
+  it('verifyBatch runs at most batchConcurrency lookups at once', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const slow = { lookup: async () => { inFlight++; most = Math.max(most, inFlight); await new Promise((r) => setTimeout(r, 5)); inFlight--; return TEST_KEY; } };
+    const v = new Verifier({ keys: slow, batchConcurrency: 2 });
+    const items = [0, 1, 2, 3, 4, 5].map(() => { const c = v.challenge(); return { nonce: c.nonce, response: dev.attest(c.nonce, 0) }; });
+    const out = await v.verifyBatch(items);
+    assert.ok(out.every((x) => x.ok));
+    assert.equal(most, 2);
+  });
+});
