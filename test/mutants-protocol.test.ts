@@ -171,3 +171,21 @@ describe('device ids: every spelling, and only those', () => {
     assert.throws(() => deviceIdToBytes('zz', 'y'), /^RangeError: y must be 12 hex digits/);
   });
 });
+
+describe('protocol refusals name their argument', () => {
+  it('the default names of each checker', () => {
+    assert.throws(() => parseDeviceId('zz'), /^RangeError: deviceId must be 12 hex digits/);
+    assert.throws(() => deviceIdToBytes(5), /^TypeError: deviceId must be a string/);
+    assert.throws(() => percentEncode(5 as never), /^TypeError: text/);
+    assert.throws(() => checkResource(1), /^TypeError: resource/);
+    assert.throws(() => checkKeyName(null), /^TypeError: keyName/);
+    assert.throws(() => parseSasToken(5 as never), /^TypeError: token/);
+  });
+
+  it('token parts: U+0080 is a character that is not percent-encoded; sig errors name sig and the signature', () => {
+    const sigText = percentEncode(toBase64(new Uint8Array(32)));
+    assert.throws(() => parseSasToken(`SharedAccessSignature sr=h\u0080&sig=${sigText}&se=1`), /sr has a character that is not percent-encoded/);
+    assert.throws(() => parseSasToken('SharedAccessSignature sr=h&sig=%zz&se=1'), /token sig has a "%" not followed by two hex digits/);
+    assert.throws(() => parseSasToken('SharedAccessSignature sr=h&sig=!!!!&se=1'), /token signature/);
+  });
+});
