@@ -82,6 +82,7 @@ describe('escrow store rules: checkRecord', () => {
       [{ derivation: { ...derivation, masterId: '0123456789ABCDEF' } }, /^rec\.derivation/, RangeError],
       [{ derivation: { ...derivation, masterId: '0123456789abcde' } }, /^rec\.derivation/, RangeError],
       [{ derivation: { ...derivation, masterId: 'x0123456789abcdef' } }, /^rec\.derivation/, RangeError],
+      [{ derivation: { ...derivation, masterId: '0123456789abcdef0' } }, /^rec\.derivation/, RangeError],
       [{ derivation: null }, /^rec\.derivation/, RangeError],
       [{ derivation: 'x' }, /^rec\.derivation/, RangeError],
     ];
