@@ -134,6 +134,14 @@ describe('device service: framing edges', () => {
     assert.deepEqual(s.stats, { requests: 1, errors: 0, dropped: 1 });
   });
 
+  it('text lines from the host are ignored, not counted as dropped frames', () => {
+    const { s, answers } = service();
+    s.receive(new TextEncoder().encode('hello from the host\n'));
+    s.receive(ping(4));
+    assert.deepEqual(answers().map((r) => ('id' in r ? r.id : -1)), [4]);
+    assert.deepEqual(s.stats, { requests: 1, errors: 0, dropped: 0 });
+  });
+
   it('a response-typed message of another protocol version is not taken for an echo: it is answered BAD_VERSION', () => {
     const { s, answers } = service();
     s.receive(encodeFrame(Uint8Array.of(VERSION + 1, 0x81, 3, 0)));
@@ -161,7 +169,8 @@ describe('device service: framing edges', () => {
   });
 
   it('TypeError and RangeError from the device are MALFORMED; a DeviceFault keeps its esp_err_t', () => {
-    for (const [err, status, espErr] of [[new TypeError('t'), 'MALFORMED', 0], [new DeviceFault('KEY_ROLE', 'k', 0x10d), 'KEY_ROLE', 0x10d]] as const) {
+    for (const [err, status, espErr] of [[new TypeError('t'), 'MALFORMED', 0], [new RangeError('r'), 'MALFORMED', 0], [new Error('e'), 'INTERNAL', 0],
+      [new DeviceFault('KEY_ROLE', 'k', 0x10d), 'KEY_ROLE', 0x10d]] as const) {
       const d = { ...dev, deviceInfo: () => { throw err; } };
       const out: Uint8Array[] = [];
       new AttestService(d, (f) => out.push(f)).receive(encodeFrame(encodeRequest({ type: 'info', id: 6 })));

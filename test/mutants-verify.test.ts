@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createDevice } from '../device/src/device.js';
-import { keyMap, Verifier } from '../host/backend.js';
+import { keyGeneration, keyMap, MemoryRevocationStore, Verifier } from '../host/backend.js';
 import { VerificationError } from '../host/errors.js';
 import { DEFAULT_MAX_TOKEN_LIFETIME, deviceIdBytes, hmacSha256, resourceDevice, verifyAttestation, verifyToken } from '../host/verify.js';
 import { buildTranscript, formatSasToken, sasStringToSign, toBase64, toHex } from '../protocol/index.js';
@@ -281,5 +281,22 @@ describe('verifier refusals: exact messages and argument names', () => {
     const out = await v.verifyBatch(items);
     assert.ok(out.every((x) => x.ok));
     assert.equal(most, 2);
+  });
+});
+
+describe('revocations: what the refusal says', () => {
+  it('a revoked block, and a revoked key generation, with reason and time', async () => {
+    const revocations = new MemoryRevocationStore();
+    const v = new Verifier({ keys: keyMap([[`${toHex(id)}/0`, TEST_KEY]]), revocations });
+    await revocations.add({ deviceId: id, block: 0, reason: 'stolen' });
+    const c = v.challenge();
+    await assert.rejects(v.verify({ nonce: c.nonce, response: dev.attest(c.nonce, 0) }),
+      (e: unknown) => reason('REVOKED')(e) && /^device 7cdfa100005a BLOCK_KEY0 is revoked \(stolen\) since \d{4}-\d\d-\d\dT/.test((e as Error).message));
+    await revocations.remove(id, 0);
+    const gen = keyGeneration(TEST_KEY);
+    await revocations.add({ deviceId: id, block: 0, generation: gen });
+    const d = v.challenge();
+    await assert.rejects(v.verify({ nonce: d.nonce, response: dev.attest(d.nonce, 0) }),
+      (e: unknown) => reason('REVOKED')(e) && new RegExp(`^device 7cdfa100005a key generation ${gen} in BLOCK_KEY0 is revoked since `).test((e as Error).message));
   });
 });
