@@ -28,9 +28,22 @@ export function describeIoError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The file-system calls of this module, in one place: the order of fsync and rename is the whole
+ * point here, and a test checks it by passing its own (recording) operations in `AtomicOptions.ops`.
+ */
+export interface FileOps {
+  open: typeof open;
+  link: typeof link;
+  rename: typeof rename;
+  unlink: typeof unlink;
+}
+
+const NODE_OPS: FileOps = Object.freeze({ open, link, rename, unlink });
+
 /** fsync a directory so a rename or a new entry in it is durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY);
+export async function syncDir(dir: string, ops: FileOps = NODE_OPS): Promise<void> {
+  const fh = await ops.open(dir, constants.O_RDONLY);
   try {
     await fh.sync();
   } catch (err) {
@@ -47,6 +60,8 @@ export interface AtomicOptions {
   mode?: number;
   /** Refuse to replace an existing file: fails with EEXIST, atomically (link instead of rename). */
   exclusive?: boolean;
+  /** The file-system calls to use (default node:fs/promises). */
+  ops?: FileOps;
 }
 
 /**
@@ -56,24 +71,25 @@ export interface AtomicOptions {
 export async function writeFileAtomic(path: string, data: Uint8Array | string, opts: AtomicOptions = {}): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const ops = opts.ops ?? NODE_OPS;
   let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    fh = await open(tmp, 'wx', opts.mode ?? 0o600);
+    fh = await ops.open(tmp, 'wx', opts.mode ?? 0o600);
     await fh.writeFile(data);
     await fh.sync();
     await fh.close();
     fh = undefined;
     if (opts.exclusive) {
       // link(2) fails with EEXIST instead of replacing: the exclusive variant of rename.
-      await link(tmp, path);
-      await unlink(tmp);
+      await ops.link(tmp, path);
+      await ops.unlink(tmp);
     } else {
-      await rename(tmp, path);
+      await ops.rename(tmp, path);
     }
   } catch (err) {
     if (fh) await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
+    await ops.unlink(tmp).catch(() => {});
     throw err;
   }
-  await syncDir(dir);
+  await syncDir(dir, ops);
 }

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { EscrowError } from '../host/errors.js';
-import { PgStore, auditRowHash, GENESIS } from '../host/escrow/pg.js';
-import { type EscrowRecord, type EscrowStore, newRecord } from '../host/escrow/store.js';
+import { PassphraseKek } from '../host/escrow/envelope.js';
+import { PgStore, auditRowHash, GENESIS, kekInfoJson } from '../host/escrow/pg.js';
+import { type EscrowRecord, type EscrowState, type EscrowStore, newRecord, STATES, stateRank } from '../host/escrow/store.js';
 import { FileVault } from '../host/escrow/vault.js';
 import { generateKey } from '../host/keys.js';
 import { openPkcs11Kek } from '../host/escrow/pkcs11.js';
@@ -42,7 +43,7 @@ interface Backend {
   /** What opening with the wrong secret (passphrase, or token PIN) gives. */
   wrongCode: string;
   /** A new, empty store and a way to open it again as another station would. */
-  make(): Promise<{ store: EscrowStore; reopen(passphrase?: string): Promise<EscrowStore> }>;
+  make(): Promise<{ store: EscrowStore; reopen(passphrase?: string): Promise<EscrowStore>; rotate?(): Promise<void> }>;
 }
 
 const opened: { close?(): Promise<void> }[] = [];
@@ -58,7 +59,8 @@ export const BACKENDS: Backend[] = [
     wrongCode: 'ESCROW_PASSPHRASE',
     async make() {
       const path = join(mkdtempSync(join(tmpdir(), 'efa-contract-')), 'escrow.vault');
-      return { store: new FileVault(path, { passphrase: PASS, kdf: KDF }), reopen: async (p = PASS) => FileVault.open(path, { passphrase: p }) };
+      const store = new FileVault(path, { passphrase: PASS, kdf: KDF });
+      return { store, reopen: async (p = PASS) => FileVault.open(path, { passphrase: p }), rotate: () => rotateAndBack(store, () => store.rotateKek({ passphrase: PASS })) };
     },
   },
   {
@@ -70,8 +72,10 @@ export const BACKENDS: Backend[] = [
       const t = (vaultToken ??= newToken());
       const object = `kek-${++n}`;
       const kek = keep(await openPkcs11Kek(kekUri(t.label, t.pinFile, object), { create: true }));
+      const store = new FileVault(path, { kek });
       return {
-        store: new FileVault(path, { kek }),
+        store,
+        rotate: () => rotateAndBack(store, () => store.rotateKek({ kek })),
         reopen: async (p = PASS) => {
           const pinFile = p === PASS ? t.pinFile : join(dirname(t.pinFile), `${t.label}.wrong`);
           if (p !== PASS) writeFileSync(pinFile, '0000\n');
@@ -89,8 +93,10 @@ export const BACKENDS: Backend[] = [
       const t = (pgToken ??= newToken());
       const object = `kek-${++n}`;
       const kek = keep(await openPkcs11Kek(kekUri(t.label, t.pinFile, object), { create: true }));
+      const store = keep(await PgStore.open(url, { kek, station: 'a' }));
       return {
-        store: keep(await PgStore.open(url, { kek, station: 'a' })),
+        store,
+        rotate: () => rotateAndBack(store, () => store.rotateKek(kek, { kind: 'pkcs11', json: {} })),
         reopen: async (p = PASS) => {
           const pinFile = p === PASS ? t.pinFile : join(dirname(t.pinFile), `${t.label}.wrong`);
           if (p !== PASS) writeFileSync(pinFile, '0000\n');
@@ -105,12 +111,33 @@ export const BACKENDS: Backend[] = [
     wrongCode: 'ESCROW_PASSPHRASE',
     async make() {
       const url = await freshDatabase('contract');
-      return { store: keep(await PgStore.open(url, { passphrase: PASS, kdf: KDF, station: 'a' })), reopen: async (p = PASS) => keep(await PgStore.open(url, { passphrase: p, station: 'b' })) };
+      const store = keep(await PgStore.open(url, { passphrase: PASS, kdf: KDF, station: 'a' }));
+      const back = PassphraseKek.derive(PASS, undefined, KDF);
+      return {
+        store,
+        reopen: async (p = PASS) => keep(await PgStore.open(url, { passphrase: p, station: 'b' })),
+        rotate: () => rotateAndBack(store, () => store.rotateKek(back, { kind: 'scrypt', json: kekInfoJson(back.info) })),
+      };
     },
   },
 ];
 
 after(async () => { for (const s of opened.reverse()) await s.close?.(); });
+
+/**
+ * escrow rotate-kek twice: to another passphrase's KEK, then `back` to one the backend's reopen() opens
+ * with (the same passphrase under a new salt, or the same token key).
+ */
+async function rotateAndBack(store: EscrowStore, back: () => Promise<number>): Promise<void> {
+  const away = `another passphrase ${++n}`;
+  if (store instanceof PgStore) {
+    const kek = PassphraseKek.derive(away, undefined, KDF);
+    await store.rotateKek(kek, { kind: 'scrypt', json: kekInfoJson(kek.info) });
+  } else {
+    await (store as FileVault).rotateKek({ passphrase: away });
+  }
+  await back();
+}
 
 for (const backend of BACKENDS) {
   describe(`escrow store contract: ${backend.name}`, function () {
@@ -146,6 +173,53 @@ for (const backend of BACKENDS) {
       assert.equal((await store.get(r.deviceId, r.block))?.state, 'verified');
       await rejectsCode(store.setState('0e0000000000', 'BLOCK_KEY0', 'burned'), 'ESCROW_MISSING');
       await assert.rejects(store.setState(r.deviceId, r.block, 'lost' as never), RangeError);
+    });
+
+    it('no write path moves a state backwards: put, setState, import by another station, conflicts and KEK rotation, in any order', async () => {
+      const { store, reopen, rotate } = await backend.make();
+      let other = await reopen();
+      // A fixed pseudo-random walk (xorshift32) over every write path; the model is the highest state
+      // asked for so far, and after each step both instances must read exactly that state.
+      let seed = 0x2545f491;
+      const rnd = (n: number) => { seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5; return (seed >>> 0) % n; };
+      const recs = [rec(), rec(generateKey(), 'BLOCK_KEY3')];
+      const want = new Map<EscrowRecord, EscrowState>();
+      const pick = (): EscrowState => STATES[rnd(3)]!;
+      const steps: string[] = [];
+      let backwards = 0;
+      for (let i = 0; i < 24; i++) {
+        const r = recs[rnd(recs.length)]!;
+        const s = pick();
+        const was = want.get(r);
+        const op = was === undefined ? rnd(2) : rnd(6);
+        const into = op === 1 ? other : store;
+        if (op <= 1) {
+          steps.push(`put ${s}`); // an escrow import with --state is this put
+          await into.put({ ...r, state: s, updatedAt: new Date().toISOString() });
+        } else if (op <= 3) {
+          steps.push(`setState ${s}`);
+          await into.setState(r.deviceId, r.block, s);
+        } else if (op === 4) {
+          steps.push('conflict');
+          await rejectsCode(store.put({ ...r, key: generateKey(), state: s }), 'ESCROW_CONFLICT');
+          continue;
+        } else {
+          steps.push('rotate-kek');
+          await rotate!();
+          other = await reopen(); // the other station opens with the new KEK
+          continue;
+        }
+        if (was !== undefined && stateRank(s) < stateRank(was)) backwards++;
+        if (was === undefined || stateRank(s) > stateRank(was)) want.set(r, s);
+        for (const [x, w] of want) {
+          for (const [who, st] of [['this station', store], ['another station', other]] as const) {
+            assert.equal((await st.get(x.deviceId, x.block))?.state, w, `${x.block} for ${who} after ${steps.join(', ')}`);
+          }
+        }
+      }
+      assert.ok(backwards >= 3 && steps.includes('rotate-kek') && steps.includes('conflict') && steps.some((x) => x.startsWith('setState')), steps.join(', '));
+      const final = await store.list();
+      assert.deepEqual(final.map((e) => e.state), [...want.entries()].sort(([a], [b]) => `${a.deviceId}${a.block}`.localeCompare(`${b.deviceId}${b.block}`)).map(([, w]) => w));
     });
 
     it('a different key for a stored (device, block) is ESCROW_CONFLICT and the stored key stays', async () => {
