@@ -17,9 +17,8 @@ const group = process.env.STRYKER_GROUP ?? 'protocol';
 
 /**
  * Grep that leaves out the emulator targets of suites that also run in memory, and the frame decoder's
- * timing tests: two feed megabytes of hostile input (16 s each once instrumented), and the
- * work-per-byte ratios mean nothing in instrumented code on a loaded machine. The other frame tests
- * check the same events on smaller input.
+ * large-input tests: they feed megabytes of hostile input (16 s each once instrumented). The other
+ * frame tests check the same events on smaller input.
  */
 const IN_MEMORY = '/^(?!conformance: emulator|reliability: link faults \\(emulator)(?!.*(literal reading of §2\\.1|idle flushes of a buffer full|framing work is bounded per input byte))/';
 

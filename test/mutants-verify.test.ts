@@ -7,7 +7,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { createDevice } from '../device/src/device.js';
 import { keyGeneration, keyMap, MemoryRevocationStore, Verifier } from '../host/backend.js';
 import { VerificationError } from '../host/errors.js';
-import { DEFAULT_MAX_TOKEN_LIFETIME, deviceIdBytes, hmacSha256, resourceDevice, verifyAttestation, verifyToken } from '../host/verify.js';
+import { deviceIdToBytes } from '../protocol/deviceid.js';
+import { DEFAULT_MAX_TOKEN_LIFETIME, hmacSha256, resourceDevice, verifyAttestation, verifyToken } from '../host/verify.js';
 import { buildTranscript, formatSasToken, sasStringToSign, toBase64, toHex } from '../protocol/index.js';
 import { softChip } from './support/soft-chip.js';
 import { TEST_KEY } from './support/targets.js';
@@ -32,7 +33,8 @@ describe('verifyAttestation: what it returns and its edges', () => {
   it('returns every attested field, as the device reported it', () => {
     const a = signed({ secureBoot: true, flashEncryption: true, writeProtected: true, revision: 3, firmwareVersion: '1.2.3' });
     const v = verifyAttestation(a, { key: TEST_KEY, deviceId: id, slot: 0 });
-    assert.deepEqual(v, {
+    assert.deepEqual(v.deviceIdBytes, id);
+    assert.deepEqual(JSON.parse(JSON.stringify(v)), {
       deviceId: toHex(id), chip: 'esp32s3', revision: 3, slot: 0, secureBoot: true, flashEncryption: true,
       readProtected: true, writeProtected: true, firmwareId: toHex(a.response.firmwareId), firmwareVersion: '1.2.3',
     });
@@ -69,7 +71,7 @@ describe('verifyAttestation: what it returns and its edges', () => {
     assert.throws(() => verifyAttestation(a, { key: TEST_KEY, slot: 3 }), /used key slot 0, expected 3/);
     assert.throws(() => verifyAttestation(a, { key: new Uint8Array(32) }), /MAC does not verify for device 7cdfa100005a/);
     assert.throws(() => verifyAttestation(signed({ purpose: 5 }), { key: TEST_KEY }), /purpose is HMAC_DOWN_ALL, not HMAC_UP/);
-    assert.deepEqual(deviceIdBytes('7C:DF:A1:00:00:5A'), id);
+    assert.deepEqual(deviceIdToBytes('7C:DF:A1:00:00:5A'), id);
   });
 
   it('a key or MAC of the wrong size is a RangeError naming it', () => {
@@ -229,7 +231,7 @@ describe('verifier refusals: exact messages and argument names', () => {
   const now = 1_000_000;
 
   it('verifyAttestation and verifyToken name their arguments and say what was required', () => {
-    assert.throws(() => deviceIdBytes('zz'), /^RangeError: deviceId must be 12 hex digits/);
+    assert.throws(() => deviceIdToBytes('zz'), /^RangeError: deviceId must be 12 hex digits/);
     assert.throws(() => verifyToken(token('h/devices/d', now + 5), { key: new Uint8Array(31), now }), /^RangeError: key/);
     assert.throws(() => verifyToken(token('h/devices/d', now + 5), { key: TEST_KEY, now, maxLifetimeSeconds: 0 }), /maxLifetimeSeconds/);
     assert.throws(() => verifyToken(token('h/devices/d', now + 86_401), { key: TEST_KEY, now }), /valid until 1970-01-13T13:46:41\.000Z, more than 86400 s/);
