@@ -11,10 +11,10 @@
 // from the buffers after each MAC. Synchronous, so one instance serves every call of a thread. On a
 // Node without crypto.hash, createHmac is used.
 import * as crypto from 'node:crypto';
+import { KEY_SIZE as KEY, MAC_SIZE as DIGEST } from '../protocol/index.js';
 
+/** SHA-256's block size. */
 const BLOCK = 64;
-const KEY = 32;
-const DIGEST = 32;
 
 type OneShot = (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string;
 const oneShot = (crypto as unknown as { hash?: OneShot }).hash;

@@ -9,7 +9,7 @@
 // is given, and the result keeps the ids as bytes, spelling them in hex only when asked.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
-  abytes, aint, type AttestResponse, chipName, MAX_TRANSCRIPT, writeTranscript, equalBytes, KEY_SLOTS, parseSasToken, type SasToken,
+  abytes, aint, type AttestResponse, chipName, keyBytes, MAC_SIZE, MAX_TRANSCRIPT, writeTranscript, equalBytes, KEY_SLOTS, parseSasToken, type SasToken,
   PURPOSE_HMAC_UP, purposeName, sasStringToSign, toBase64, toHex,
 } from '../protocol/index.js';
 import { deviceIdToBytes } from '../protocol/deviceid.js';
@@ -113,9 +113,9 @@ function firmwareAllowed(ids: Policy['firmwareIds'], firmwareId: Uint8Array): bo
  * absent one taking DEFAULT_POLICY's value, so no merged policy object is made per answer.
  */
 function check(nonce: Uint8Array, r: AttestResponse, key: Uint8Array, deviceId: Uint8Array | string | undefined, slot: number | undefined, policy: Partial<Policy> | undefined): VerifiedAttestation {
-  abytes(key, 'key', 32, 32);
+  keyBytes(key);
   const n = writeTranscript(r, nonce, hmac.message);
-  if (!macEqual(hmac.mac(key, n), abytes(r.mac, 'response.mac', 32, 32))) {
+  if (!macEqual(hmac.mac(key, n), abytes(r.mac, 'response.mac', MAC_SIZE, MAC_SIZE))) {
     throw new VerificationError('MAC', `attestation MAC does not verify for device ${toHex(r.deviceId)}: wrong key, wrong nonce, or altered answer`);
   }
   return checkAttestationClaims(r, deviceId, slot, policy);
@@ -245,7 +245,7 @@ export interface VerifiedToken {
 
 /** Verifies a SAS token; throws VerificationError with reason FORMAT, SIGNATURE, RESOURCE or EXPIRED. */
 export function verifyToken(token: string, opts: VerifyTokenOptions): VerifiedToken {
-  abytes(opts.key, 'key', 32, 32);
+  keyBytes(opts.key);
   let t;
   try {
     t = parseSasToken(token);

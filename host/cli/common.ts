@@ -4,7 +4,6 @@ import type { Client } from '../client.js';
 import { DEFAULT_BAUD } from '../transport/transport.js';
 import { type Options, int, required, str, type Context, type Values } from './command.js';
 import { KEY_SLOTS } from '../../protocol/keyblock.js';
-import { UsageError } from '../errors.js';
 
 export const DEVICE_OPTIONS = {
   port: { type: 'string', short: 'p' },

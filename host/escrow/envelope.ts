@@ -5,7 +5,6 @@
 // The record's identity (device, block, chip) is the additional data of both layers, so a sealed key
 // moved to another record does not open.
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { abytes } from '../../protocol/index.js';
 import { EscrowError } from '../errors.js';
 import { KEY_SIZE, keyBytes } from '../../protocol/keyblock.js';
 

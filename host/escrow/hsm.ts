@@ -4,7 +4,7 @@
 // never holds key bytes. Loading is done once, where the escrow is opened; verifying needs only the
 // token. The checks after the MAC are the same as host/verify.ts makes with a key in memory.
 import type * as P from 'pkcs11js';
-import { abytes, buildTranscript, KEY_SLOTS, parseSasToken, sasStringToSign, toHex } from '../../protocol/index.js';
+import { abytes, buildTranscript, KEY_SLOTS, MAC_SIZE, parseSasToken, sasStringToSign, toHex } from '../../protocol/index.js';
 import type { AttestResponse } from '../../protocol/index.js';
 import { EscrowError, VerificationError } from '../errors.js';
 import { wipe } from '../keys.js';
@@ -101,7 +101,7 @@ export class HsmKeyring {
     const r = att.response;
     if (r.slot >= KEY_SLOTS) throw new VerificationError('PURPOSE', `key slot ${r.slot} does not exist`);
     const id = toHex(r.deviceId);
-    const mac = abytes(r.mac, 'response.mac', 32, 32);
+    const mac = abytes(r.mac, 'response.mac', MAC_SIZE, MAC_SIZE);
     if (!this.verifyMac(id, `BLOCK_KEY${r.slot}`, buildTranscript(r, att.nonce), mac)) {
       throw new VerificationError('MAC', `attestation MAC does not verify for device ${id}: wrong key, wrong nonce, or altered answer`);
     }

@@ -2,7 +2,7 @@
 // never the read-protected eFuse block. The interface is what the provisioning sequence relies on;
 // the encrypted file vault (vault.ts) is the default, and a database or HSM backend implements the
 // same contract (docs/provisioning.md §3).
-import { abytes, CHIPS } from '../../protocol/index.js';
+import { CHIPS } from '../../protocol/index.js';
 import { EscrowError } from '../errors.js';
 import { DERIVATION_SCHEME, type Derivation } from '../keys.js';
 import { parseDeviceId } from '../../protocol/deviceid.js';

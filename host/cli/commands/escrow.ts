@@ -2,7 +2,6 @@
 // existing key file), list (records, never keys), export (a key file, or the key printed with
 // --reveal). Keys are shown only where the user asks for them.
 import { toHex } from '../../../protocol/index.js';
-import { describeIoError } from '../../atomic.js';
 import { EscrowError, UsageError } from '../../errors.js';
 import { type Derivation, type EscrowEntry, type EscrowState, newRecord, STATES } from '../../escrow/store.js';
 import { blockName } from '../../../protocol/keyblock.js';
