@@ -98,6 +98,17 @@ describe('provision: a crash after any step, then the same provisioning again (i
     });
   }
 
+  it('a device verified by an earlier run, run again without a challenge: already-provisioned, still "verified", nothing burned or opened', async () => {
+    const ef = new MemoryEfuse({ chip: 'esp32c3' });
+    const common = { efuse: ef, store: vault, audit: new AuditLog(join(dir, 'nc-verified.jsonl')), block: BLOCK };
+    assert.equal((await provisionDevice({ ...common, challenge })).outcome, 'provisioned');
+    const opened = ef.opened;
+    const again = await provisionDevice({ ...common, challenge: null });
+    assert.deepEqual([again.outcome, again.state, again.burned], ['already-provisioned', 'verified', false], JSON.stringify(again.error));
+    assert.equal(ef.opened, opened);
+    assert.equal((await invariant(ef)).state, 'verified');
+  });
+
   describe('a burn that fails', () => {
     it('espefuse fails before any fuse changes: failed, the key stays escrowed; the next run burns that key', async () => {
       const ef = new MemoryEfuse({ chip: 'esp32s3' });

@@ -233,9 +233,11 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
 
     current = 'challenge';
     if (!opts.challenge) {
-      await skip('challenge', 'no challenge: the record stays "burned"');
-      result.state = rec?.state === 'verified' ? 'verified' : 'burned';
-      result.outcome = 'burned-unverified';
+      // A record verified by an earlier run stays verified (states never go back): that device is done.
+      const verified = rec?.state === 'verified';
+      await skip('challenge', verified ? 'no challenge: verified by an earlier run' : 'no challenge: the record stays "burned"');
+      result.state = verified ? 'verified' : 'burned';
+      result.outcome = verified ? 'already-provisioned' : 'burned-unverified';
       return result;
     }
     started = Date.now();

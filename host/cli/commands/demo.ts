@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { chipsWith, requireChip, toHex } from '../../../protocol/index.js';
 import { Client } from '../../client.js';
 import { startEmulator } from '../../emulator.js';
-import { EfuseAttestError, EXIT, UsageError, VerificationError } from '../../errors.js';
+import { EfuseAttestError, EscrowError, UsageError, VerificationError } from '../../errors.js';
 import { FileVault } from '../../escrow/vault.js';
 import { createVirtualChip } from '../../espefuse/virtual.js';
 import { VirtualChipEfuse } from '../../efuse/virtual-chip.js';
@@ -108,10 +108,11 @@ token over serialport and verifies both with the escrowed key; a wrong key must 
       }).finally(() => efuse.close()), (r) => `${block}: ${r.outcome}: ${r.steps.filter((s) => s.outcome === 'ok').map((s) => s.step).join(' → ')}`);
       if (provisioned.outcome !== 'provisioned') {
         const e = provisioned.error;
-        throw new EfuseAttestError(`provisioning ${block} ended ${provisioned.outcome}${e ? `: ${e.message}` : ''}`, e?.code ?? 'DEMO', e?.exitCode ?? EXIT.FAILURE);
+        // The code and exit code of its cause; only an outcome without one is a plain failure.
+        throw new EfuseAttestError(`provisioning ${block} ended ${provisioned.outcome}${e ? `: ${e.message}` : ''}`, e?.code, e?.exitCode, { cause: e });
       }
       const record = await vault.get(made.deviceId, block);
-      if (!record) throw new EfuseAttestError(`the vault has no key for device ${made.deviceId} ${block} after provisioning`, 'DEMO');
+      if (!record) throw new EscrowError(`the vault has no key for device ${made.deviceId} ${block} after provisioning`, 'ESCROW_MISSING');
       keys.push(Uint8Array.from(record.key));
       wipe(record.key);
     }
@@ -138,7 +139,7 @@ token over serialport and verifies both with the escrowed key; a wrong key must 
           if (!(err instanceof VerificationError)) throw err;
           return { att, v, refused: err.message };
         }
-        throw new EfuseAttestError('an attestation verified with a wrong key', 'DEMO');
+        throw new EfuseAttestError('an attestation verified with a wrong key');
       }, (r) => `verified with the escrowed key (${bootLines} boot text lines skipped); a wrong key: ${r.refused}`);
       const resource = RESOURCE + made.deviceId;
       const expiry = Math.floor(Date.now() / 1000) + 3600;
