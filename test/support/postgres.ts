@@ -1,6 +1,6 @@
 // A real PostgreSQL server for the tests: Debian's binaries (scripts/setup.sh installs them), a fresh
 // cluster made by initdb in a temp dir, listening only on a free loopback port, started once per test
-// run on first use and stopped when the run ends. PostgreSQL refuses to run as root, so as root the
+// process on first use and stopped when it ends. PostgreSQL refuses to run as root, so as root the
 // cluster belongs to the `postgres` system user and the server runs as that user (runuser).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -125,6 +125,12 @@ export async function freshDatabase(prefix = 'efa'): Promise<string> {
   return `postgres://efa@127.0.0.1:${s.port}/${name}`;
 }
 
-// One server per run: stopped after the last test (a root hook), and at exit at the latest.
-if (typeof after === 'function') after(async () => { if (started) await stop(); });
-process.once('exit', () => { if (child?.pid && child.exitCode === null) child.kill('SIGQUIT'); });
+// One server per test process. A serial run stops it after its last test (a root hook). In a
+// parallel run (mocha --parallel) each worker process runs many files, and a root hook belongs to
+// the file that loaded this module first: the worker keeps its server for the files after it, and
+// stops it when it exits (immediate shutdown, then its directory removed).
+if (typeof after === 'function' && process.env.MOCHA_WORKER_ID === undefined) after(stopPostgres);
+process.once('exit', () => {
+  if (child?.pid && child.exitCode === null) child.kill('SIGQUIT');
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
