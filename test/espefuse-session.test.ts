@@ -225,14 +225,14 @@ builtins.input = lambda *a: "burn"`);
 import espefuse.efuse.base_operations as b
 summary = b.BaseCommands.summary
 b.BaseCommands.summary = lambda self, *a, **k: (time.sleep(60), summary(self, *a, **k))[1]`);
-    const reader = new Espefuse('esp32s3', { kind: 'virt', image }, { python: slowRead, timeoutMs: 8000 });
+    const reader = new Espefuse('esp32s3', { kind: 'virt', image }, { python: slowRead, timeoutMs: 4000 });
     let pid: number | undefined;
     const timer = setInterval(() => { pid ??= reader.connection.pid; }, 20);
     try {
       await assert.rejects(reader.summary(), (e: unknown) => {
         assert.ok(e instanceof EspefuseError, String(e));
         assert.equal(e.code, 'ESPEFUSE_TIMEOUT');
-        assert.match(e.message, /^espefuse summary on virt .* did not finish within 8 s$/);
+        assert.match(e.message, /^espefuse summary on virt .* did not finish within 4 s$/);
         return true;
       });
     } finally {
@@ -244,15 +244,15 @@ b.BaseCommands.summary = lambda self, *a, **k: (time.sleep(60), summary(self, *a
     const slowBurn = pythonWith(dir, 'python-slow-burn', `import time
 import espefuse.efuse.esp32s3.operations as o
 burn = o.ESP32S3Commands.burn_key
-o.ESP32S3Commands.burn_key = lambda self, *a, **k: (time.sleep(12), burn(self, *a, **k))[1]`);
-    const burner = new Espefuse('esp32s3', { kind: 'virt', image }, { python: slowBurn, timeoutMs: 8000 });
+o.ESP32S3Commands.burn_key = lambda self, *a, **k: (time.sleep(8), burn(self, *a, **k))[1]`);
+    const burner = new Espefuse('esp32s3', { kind: 'virt', image }, { python: slowBurn, timeoutMs: 4000 });
     try {
       assert.ok(keyBlock(await burner.summary(), BLOCK).unused);
       const worker = burner.connection.pid!;
       await assert.rejects(burner.burnKey(BLOCK, new Uint8Array(randomBytes(32))), (e: unknown) => {
         assert.ok(e instanceof EspefuseError, String(e));
         assert.equal(e.code, 'ESPEFUSE_TIMEOUT');
-        assert.match(e.message, /^espefuse burn-key on virt .* did not finish within 8 s; it was left running: do not disconnect the chip, and re-read its eFuses/);
+        assert.match(e.message, /^espefuse burn-key on virt .* did not finish within 4 s; it was left running: do not disconnect the chip, and re-read its eFuses/);
         return true;
       });
       assert.ok(alive(worker), 'the burn was not killed');
