@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${TEST_JOBS:-2}"
 [[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "TEST_JOBS must be a positive whole number, got '$jobs'" >&2; exit 2; }
-LONGEST=(provision provision-pg reliability provision-parallel espefuse-session emulator-idf emulator-runtime
-  firmware-check firmware-manifest provision-resume escrow-contract keyfiles emulator)
+LONGEST=(provision-pg provision-cli provision provision-crash reliability provision-parallel emulator-idf
+  espefuse-session emulator-runtime firmware-check firmware-manifest provision-resume escrow-contract keyfiles emulator)
 
 files=()
 for f in "${LONGEST[@]}"; do [ -f "dist/test/$f.test.js" ] && files+=("dist/test/$f.test.js"); done

@@ -1,5 +1,5 @@
 // The espefuse command lines a provisioning run uses, as a dry run prints them: the user can run
-// them by hand, with the private temp paths filled in (test/provision.test.ts does). The key file is
+// them by hand, with the private temp paths filled in (test/provision-cli.test.ts does). The key file is
 // shown masked, as espefuse masks keys (`??` per byte, STYLE.md §13).
 import { KEY_SIZE } from '../keys.js';
 import type { Espefuse } from '../espefuse/driver.js';
