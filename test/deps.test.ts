@@ -27,6 +27,21 @@ describe('dependencies', () => {
     }
   });
 
+  it('the runtime dependencies are exactly the npm packages the shipped code (host/, protocol/) imports', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const imported = new Set<string>();
+    for (const dir of ['host', 'protocol']) {
+      for (const f of sources(join(ROOT, dir))) {
+        for (const m of readFileSync(f, 'utf8').matchAll(/^\s*(?:import|export)\b[^'"]*?from '([^'.][^']*)'|import\('([^'.][^']*)'\)/gm)) {
+          const spec = (m[1] ?? m[2])!;
+          if (spec.startsWith('node:')) continue;
+          imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+        }
+      }
+    }
+    assert.deepEqual(Object.keys(pkg.dependencies).sort(), [...imported].sort());
+  });
+
   it('scripts/setup.sh pins esptool to an exact version', () => {
     const setup = readFileSync(join(ROOT, 'scripts/setup.sh'), 'utf8');
     assert.match(setup, /^ESPTOOL_VERSION=\d+\.\d+\.\d+$/m);
