@@ -110,6 +110,26 @@ describe('chip table (protocol/chips.ts)', () => {
       assert.ok(!existsSync(join(dir, 'demo')), 'the demo touched nothing');
     });
 
+    it('provisioning it with the challenge is refused before anything is written (exit 2); without the challenge it burns', async () => {
+      const image = join(dir, 'c5-provision.bin');
+      assert.equal((await cli(['chip', 'create', '--chip', 'esp32c5', '--out', image])).code, 0);
+      const before = readFileSync(image);
+      const vault = join(dir, 'c5.vault');
+      const audit = join(dir, 'c5-audit.jsonl');
+      const env = { EFUSE_ATTEST_PASSPHRASE: 'c5 test passphrase' };
+      const args = ['provision', '--virt', image, '--chip', 'esp32c5', '--yes', '--json', '--vault', vault, '--audit', audit];
+      const refused = await cli(args, { env });
+      assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+      const err = (JSON.parse(refused.stdout) as { error: { code: string; message: string } }).error;
+      assert.equal(err.code, 'USAGE');
+      assert.match(err.message, /does not run esp32c5 \(it runs esp32, esp32s3, esp32c3, esp32c6, esp32h2\); provision it without the challenge \(--no-challenge\)/);
+      assert.deepEqual(readFileSync(image), before, 'nothing burned');
+      assert.equal(existsSync(vault), false, 'nothing escrowed');
+      const burned = await cli([...args, '--no-challenge'], { env });
+      assert.equal(burned.code, 0, burned.stdout + burned.stderr);
+      assert.equal((JSON.parse(burned.stdout) as { result: { devices: { outcome: string }[] } }).result.devices[0]!.outcome, 'burned-unverified');
+    });
+
     it('the emulator advertises and accepts only the emulated chips', () => {
       const bin = emulatorBinary('esp32s3');
       const help = spawnSync(bin, ['--help'], { encoding: 'utf8' });

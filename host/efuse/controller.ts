@@ -37,6 +37,12 @@ export interface EfuseController {
   /** Opens the device for its protocol (the challenge): the port, or the emulator on this chip. */
   openDevice(): Promise<DeviceLink>;
   /**
+   * Throws if openDevice() cannot work for this target whatever the fuses say (a virtual chip of a
+   * model the emulator does not run), so a run that would challenge it is refused before anything
+   * is escrowed or burned. Optional: a controller without it can always open its device.
+   */
+  checkDevice?(): void;
+  /**
    * The commands reading (and, with `burn`, burning) would run, as a user would type them, key
    * files shown as placeholders: what a dry run prints.
    */

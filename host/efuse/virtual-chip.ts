@@ -5,7 +5,8 @@
 // fails while the block still reads unused (docs/provisioning.md §2).
 import { startEmulator } from '../emulator.js';
 import { Espefuse, type EspefuseOptions } from '../espefuse/driver.js';
-import { EspefuseError } from '../errors.js';
+import { EspefuseError, UsageError } from '../errors.js';
+import { chipsWith } from '../../protocol/chips.js';
 import { blockName } from '../../protocol/keyblock.js';
 import { readSilicon, removeSiliconKey, siliconPath, writeSiliconKey } from '../espefuse/silicon.js';
 import { type EfuseSummary, keyBlock } from '../espefuse/summary.js';
@@ -49,6 +50,14 @@ export class VirtualChipEfuse implements EfuseController {
       const now = await this.espefuse.summary().catch(() => undefined);
       if (now && keyBlock(now, b).unused) await removeSiliconKey(this.image, b).catch(() => {});
       throw err;
+    }
+  }
+
+  checkDevice(): void {
+    const emulated = chipsWith('emulated');
+    if (!emulated.includes(this.chip)) {
+      throw new UsageError(`${this.label}: the challenge runs a virtual chip in the emulator, which does not run ${this.chip} ` +
+        `(it runs ${emulated.join(', ')}); provision it without the challenge (--no-challenge) and challenge it on a board`);
     }
   }
 

@@ -160,6 +160,8 @@ export async function provisionDevice(opts: ProvisionOptions): Promise<Provision
   try {
     // read: the fuses say who the device is and what its block holds.
     let started = Date.now();
+    // A challenge that cannot run is refused before anything is written (checkDevice).
+    if (opts.challenge) ef.checkDevice?.();
     let summary = await ef.summary();
     result.deviceId = summary.mac;
     if (opts.store.claim && !/^0{12}$/.test(summary.mac)) { await opts.store.claim(summary.mac, block); claimed = true; }
