@@ -8,6 +8,13 @@ import {
   MAX_TRANSCRIPT, parseSasToken, percentEncode, sasStringToSign, toBase64, toHex, utf8Decode, utf8Encode, writeTranscript,
 } from '../protocol/index.js';
 import { deviceIdToBytes, parseDeviceId } from '../protocol/deviceid.js';
+import {
+  type AttestResponse, decodeHeader, decodeRequest, decodeResponse, type DeviceInfo, type DeviceState, encodeRequest, encodeResponse, keyFlags,
+  securityFlags,
+} from '../protocol/messages.js';
+import { abytes, aint, astring, equalBytes, fromBase64, fromHex, MalformedError, Reader, Writer } from '../protocol/bytes.js';
+import { CRC_SLICE_MAX, crc32Slice, crc32Table } from '../protocol/crc32.js';
+import { ESP_ERR, espErrName, Status, STATUS_TEXT, statusName } from '../protocol/status.js';
 
 const fields = {
   chip: 9, revision: 0x0102, deviceId: Uint8Array.of(1, 2, 3, 4, 5, 6), hmac: true, secureBoot: true, flashEncryption: false,
@@ -399,5 +406,396 @@ describe('frame decoder: what each push and flush gives (protocol/frame.ts)', ()
     assert.deepEqual(d.push(f).map(show), [`frame ${toHex(filled(10, 9))}`], 'no text or candidate from before the reset');
     assert.equal(d.stats.work - work, 11, 'the frame\'s CRC starts afresh');
     assert.deepEqual(d.flush(), []);
+  });
+});
+
+/** Asserts that `fn` throws MalformedError with exactly this message and status. */
+function malformed(fn: () => unknown, message: string, status = 'MALFORMED'): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof MalformedError, String(e));
+    assert.equal(e.name, 'MalformedError');
+    assert.equal(e.message, message);
+    assert.equal(e.status, status);
+    return true;
+  }, message);
+}
+
+/** Asserts that `fn` throws an error of exactly this type and message. */
+function refused(fn: () => unknown, type: ErrorConstructor, message: string): void {
+  assert.throws(fn, (e: unknown) => e instanceof type && (e as Error).constructor === type && (e as Error).message === message, message);
+}
+
+describe('message codec: layouts, bounds and every refusal with its message (protocol/messages.ts)', () => {
+  const state = {
+    chip: 9, revision: 0x0201, deviceId: Uint8Array.of(1, 2, 3, 4, 5, 6), hmac: true, secureBoot: false, flashEncryption: true,
+    firmwareId: new Uint8Array(32).fill(7), firmwareVersion: 'v9',
+  };
+  const attestation = { ...state, slot: 5, purpose: 8, readProtected: false, writeProtected: true, deviceNonce: new Uint8Array(16).fill(3), mac: new Uint8Array(32).fill(4) };
+  const msg = (version: number, type: number, ...body: number[]) => Uint8Array.of(version, type, 0x34, 0x12, ...body);
+
+  it('request layouts, byte for byte', () => {
+    assert.deepEqual([...encodeRequest({ type: 'info', id: 0x1234 })], [1, 2, 0x34, 0x12]);
+    assert.deepEqual([...encodeRequest({ type: 'ping', id: 0, data: Uint8Array.of(9, 8) })], [1, 1, 0, 0, 9, 8]);
+    assert.deepEqual([...encodeRequest({ type: 'attest', id: 0xffff, slot: 5, nonce: new Uint8Array(16).fill(1) })], [1, 3, 0xff, 0xff, 5, 16, ...new Array(16).fill(1)]);
+    assert.deepEqual([...encodeRequest({ type: 'token', id: 2, slot: 1, expiry: 0xfedcba98, resource: 'h/é', keyName: 'k1' })],
+      [1, 4, 2, 0, 1, 0x98, 0xba, 0xdc, 0xfe, 4, 0, 0x68, 0x2f, 0xc3, 0xa9, 2, 0x6b, 0x31]);
+    assert.deepEqual(decodeHeader(Uint8Array.of(7, 0x83, 0xcd, 0xab)), { version: 7, type: 0x83, id: 0xabcd });
+    assert.deepEqual(decodeRequest(Uint8Array.of(1, 4, 2, 0, 1, 0x98, 0xba, 0xdc, 0xfe, 1, 0, 0x61, 0)),
+      { type: 'token', id: 2, slot: 1, expiry: 0xfedcba98, resource: 'a', keyName: '' });
+  });
+
+  it('request bounds: 64 bytes of ping data, 1..256 resource bytes, 64 key-name bytes', () => {
+    assert.equal((decodeRequest(msg(1, 1, ...new Array(64).fill(5))) as { data: Uint8Array }).data.length, 64);
+    const token = (n: number, k: number) => msg(1, 4, 0, 1, 0, 0, 0, n & 0xff, n >> 8, ...new Array(n).fill(0x61), k, ...new Array(k).fill(0x62));
+    const t = decodeRequest(token(256, 64)) as { resource: string; keyName: string };
+    assert.equal(t.resource, 'a'.repeat(256));
+    assert.equal(t.keyName, 'b'.repeat(64));
+    const r = encodeRequest({ type: 'token', id: 1, slot: 0, expiry: 1, resource: 'é'.repeat(128), keyName: 'é'.repeat(32) });
+    assert.equal(r.length, 4 + 1 + 4 + 2 + 256 + 1 + 64);
+    assert.equal(encodeRequest({ type: 'attest', id: 1, slot: 0, nonce: new Uint8Array(64) }).length, 4 + 2 + 64);
+    assert.equal(encodeRequest({ type: 'ping', id: 1, data: new Uint8Array(64) }).length, 4 + 64);
+  });
+
+  it('request decoding refusals', () => {
+    refused(() => decodeRequest('x' as never), TypeError, 'payload must be a Uint8Array');
+    malformed(() => decodeRequest(Uint8Array.of(1, 2, 3)), 'message is 3 bytes, shorter than its 4-byte header');
+    malformed(() => decodeRequest(msg(2, 2)), 'protocol version 2 is not supported (want 1)', 'BAD_VERSION');
+    malformed(() => decodeRequest(msg(1, 0x33)), 'message type 0x33 is not a request', 'UNKNOWN_TYPE');
+    malformed(() => decodeRequest(msg(1, 0x82)), 'message type 0x82 is not a request', 'UNKNOWN_TYPE');
+    malformed(() => decodeRequest(msg(1, 2, 0, 0)), '2 trailing bytes after request');
+    malformed(() => decodeRequest(msg(1, 1, ...new Array(65).fill(0))), 'ping data is 65 bytes, more than 64');
+    malformed(() => decodeRequest(msg(1, 3)), 'truncated slot');
+    malformed(() => decodeRequest(msg(1, 3, 0)), 'truncated nonce length');
+    malformed(() => decodeRequest(msg(1, 3, 0, 20, 1, 2)), 'truncated nonce');
+    malformed(() => decodeRequest(msg(1, 4)), 'truncated slot');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 2, 3)), 'truncated expiry');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 0, 0, 0, 1)), 'truncated resource length');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 0, 0, 0, 1, 1)), 'resource must be 1..256 bytes, got 257', 'BAD_RESOURCE');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 0, 0, 0, 0, 0)), 'resource must be 1..256 bytes, got 0', 'BAD_RESOURCE');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 0, 0, 0, 2, 0, 0x61)), 'truncated resource');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 0, 0, 0, 1, 0, 0x61)), 'truncated key name length');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 0, 0, 0, 1, 0, 0x61, 65, ...new Array(65).fill(0x62))), 'key name must be at most 64 bytes, got 65', 'BAD_RESOURCE');
+    malformed(() => decodeRequest(msg(1, 4, 0, 1, 0, 0, 0, 1, 0, 0x61, 2, 0x62)), 'truncated key name');
+  });
+
+  it('request encoding refusals, naming the field', () => {
+    refused(() => encodeRequest({ type: 'nope', id: 1 } as never), TypeError, 'request type must be one of ping, info, attest, token');
+    refused(() => encodeRequest({ type: 'info', id: 0x10000 }), RangeError, 'id must be 0..65535, got 65536');
+    refused(() => encodeRequest({ type: 'info', id: -1 }), RangeError, 'id must be 0..65535, got -1');
+    refused(() => encodeRequest({ type: 'info', id: 1.5 }), TypeError, 'id must be an integer');
+    refused(() => encodeRequest({ type: 'ping', id: 1, data: new Uint8Array(65) }), RangeError, 'data must be 0..64 bytes, got 65');
+    refused(() => encodeRequest({ type: 'attest', id: 1, slot: 6, nonce: new Uint8Array(16) }), RangeError, 'slot must be 0..5, got 6');
+    refused(() => encodeRequest({ type: 'attest', id: 1, slot: 0, nonce: new Uint8Array(65) }), RangeError, 'nonce must be 16..64 bytes, got 65');
+    const token = { type: 'token' as const, id: 1, slot: 1, expiry: 1, resource: 'r', keyName: '' };
+    refused(() => encodeRequest({ ...token, slot: -1 }), RangeError, 'slot must be 0..5, got -1');
+    refused(() => encodeRequest({ ...token, expiry: 0 }), RangeError, 'expiry must be 1..4294967295, got 0');
+    refused(() => encodeRequest({ ...token, expiry: 2 ** 32 }), RangeError, 'expiry must be 1..4294967295, got 4294967296');
+    refused(() => encodeRequest({ ...token, resource: '' }), RangeError, 'resource must be 1..256 bytes');
+    refused(() => encodeRequest({ ...token, resource: 'é'.repeat(128) + 'a' }), RangeError, 'resource must be 1..256 bytes');
+    refused(() => encodeRequest({ ...token, resource: 5 as never }), TypeError, 'resource must be a string, got number');
+    refused(() => encodeRequest({ ...token, keyName: 'é'.repeat(32) + 'a' }), RangeError, 'keyName must be at most 64 bytes');
+    refused(() => encodeRequest({ ...token, keyName: null as never }), TypeError, 'keyName must be a string, got null');
+  });
+
+  it('response layouts, byte for byte, and the flag bits', () => {
+    const head = [9, 0x01, 0x02, 1, 2, 3, 4, 5, 6, 0b101, ...new Array(32).fill(7), 2, 0x76, 0x39];
+    const info = encodeResponse({ type: 'info', id: 0x1234, info: { ...state, keys: [
+      { purpose: 8, readProtected: true, writeProtected: false, unused: false }, { purpose: 0, readProtected: false, writeProtected: true, unused: true }] } });
+    assert.deepEqual([...info], [1, 0x82, 0x34, 0x12, ...head, 2, 8, 0b001, 0, 0b110]);
+    const at = encodeResponse({ type: 'attest', id: 3, attestation });
+    assert.deepEqual([...at], [1, 0x83, 3, 0, 5, 8, 0b010, ...head, ...new Array(16).fill(3), ...new Array(32).fill(4)]);
+    assert.deepEqual(decodeResponse(at), { type: 'attest', id: 3, attestation });
+    assert.deepEqual([...encodeResponse({ type: 'token', id: 1, token: 'sé' })], [1, 0x84, 1, 0, 3, 0, 0x73, 0xc3, 0xa9]);
+    assert.deepEqual([...encodeResponse({ type: 'error', id: 1, status: 0x0a0b, espErr: -2, detail: 'd' })], [1, 0x7f, 1, 0, 0x0b, 0x0a, 0xfe, 0xff, 0xff, 0xff, 1, 0x64]);
+    assert.deepEqual([...encodeResponse({ type: 'ping', id: 1, data: Uint8Array.of(5) })], [1, 0x81, 1, 0, 5]);
+    assert.equal(securityFlags({ hmac: true, secureBoot: false, flashEncryption: false }), 1);
+    assert.equal(securityFlags({ hmac: false, secureBoot: true, flashEncryption: false }), 2);
+    assert.equal(securityFlags({ hmac: false, secureBoot: false, flashEncryption: true }), 4);
+    assert.equal(keyFlags({ readProtected: true, writeProtected: false }), 1);
+    assert.equal(keyFlags({ readProtected: false, writeProtected: true }), 2);
+    assert.equal(keyFlags({ readProtected: false, writeProtected: false, unused: true }), 4);
+    for (let f = 0; f < 8; f++) {
+      const b = Uint8Array.from(info);
+      b[4 + 9] = f;
+      const s = (decodeResponse(b) as { info: DeviceState }).info;
+      assert.deepEqual([s.hmac, s.secureBoot, s.flashEncryption], [(f & 1) !== 0, (f & 2) !== 0, (f & 4) !== 0], `security flags ${f}`);
+      b[b.length - 1] = f;
+      const k = (decodeResponse(b) as { info: DeviceInfo }).info.keys[1]!;
+      assert.deepEqual([k.readProtected, k.writeProtected, k.unused], [(f & 1) !== 0, (f & 2) !== 0, (f & 4) !== 0], `key flags ${f}`);
+    }
+    const a = Uint8Array.from(at);
+    for (let f = 0; f < 8; f++) {
+      a[6] = f;
+      const x = (decodeResponse(a) as { attestation: AttestResponse }).attestation;
+      assert.deepEqual([x.readProtected, x.writeProtected], [(f & 1) !== 0, (f & 2) !== 0], `attest key flags ${f}`);
+    }
+  });
+
+  it('response bounds: 6 key blocks, slot 5, 1013-byte tokens, 200-byte details (longer ones cut)', () => {
+    const keys = Array.from({ length: 6 }, (_, i) => ({ purpose: i, readProtected: false, writeProtected: false, unused: false }));
+    const info = { type: 'info' as const, id: 1, info: { ...state, keys } };
+    assert.deepEqual(decodeResponse(encodeResponse(info)), info);
+    assert.deepEqual(decodeResponse(encodeResponse({ type: 'token', id: 1, token: 't'.repeat(1013) })), { type: 'token', id: 1, token: 't'.repeat(1013) });
+    const e = encodeResponse({ type: 'error', id: 1, status: 0xffff, espErr: -0x80000000, detail: 'é'.repeat(150) });
+    assert.equal(e.length, 4 + 2 + 4 + 1 + 200);
+    assert.deepEqual(decodeResponse(e), { type: 'error', id: 1, status: 0xffff, espErr: -0x80000000, detail: 'é'.repeat(100) });
+    assert.equal((decodeResponse(encodeResponse({ type: 'error', id: 1, status: 0, espErr: 0x7fffffff, detail: 'x'.repeat(200) })) as { detail: string }).detail, 'x'.repeat(200));
+    assert.deepEqual(decodeResponse(encodeResponse({ type: 'ping', id: 1, data: new Uint8Array(64) })), { type: 'ping', id: 1, data: new Uint8Array(64) });
+    assert.equal(encodeResponse({ type: 'info', id: 1, info: { ...state, firmwareVersion: 'é'.repeat(16), keys: [] } }).length, 4 + 1 + 2 + 6 + 1 + 32 + 1 + 32 + 1);
+  });
+
+  it('response decoding refusals, each truncation naming its field', () => {
+    const info = encodeResponse({ type: 'info', id: 1, info: { ...state, keys: [{ purpose: 8, readProtected: true, writeProtected: false, unused: false }] } });
+    const fields = [[1, 'chip'], [2, 'revision'], [6, 'device id'], [1, 'security flags'], [32, 'firmware id'], [1, 'firmware version length'],
+      [2, 'firmware version'], [1, 'key block count'], [1, 'key purpose'], [1, 'key flags']] as const;
+    let o = 4;
+    for (const [size, what] of fields) {
+      for (let k = o; k < o + size; k++) malformed(() => decodeResponse(info.subarray(0, k)), `truncated ${what}`);
+      o += size;
+    }
+    assert.equal(o, info.length);
+    const at = encodeResponse({ type: 'attest', id: 1, attestation });
+    malformed(() => decodeResponse(at.subarray(0, 4)), 'truncated slot');
+    malformed(() => decodeResponse(at.subarray(0, 5)), 'truncated key purpose');
+    malformed(() => decodeResponse(at.subarray(0, 6)), 'truncated key flags');
+    malformed(() => decodeResponse(at.subarray(0, 7)), 'truncated chip');
+    malformed(() => decodeResponse(at.subarray(0, at.length - 48)), 'truncated device nonce');
+    malformed(() => decodeResponse(at.subarray(0, at.length - 1)), 'truncated mac');
+    malformed(() => decodeResponse(Uint8Array.of(...at, 0, 0)), '2 trailing bytes after response');
+    const bad = (b: Uint8Array, at: number, v: number) => { const c = Uint8Array.from(b); c[at] = v; return c; };
+    malformed(() => decodeResponse(bad(at, 4, 6)), 'slot 6 is outside 0..5');
+    malformed(() => decodeResponse(bad(at, 6, 8)), 'reserved key flags bits set: 0x8');
+    malformed(() => decodeResponse(bad(info, 4 + 9, 0x85)), 'reserved security flag bits set: 0x85');
+    malformed(() => decodeResponse(bad(info, info.length - 1, 0x10)), 'reserved key flags bits set: 0x10');
+    malformed(() => decodeResponse(bad(info, 4 + 42, 33)), 'firmware version length 33 is outside 0..32');
+    malformed(() => decodeResponse(Uint8Array.of(...info.subarray(0, info.length - 3), 7, ...new Array(14).fill(0))), 'key block count 7 is more than 6');
+    malformed(() => decodeResponse(msg(0, 0x82)), 'protocol version 0 is not supported (want 1)', 'BAD_VERSION');
+    malformed(() => decodeResponse(msg(1, 3)), 'message type 0x3 is not a response', 'UNKNOWN_TYPE');
+    malformed(() => decodeResponse(Uint8Array.of(1, 0x81, 0)), 'message is 3 bytes, shorter than its 4-byte header');
+    malformed(() => decodeResponse(msg(1, 0x81, ...new Array(65).fill(0))), 'ping data is 65 bytes, more than 64');
+    malformed(() => decodeResponse(msg(1, 0x84, 0xf6, 0x03, ...new Array(1014).fill(0x61))), 'token is 1014 bytes, more than 1013');
+    malformed(() => decodeResponse(msg(1, 0x84, 5)), 'truncated token length');
+    malformed(() => decodeResponse(msg(1, 0x84, 5, 0, 0x61)), 'truncated token');
+    malformed(() => decodeResponse(msg(1, 0x7f, 1)), 'truncated status');
+    malformed(() => decodeResponse(msg(1, 0x7f, 1, 0, 0, 0, 0)), 'truncated esp_err');
+    malformed(() => decodeResponse(msg(1, 0x7f, 1, 0, 0, 0, 0, 0)), 'truncated detail length');
+    malformed(() => decodeResponse(msg(1, 0x7f, 1, 0, 0, 0, 0, 0, 201, ...new Array(201).fill(0x41))), 'detail length 201 is outside 0..200');
+    malformed(() => decodeResponse(msg(1, 0x7f, 1, 0, 0, 0, 0, 0, 2, 0x41)), 'truncated detail');
+  });
+
+  it('response encoding refusals, naming the field', () => {
+    const info = (o: object) => () => encodeResponse({ type: 'info', id: 1, info: { ...state, keys: [], ...o } });
+    const att = (o: object) => () => encodeResponse({ type: 'attest', id: 1, attestation: { ...attestation, ...o } });
+    refused(() => encodeResponse({ type: 'nope', id: 1 } as never), TypeError, 'response type must be one of ping, info, attest, token, error');
+    refused(() => encodeResponse({ type: 'ping', id: 1, data: new Uint8Array(65) }), RangeError, 'data must be 0..64 bytes, got 65');
+    refused(() => encodeResponse({ type: 'ping', id: 0x10000, data: new Uint8Array(1) }), RangeError, 'id must be 0..65535, got 65536');
+    refused(info({ chip: 256 }), RangeError, 'chip must be 0..255, got 256');
+    refused(info({ revision: 0x10000 }), RangeError, 'revision must be 0..65535, got 65536');
+    refused(info({ deviceId: new Uint8Array(7) }), RangeError, 'deviceId must be 6 bytes, got 7');
+    refused(info({ firmwareId: new Uint8Array(31) }), RangeError, 'firmwareId must be 32 bytes, got 31');
+    refused(info({ firmwareVersion: 'é'.repeat(16) + 'a' }), RangeError, 'firmwareVersion must be at most 32 bytes');
+    refused(info({ firmwareVersion: 1 }), TypeError, 'firmwareVersion must be a string, got number');
+    refused(info({ keys: {} }), RangeError, 'keys must be an array of at most 6 blocks');
+    refused(info({ keys: new Array(7).fill({ purpose: 0, readProtected: false, writeProtected: false }) }), RangeError, 'keys must be an array of at most 6 blocks');
+    refused(info({ keys: [{ purpose: 256, readProtected: false, writeProtected: false }] }), RangeError, 'purpose must be 0..255, got 256');
+    refused(att({ chip: -1 }), RangeError, 'chip must be 0..255, got -1');
+    refused(att({ slot: 6 }), RangeError, 'slot must be 0..5, got 6');
+    refused(att({ purpose: 256 }), RangeError, 'purpose must be 0..255, got 256');
+    refused(att({ deviceNonce: new Uint8Array(17) }), RangeError, 'deviceNonce must be 16 bytes, got 17');
+    refused(att({ mac: new Uint8Array(31) }), RangeError, 'mac must be 32 bytes, got 31');
+    refused(() => encodeResponse({ type: 'token', id: 1, token: 't'.repeat(1014) }), RangeError, 'token must be at most 1013 bytes');
+    refused(() => encodeResponse({ type: 'token', id: 1, token: 5 as never }), TypeError, 'token must be a string, got number');
+    const err = { type: 'error' as const, id: 1, status: 1, espErr: 0, detail: '' };
+    refused(() => encodeResponse({ ...err, status: 0x10000 }), RangeError, 'status must be 0..65535, got 65536');
+    refused(() => encodeResponse({ ...err, espErr: 2 ** 31 }), RangeError, 'espErr must be -2147483648..2147483647, got 2147483648');
+    refused(() => encodeResponse({ ...err, espErr: -(2 ** 31) - 1 }), RangeError, 'espErr must be -2147483648..2147483647, got -2147483649');
+    refused(() => encodeResponse({ ...err, detail: undefined as never }), TypeError, 'detail must be a string, got undefined');
+  });
+});
+
+describe('byte helpers: checks, UTF-8, hex, base64, reader and writer (protocol/bytes.ts)', () => {
+  it('argument checks say what was wanted and what came', () => {
+    const b = new Uint8Array(3);
+    assert.equal(abytes(b, 'b'), b);
+    assert.equal(abytes(b, 'b', 3, 3), b);
+    refused(() => abytes([1], 'b'), TypeError, 'b must be a Uint8Array');
+    refused(() => abytes(b, 'b', 4, 4), RangeError, 'b must be 4 bytes, got 3');
+    refused(() => abytes(b, 'b', 1, 2), RangeError, 'b must be 1..2 bytes, got 3');
+    refused(() => abytes(b, 'b', 4), RangeError, `b must be 4..${Number.MAX_SAFE_INTEGER} bytes, got 3`);
+    assert.equal(aint(0, 'n', 0, 0), 0);
+    refused(() => aint('1', 'n', 0, 9), TypeError, 'n must be an integer');
+    refused(() => aint(NaN, 'n', 0, 9), TypeError, 'n must be an integer');
+    refused(() => aint(10, 'n', 0, 9), RangeError, 'n must be 0..9, got 10');
+    refused(() => aint(-1, 'n', 0, 9), RangeError, 'n must be 0..9, got -1');
+    assert.equal(astring('', 's'), '');
+    assert.equal(astring('ab', 's', 2), 'ab');
+    refused(() => astring(null, 's'), TypeError, 's must be a string, got null');
+    refused(() => astring({}, 's'), TypeError, 's must be a string, got object');
+    refused(() => astring('', 's', 1), RangeError, 's must not be empty');
+    refused(() => astring('ab', 's', 3), RangeError, 's must be at least 3 characters');
+  });
+
+  it('concat and equalBytes', () => {
+    assert.deepEqual(concat(), new Uint8Array(0));
+    assert.deepEqual(concat(Uint8Array.of(1), new Uint8Array(0), Uint8Array.of(2, 3)), Uint8Array.of(1, 2, 3));
+    assert.equal(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2)), true);
+    assert.equal(equalBytes(new Uint8Array(0), new Uint8Array(0)), true);
+    assert.equal(equalBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 3)), false);
+    assert.equal(equalBytes(Uint8Array.of(0, 2), Uint8Array.of(1, 2)), false);
+    assert.equal(equalBytes(Uint8Array.of(1), Uint8Array.of(1, 0)), false);
+  });
+
+  it('hex: every byte, either case in, lower case out; odd lengths and non-digits refused naming the argument', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const hex = Array.from(all, (x) => x.toString(16).padStart(2, '0')).join('');
+    assert.equal(toHex(all), hex);
+    assert.deepEqual(fromHex(hex), all);
+    assert.deepEqual(fromHex(hex.toUpperCase()), all);
+    assert.deepEqual(fromHex(''), new Uint8Array(0));
+    refused(() => fromHex('abc'), RangeError, 'hex must be an even number of hex digits');
+    refused(() => fromHex('0g', 'key'), RangeError, 'key must be an even number of hex digits');
+    refused(() => fromHex(' 00'), RangeError, 'hex must be an even number of hex digits');
+    refused(() => fromHex('00 '), RangeError, 'hex must be an even number of hex digits');
+    refused(() => fromHex(1 as never), TypeError, 'hex must be a string, got number');
+  });
+
+  it('UTF-8 encoding at every length boundary; surrogate pairs joined, lone surrogates U+FFFD', () => {
+    const cases: [string, number[]][] = [
+      ['\u007f', [0x7f]], ['\u0080', [0xc2, 0x80]], ['\u07ff', [0xdf, 0xbf]], ['\u0800', [0xe0, 0xa0, 0x80]], ['\ud7ff', [0xed, 0x9f, 0xbf]],
+      ['\ue000', [0xee, 0x80, 0x80]], ['\uffff', [0xef, 0xbf, 0xbf]], ['\ud800\udc00', [0xf0, 0x90, 0x80, 0x80]], ['\udbff\udfff', [0xf4, 0x8f, 0xbf, 0xbf]],
+      ['\ud800', [0xef, 0xbf, 0xbd]], ['\udbff', [0xef, 0xbf, 0xbd]], ['\udc00', [0xef, 0xbf, 0xbd]], ['\udfff', [0xef, 0xbf, 0xbd]],
+      ['\ud800a', [0xef, 0xbf, 0xbd, 0x61]], ['\ud800\ud800\udc00', [0xef, 0xbf, 0xbd, 0xf0, 0x90, 0x80, 0x80]], ['\udc00\ud800', [0xef, 0xbf, 0xbd, 0xef, 0xbf, 0xbd]],
+      ['\ud800\ue000', [0xef, 0xbf, 0xbd, 0xee, 0x80, 0x80]], ['a\u0000', [0x61, 0]], ['é\u007f', [0xc3, 0xa9, 0x7f]],
+    ];
+    for (const [s, bytes] of cases) assert.deepEqual([...utf8Encode(s)], bytes, JSON.stringify(s));
+    assert.deepEqual(utf8Encode(''), new Uint8Array(0));
+  });
+
+  it('UTF-8 decoding: one U+FFFD per byte of a malformed sequence, one per whole overlong or out-of-range one', () => {
+    const cases: [number[], string][] = [
+      [[0x7f], '\u007f'], [[0x80], '\ufffd'], [[0xc1, 0xbf], '\ufffd\ufffd'], [[0xc2, 0x80], '\u0080'], [[0xdf, 0xbf], '\u07ff'], [[0xc2], '\ufffd'],
+      [[0xc2, 0x41], '\ufffdA'], [[0xc2, 0xc0], '\ufffd\ufffd'], [[0xe0, 0xa0, 0x80], '\u0800'], [[0xe0, 0x9f, 0xbf], '\ufffd'], [[0xef, 0xbf, 0xbf], '\uffff'],
+      [[0xed, 0x9f, 0xbf], '\ud7ff'], [[0xed, 0xa0, 0x80], '\ufffd'], [[0xed, 0xbf, 0xbf], '\ufffd'], [[0xee, 0x80, 0x80], '\ue000'], [[0xe0, 0xa0], '\ufffd\ufffd'],
+      [[0xe0, 0x41, 0x80], '\ufffdA\ufffd'], [[0xe0, 0xa0, 0x41], '\ufffd\ufffdA'], [[0xf0, 0x90, 0x80, 0x80], '\u{10000}'], [[0xf4, 0x8f, 0xbf, 0xbf], '\u{10ffff}'],
+      [[0xf4, 0x90, 0x80, 0x80], '\ufffd'], [[0xf0, 0x8f, 0xbf, 0xbf], '\ufffd'], [[0xf5, 0x80, 0x80, 0x80], '\ufffd\ufffd\ufffd\ufffd'], [[0xf0, 0x90, 0x80], '\ufffd\ufffd\ufffd'],
+      [[0xf0, 0x41, 0x80, 0x80], '\ufffdA\ufffd\ufffd'], [[0xf0, 0x90, 0x41, 0x80], '\ufffd\ufffdA\ufffd'], [[0xf0, 0x90, 0x80, 0x41], '\ufffd\ufffd\ufffdA'],
+      [[0xe0, 0x80, 0x80], '\ufffd'], [[0xff, 0xfe], '\ufffd\ufffd'], [[0xf7, 0xbf, 0xbf, 0xbf], '\ufffd\ufffd\ufffd\ufffd'],
+    ];
+    for (const [bytes, s] of cases) assert.equal(utf8Decode(Uint8Array.from(bytes)), s, toHex(Uint8Array.from(bytes)));
+    assert.equal(utf8Decode(new Uint8Array(0)), '');
+    // Longer than the 256-code-point chunks, across chunk ends.
+    for (const n of [255, 256, 257, 512, 513, 1000]) {
+      const s = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 'é' : i % 3 === 1 ? '𝄞' : 'a')).join('');
+      assert.equal(utf8Decode(utf8Encode(s)), s, `${n} code points`);
+    }
+  });
+
+  it('base64: padding, the whole alphabet, and refusals naming the argument', () => {
+    const all = Uint8Array.from({ length: 48 }, (_, i) => (i * 85 + 3) & 255);
+    assert.equal(toBase64(all), Buffer.from(all).toString('base64'));
+    const alphabet = fromBase64('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+    assert.equal(Buffer.from(alphabet).toString('base64'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+    assert.equal(toBase64(Uint8Array.of(0xff)), '/w==');
+    assert.equal(toBase64(Uint8Array.of(0xff, 0xfe)), '//4=');
+    assert.equal(toBase64(Uint8Array.of(0xfb, 0xff, 0xbf)), '+/+/');
+    assert.deepEqual(fromBase64('/w=='), Uint8Array.of(0xff));
+    assert.deepEqual(fromBase64('//4='), Uint8Array.of(0xff, 0xfe));
+    assert.deepEqual(fromBase64(''), new Uint8Array(0));
+    for (const bad of ['A', 'AB=', 'A===', '====', 'AA=A', 'AA==AAAA', 'A-B_', 'AAA ', ' AAA']) {
+      refused(() => fromBase64(bad), RangeError, 'base64 is not valid base64');
+    }
+    refused(() => fromBase64('!!!!', 'sig'), RangeError, 'sig is not valid base64');
+    refused(() => fromBase64(5 as never), TypeError, 'base64 must be a string, got number');
+  });
+
+  it('Reader: little-endian fields, bounds-checked reads naming the field, trailing bytes counted', () => {
+    const r = new Reader(Uint8Array.of(0x81, 0x02, 0x81, 0xfe, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 3, 7, 8, 9, 0xaa));
+    assert.equal(r.u8('a'), 0x81);
+    assert.equal(r.u16('b'), 0x8102);
+    assert.equal(r.u32('c'), 0xfffffffe);
+    assert.equal(r.i32('d'), -2);
+    assert.deepEqual(r.lbytes(3, 3, 'e'), Uint8Array.of(7, 8, 9));
+    malformed(() => r.end('x'), '1 trailing bytes after x');
+    malformed(() => r.u16('f'), 'truncated f');
+    assert.deepEqual(r.bytes(1, 'g'), Uint8Array.of(0xaa));
+    r.end('y');
+    malformed(() => r.u8('h'), 'truncated h');
+    malformed(() => r.bytes(1, 'i'), 'truncated i');
+    assert.deepEqual(r.bytes(0, 'j'), new Uint8Array(0));
+    const sub = new Reader(Uint8Array.of(9, 9, 1, 2, 3, 4, 9).subarray(2, 6));
+    assert.equal(sub.u32('k'), 0x04030201, 'reads the view, not the whole buffer');
+    malformed(() => sub.u8('l'), 'truncated l');
+    malformed(() => new Reader(Uint8Array.of(1, 2, 3)).u32('m'), 'truncated m');
+    malformed(() => new Reader(Uint8Array.of(1, 2, 3)).i32('n'), 'truncated n');
+    malformed(() => new Reader(Uint8Array.of(1)).u16('o'), 'truncated o');
+    malformed(() => new Reader(Uint8Array.of(4, 1, 2)).lbytes(0, 4, 'p'), 'truncated p');
+    malformed(() => new Reader(Uint8Array.of(5, 1, 2, 3, 4, 5)).lbytes(1, 4, 'q'), 'q length 5 is outside 1..4');
+    malformed(() => new Reader(Uint8Array.of(0)).lbytes(1, 4, 'r'), 'r length 0 is outside 1..4');
+    malformed(() => new Reader(new Uint8Array(0)).lbytes(1, 4, 's'), 'truncated s length');
+    assert.equal(new MalformedError('m').status, 'MALFORMED');
+    assert.equal(new MalformedError('m', 'BAD_RESOURCE').status, 'BAD_RESOURCE');
+  });
+
+  it('Writer: little-endian fields, growing past its capacity', () => {
+    const w = new Writer(1);
+    w.u8(0x1ff).u16(0xabcd).u32(0xfedcba98).u32(-2).bytes(Uint8Array.of(1, 2)).lbytes(Uint8Array.of(3));
+    assert.deepEqual([...w.finish()], [0xff, 0xcd, 0xab, 0x98, 0xba, 0xdc, 0xfe, 0xfe, 0xff, 0xff, 0xff, 1, 2, 1, 3]);
+    const big = new Writer(2).bytes(new Uint8Array(100).fill(5)).u8(6);
+    assert.deepEqual(big.finish(), Uint8Array.of(...new Array(100).fill(5), 6));
+    const grow = new Writer(4);
+    for (let i = 0; i < 40; i++) grow.u16(i);
+    assert.deepEqual([...grow.finish()], Array.from({ length: 40 }, (_, i) => [i, 0]).flat());
+    assert.deepEqual(new Writer().finish(), new Uint8Array(0));
+  });
+});
+
+describe('status codes and ESP-IDF error names (protocol/status.ts)', () => {
+  it('every code, its name and its text', () => {
+    const names = ['BAD_VERSION', 'UNKNOWN_TYPE', 'MALFORMED', 'BAD_NONCE', 'BAD_SLOT', 'NO_HMAC', 'KEY_PURPOSE', 'HMAC_FAILED', 'EFUSE_READ', 'BAD_RESOURCE',
+      'BAD_EXPIRY', 'INTERNAL', 'KEY_ROLE'];
+    assert.deepEqual(Object.entries(Status), names.map((n, i) => [n, i + 1]));
+    for (const [i, n] of names.entries()) assert.equal(statusName(i + 1), n);
+    assert.equal(statusName(0), 'UNKNOWN');
+    assert.equal(statusName(14), 'UNKNOWN');
+    assert.deepEqual(STATUS_TEXT, {
+      BAD_VERSION: 'unsupported protocol version', UNKNOWN_TYPE: 'unknown message type', MALFORMED: 'malformed message body',
+      BAD_NONCE: 'host nonce must be 16..64 bytes', BAD_SLOT: 'key slot must be 0..5', NO_HMAC: 'this chip has no HMAC peripheral',
+      KEY_PURPOSE: 'key block purpose is not HMAC_UP (esp_hmac_calculate returned ESP_FAIL)', HMAC_FAILED: 'esp_hmac_calculate failed',
+      EFUSE_READ: 'eFuse read failed', BAD_RESOURCE: 'token resource must be 1..256 bytes of printable text',
+      BAD_EXPIRY: 'token expiry must be 1..4294967295 seconds since the epoch', INTERNAL: 'internal device error',
+      KEY_ROLE: 'key block has the other role (attestation or cloud token)',
+    });
+    assert.ok(Object.isFrozen(Status) && Object.isFrozen(STATUS_TEXT) && Object.isFrozen(ESP_ERR));
+  });
+
+  it('ESP-IDF error names, hex for the others', () => {
+    assert.deepEqual(ESP_ERR, {
+      ESP_OK: 0, ESP_FAIL: -1, ESP_ERR_NO_MEM: 0x101, ESP_ERR_INVALID_ARG: 0x102, ESP_ERR_INVALID_STATE: 0x103, ESP_ERR_INVALID_SIZE: 0x104,
+      ESP_ERR_NOT_FOUND: 0x105, ESP_ERR_NOT_SUPPORTED: 0x106, ESP_ERR_TIMEOUT: 0x107, ESP_ERR_NOT_ALLOWED: 0x10d,
+    });
+    for (const [k, v] of Object.entries(ESP_ERR)) assert.equal(espErrName(v), k);
+    assert.equal(espErrName(0x108), '0x108');
+    assert.equal(espErrName(-2), '0xfffffffe');
+  });
+});
+
+describe('CRC-32 (protocol/crc32.ts)', () => {
+  it('the check value, ranges of a buffer, the table, and slices of every length', () => {
+    const nine = utf8Encode('123456789');
+    assert.equal(crc32(nine), 0xcbf43926);
+    assert.equal(crc32(new Uint8Array(0)), 0);
+    assert.equal(crc32(concat(utf8Encode('xx'), nine, utf8Encode('y')), 2, 11), 0xcbf43926);
+    assert.equal(crc32(concat(utf8Encode('xx'), nine), 2), 0xcbf43926);
+    const t = crc32Table();
+    assert.equal(t.length, 256);
+    assert.deepEqual([t[0], t[1], t[2], t[8], t[128], t[255]], [0, 0x77073096, 0xee0e612c, 0x0edb8832, 0xedb88320, 0x2d02ef8d]);
+    assert.equal(crc32Table(), t, 'built once');
+    assert.equal(CRC_SLICE_MAX, 1024);
+    const data = filled(1100, 11);
+    const run = (k: number) => crc32(data, 0, k);
+    assert.equal(crc32Slice(run(5), run(5), 0), 0);
+    for (const [a, n] of [[0, 1], [3, 1], [1, 2], [7, 3], [0, 4], [9, 31], [2, 255], [40, 256], [1, 1023], [0, 1024], [76, 1024]] as const) {
+      assert.equal(crc32Slice(run(a), run(a + n), n), crc32(data, a, a + n), `slice ${a}+${n}`);
+    }
   });
 });
