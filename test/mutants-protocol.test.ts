@@ -654,8 +654,9 @@ describe('byte helpers: checks, UTF-8, hex, base64, reader and writer (protocol/
     assert.deepEqual(fromHex(''), new Uint8Array(0));
     refused(() => fromHex('abc'), RangeError, 'hex must be an even number of hex digits');
     refused(() => fromHex('0g', 'key'), RangeError, 'key must be an even number of hex digits');
-    refused(() => fromHex(' 00'), RangeError, 'hex must be an even number of hex digits');
-    refused(() => fromHex('00 '), RangeError, 'hex must be an even number of hex digits');
+    refused(() => fromHex(' 0'), RangeError, 'hex must be an even number of hex digits');
+    refused(() => fromHex('0 '), RangeError, 'hex must be an even number of hex digits');
+    refused(() => fromHex('g000'), RangeError, 'hex must be an even number of hex digits');
     refused(() => fromHex(1 as never), TypeError, 'hex must be a string, got number');
   });
 
@@ -665,7 +666,7 @@ describe('byte helpers: checks, UTF-8, hex, base64, reader and writer (protocol/
       ['\ue000', [0xee, 0x80, 0x80]], ['\uffff', [0xef, 0xbf, 0xbf]], ['\ud800\udc00', [0xf0, 0x90, 0x80, 0x80]], ['\udbff\udfff', [0xf4, 0x8f, 0xbf, 0xbf]],
       ['\ud800', [0xef, 0xbf, 0xbd]], ['\udbff', [0xef, 0xbf, 0xbd]], ['\udc00', [0xef, 0xbf, 0xbd]], ['\udfff', [0xef, 0xbf, 0xbd]],
       ['\ud800a', [0xef, 0xbf, 0xbd, 0x61]], ['\ud800\ud800\udc00', [0xef, 0xbf, 0xbd, 0xf0, 0x90, 0x80, 0x80]], ['\udc00\ud800', [0xef, 0xbf, 0xbd, 0xef, 0xbf, 0xbd]],
-      ['\ud800\ue000', [0xef, 0xbf, 0xbd, 0xee, 0x80, 0x80]], ['a\u0000', [0x61, 0]], ['é\u007f', [0xc3, 0xa9, 0x7f]],
+      ['\ud800\ue000', [0xef, 0xbf, 0xbd, 0xee, 0x80, 0x80]], ['\udc00\udc00', [0xef, 0xbf, 0xbd, 0xef, 0xbf, 0xbd]], ['a\u0000', [0x61, 0]], ['é\u007f', [0xc3, 0xa9, 0x7f]],
     ];
     for (const [s, bytes] of cases) assert.deepEqual([...utf8Encode(s)], bytes, JSON.stringify(s));
     assert.deepEqual(utf8Encode(''), new Uint8Array(0));
@@ -779,6 +780,8 @@ describe('status codes and ESP-IDF error names (protocol/status.ts)', () => {
   });
 });
 
+let crcInstances = 0;
+
 describe('CRC-32 (protocol/crc32.ts)', () => {
   it('the check value, ranges of a buffer, the table, and slices of every length', () => {
     const nine = utf8Encode('123456789');
@@ -797,5 +800,21 @@ describe('CRC-32 (protocol/crc32.ts)', () => {
     for (const [a, n] of [[0, 1], [3, 1], [1, 2], [7, 3], [0, 4], [9, 31], [2, 255], [40, 256], [1, 1023], [0, 1024], [76, 1024]] as const) {
       assert.equal(crc32Slice(run(a), run(a + n), n), crc32(data, a, a + n), `slice ${a}+${n}`);
     }
+  });
+
+  it('a fresh instance of the module builds the same tables (each is built once per process, on first use)', async () => {
+    // A new URL is a new module instance, with its own (not yet built) byte table and shift table.
+    const fresh = (await import(`../protocol/crc32.js?instance=${++crcInstances}`)) as typeof import('../protocol/crc32.js');
+    const data = filled(1100, 12);
+    // The shift table first (crc32Slice builds it and needs the byte table for nothing).
+    assert.equal(fresh.crc32Slice(crc32(data, 0, 3), crc32(data, 0, 1027), 1024), crc32(data, 3, 1027));
+    for (const [a, n] of [[0, 1], [5, 2], [1, 7], [9, 8], [2, 9], [100, 64], [7, 513], [1, 1023]] as const) {
+      assert.equal(fresh.crc32Slice(crc32(data, 0, a), crc32(data, 0, a + n), n), crc32(data, a, a + n), `slice ${a}+${n}`);
+    }
+    assert.equal(fresh.crc32(utf8Encode('123456789')), 0xcbf43926);
+    const t = fresh.crc32Table();
+    assert.notEqual(t, crc32Table(), 'its own table');
+    assert.deepEqual(t, crc32Table());
+    assert.equal(fresh.crc32Table(), t);
   });
 });
