@@ -37,6 +37,22 @@ describe('transcript: exact layout and bounds (docs/protocol.md §5)', () => {
     assert.equal(MAX_TRANSCRIPT, 8 + 1 + 1 + 2 + 6 + 4 + 32 + 1 + 32 + 1 + 64 + 16);
   });
 
+  it('the firmware version: ASCII and non-ASCII text, each as its UTF-8 bytes after their count', () => {
+    const version = (v: string) => { const t = buildTranscript({ ...fields, firmwareVersion: v }, nonce); return [...t.subarray(54, t.length - 33)]; };
+    assert.deepEqual(version(''), [0]);
+    assert.deepEqual(version('v1\u007f'), [3, 0x76, 0x31, 0x7f]);
+    assert.deepEqual(version('vé'), [3, 0x76, 0xc3, 0xa9]);
+    assert.deepEqual(version('é1'), [3, 0xc3, 0xa9, 0x31]);
+    assert.deepEqual(version('\u0080'), [2, 0xc2, 0x80]);
+    assert.deepEqual(version('x'.repeat(32)), [32, ...new Array(32).fill(0x78)]);
+    assert.deepEqual(version('é'.repeat(16)), [32, ...new Array(16).fill([0xc3, 0xa9]).flat()]);
+    const out = new Uint8Array(MAX_TRANSCRIPT).fill(0xee);
+    const n = writeTranscript({ ...fields, firmwareVersion: 'aé' }, nonce, out);
+    assert.deepEqual([...out.subarray(54, n)], [3, 0x61, 0xc3, 0xa9, 16, ...new Array(16).fill(0x11), ...new Array(16).fill(0xd0)]);
+    assert.throws(() => buildTranscript({ ...fields, firmwareVersion: 5 as never }, nonce), (e: unknown) => e instanceof TypeError && (e as Error).message === 'firmwareVersion must be a string, got number');
+    assert.throws(() => buildTranscript({ ...fields, firmwareVersion: 'x'.repeat(31) + 'é' }, nonce), /^RangeError: firmwareVersion must be at most 32 bytes$/);
+  });
+
   it('writeTranscript returns the length and writes nothing past it', () => {
     const out = new Uint8Array(MAX_TRANSCRIPT + 8).fill(0xee);
     const n = writeTranscript({ ...fields, firmwareVersion: 'x'.repeat(32) }, new Uint8Array(64).fill(7), out);
@@ -383,6 +399,11 @@ describe('frame decoder: what each push and flush gives (protocol/frame.ts)', ()
     assert.deepEqual(flushed(0xa5, 0x5a, 0x05, 0x00, 0xfa, 0xfe), [`log ${utf8Decode(Uint8Array.of(0xa5, 0x5a, 0x05, 0x00, 0xfa, 0xfe))}`]);
     assert.deepEqual(flushed(...header(5)), ['truncated incomplete frame abandoned after 6 bytes', `log ${utf8Decode(header(5))}`]);
     assert.deepEqual(flushed(...header(5000)), ['oversize frame length 5000 exceeds 1024', `log ${utf8Decode(header(5000))}`]);
+    // Each short candidate in turn, its size counted from its own SYNC.
+    assert.deepEqual(flushed(0xa5, 0x5a, 0x00, 0xa5, 0x5a), ['truncated incomplete frame abandoned after 5 bytes',
+      'truncated incomplete frame abandoned after 2 bytes', 'log \ufffdZ\u0000\ufffdZ']);
+    assert.deepEqual(flushed(...header(3), 0xa5, ...header(2).subarray(1)).slice(0, 2), ['truncated incomplete frame abandoned after 12 bytes',
+      'truncated incomplete frame abandoned after 6 bytes']);
     // LEN 0 is never a frame, even followed by the CRC of nothing.
     assert.deepEqual(flushed(...header(0), 0, 0, 0, 0, 0x0a), [`log ${utf8Decode(concat(header(0), new Uint8Array(4)))}`]);
   });
