@@ -26,7 +26,7 @@ const GROUPS = {
   // protocol/: framing, codec, CRC, SAS tokens, transcripts, device ids.
   protocol: {
     mutate: ['protocol/**/*.ts', '!protocol/index.ts'],
-    spec: ['mutants-protocol', 'keyblock', 'protocol', 'sas', 'verify'],
+    spec: ['mutants-protocol', 'chip-table', 'keyblock', 'protocol', 'sas', 'verify'],
   },
   // The verifier and the in-memory backend.
   verify: {

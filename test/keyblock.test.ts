@@ -38,5 +38,7 @@ describe('key blocks: sizes, slots and names', () => {
     assert.throws(() => blockName(6), (e: unknown) => e instanceof RangeError && e.message === 'block must be 0..5, got 6');
     assert.throws(() => blockName(true), (e: unknown) => e instanceof TypeError && e.message === 'block must be a block name such as BLOCK_KEY0 or a slot 0..5');
     assert.throws(() => blockSlot('BLOCK_KEY9', 'b'), (e: unknown) => e instanceof RangeError && e.message.startsWith('b must be'));
+    assert.throws(() => blockSlot('BLOCK_KEY9'), (e: unknown) => e instanceof RangeError && e.message === 'block must be BLOCK_KEY0..BLOCK_KEY5, got "BLOCK_KEY9"');
+    assert.throws(() => blockSlot(7), (e: unknown) => e instanceof RangeError && e.message === 'block must be 0..5, got 7');
   });
 });
