@@ -15,7 +15,7 @@ import { type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore
 import type { EfuseSummary } from '../host/espefuse/summary.js';
 import { DERIVATION_SCHEME, deriveKey, masterId } from '../host/keys.js';
 import { type AuditEntry, AuditLog, chainLine, MemoryAudit, verifyAuditFile } from '../host/provision/audit.js';
-import { survey } from '../host/provision/batch.js';
+import { plansBurn, survey, type SurveyRow } from '../host/provision/batch.js';
 import { defaultChallenge } from '../host/provision/challenge.js';
 import { MAX_PARALLEL, provisionBatch } from '../host/provision/parallel.js';
 import { countOutcomes, CSV_COLUMNS, type Report, reportCsv, reportJson, writeReport } from '../host/provision/report.js';
@@ -485,11 +485,13 @@ describe('audit log: files, chain lines and checks', () => {
     const file = join(dir, `f${++n}`);
     writeFileSync(file, 'x');
     const under = join(file, 'audit.jsonl');
-    await assert.rejects(new AuditLog(under).append(entry(0)), (e: EfuseAttestError) => e.code === 'AUDIT_IO' && e.message.startsWith(`cannot write the audit log ${under}: `));
+    await assert.rejects(new AuditLog(under).append(entry(0)), (e: EfuseAttestError) => e.code === 'AUDIT_IO' && e.message.startsWith(`cannot write the audit log ${under}: `) &&
+      ['EEXIST', 'ENOTDIR'].includes((e.cause as NodeJS.ErrnoException).code!));
     const asDir = join(dir, `g${++n}`);
     mkdirSync(asDir);
     const log = new AuditLog(asDir);
-    await assert.rejects(log.append(entry(0)), (e: EfuseAttestError) => e.code === 'AUDIT_IO' && e.message.startsWith(`cannot write the audit log ${asDir}: `));
+    await assert.rejects(log.append(entry(0)), (e: EfuseAttestError) => e.code === 'AUDIT_IO' && e.message.startsWith(`cannot write the audit log ${asDir}: `) &&
+      (e.cause as NodeJS.ErrnoException).code === 'EISDIR');
     // A failed append does not stop the next one.
     const ok = new AuditLog(join(dir, `h${n}.jsonl`));
     await Promise.allSettled([ok.append(entry(0)), ok.append(entry(1))]);
@@ -499,12 +501,14 @@ describe('audit log: files, chain lines and checks', () => {
   it('a last line longer than the 64 KiB tail is still found; one before chaining makes prev the hash of all bytes', async () => {
     const path = join(dir, `long${++n}.jsonl`);
     const log = new AuditLog(path);
-    const big = { ...entry(0), detail: 'x'.repeat(70 * 1024) };
-    await log.append(big);
+    const big = { ...entry(2), detail: 'x'.repeat(70 * 1024) };
+    await log.append(entry(0));
     await log.append(entry(1));
+    await log.append(big);
+    await log.append(entry(3));
     const lines = readFileSync(path, 'utf8').split('\n');
-    assert.equal(lines[1], chainLine(JSON.stringify(entry(1)), (JSON.parse(lines[0]!) as { hash: string }).hash));
-    assert.equal((await verifyAuditFile(path)).ok, true);
+    assert.equal(lines[3], chainLine(JSON.stringify(entry(3)), (JSON.parse(lines[2]!) as { hash: string }).hash), 'prev is the long line\'s own hash');
+    assert.deepEqual([(await verifyAuditFile(path)).entries, (await verifyAuditFile(path)).ok], [4, true]);
 
     // Many chained lines, the last short: the tail holds it.
     const many = join(dir, `many${++n}.jsonl`);
@@ -523,7 +527,8 @@ describe('audit log: files, chain lines and checks', () => {
 
   it('verifyAuditFile: a missing file is AUDIT_IO; an empty one is an empty chain; unchained lines only: the head is the hash of all bytes', async () => {
     const missing = join(dir, 'missing.jsonl');
-    await assert.rejects(verifyAuditFile(missing), (e: EfuseAttestError) => e.code === 'AUDIT_IO' && e.message.startsWith(`cannot read the audit log ${missing}: `));
+    await assert.rejects(verifyAuditFile(missing), (e: EfuseAttestError) => e.code === 'AUDIT_IO' && e.message.startsWith(`cannot read the audit log ${missing}: `) &&
+      (e.cause as NodeJS.ErrnoException).code === 'ENOENT');
     const empty = join(dir, `e${++n}.jsonl`);
     writeFileSync(empty, '');
     assert.deepEqual(await verifyAuditFile(empty), { entries: 0, unchained: 0, head: sha256(''), ok: true });
@@ -543,6 +548,20 @@ describe('audit log: files, chain lines and checks', () => {
     assert.deepEqual(await verifyAuditFile(path), { entries: 1, unchained: 0, head: sha256(''), ok: false, broken: { line: 2, reason: 'the line is not valid JSON' } });
   });
 
+  it('verifyAuditFile: each break named in-process, with its line and reason; ok false and no head', async () => {
+    const path = join(dir, `t${++n}.jsonl`);
+    const log = new AuditLog(path);
+    for (let i = 0; i < 3; i++) await log.append(entry(i));
+    const good = readFileSync(path, 'utf8').split('\n').slice(0, 3);
+    const check = async (lines: string[], line: number, reason: string) => {
+      writeFileSync(path, lines.join('\n') + '\n');
+      assert.deepEqual(await verifyAuditFile(path), { entries: line - 1, unchained: 0, head: sha256(''), ok: false, broken: { line, reason } });
+    };
+    await check([good[0]!, JSON.stringify(entry(9)), good[1]!], 2, 'the line is not chained (inserted, or its hash fields were removed)');
+    await check([good[0]!, good[2]!], 2, 'its prev hash is not the hash of the line before it (a line before it was edited, removed or inserted)');
+    await check([good[0]!, good[1]!.replace('"ms":1', '"ms":7'), good[2]!], 2, 'its content does not match its hash (the line was edited)');
+  });
+
   it('MemoryAudit keeps a copy of each entry', async () => {
     const a = new MemoryAudit();
     const e = entry(0);
@@ -552,7 +571,16 @@ describe('audit log: files, chain lines and checks', () => {
   });
 });
 
-describe('survey with a master', () => {
+describe('survey with a master, plansBurn', () => {
+  it('plansBurn: a burn-new or a burn-escrowed row alone is a planned burn; verify, refuse and unknown are not', () => {
+    const row = (plan: SurveyRow['plan']): SurveyRow => ({ target: 't', block: BLOCK, plan, detail: '', commands: [] });
+    assert.equal(plansBurn([row('burn-new')]), true);
+    assert.equal(plansBurn([row('verify'), row('burn-escrowed')]), true);
+    assert.equal(plansBurn([row('verify'), row('refuse'), row('unknown')]), false);
+    assert.equal(plansBurn([]), false);
+  });
+
+
   it('the listing is read once and each device sees only its own id\'s records; key bytes wiped', async () => {
     const store = new MapStore();
     const a = new MemoryEfuse();
@@ -605,6 +633,17 @@ describe('defaultChallenge: the device proves the key just burned', () => {
     assert.deepEqual([c.ef.opened, c.closed()], [2, 2]);
     // The device id the answer must carry is the target's.
     await assert.rejects(challenge({ ...c.target(0), deviceId: '02ffffffffff' }, c.key), (e: unknown) => e instanceof VerificationError && e.reason === 'DEVICE');
+  });
+
+  it('a port: opened at the link\'s baud, else the one given (a baud out of range is refused before any port is opened); the link closed', async () => {
+    for (const [linkBaud, optBaud, got] of [[5, 9600, 5], [undefined, 7, 7]] as const) {
+      let closed = 0;
+      const ef = new MemoryEfuse();
+      ef.openDevice = async () => ({ path: '/nonexistent/tty-efa', ...(linkBaud ? { baud: linkBaud } : {}), close: async () => { closed++; } });
+      await assert.rejects(defaultChallenge({ baud: optBaud })({ efuse: ef, chip: ef.chip, deviceId: ef.mac, block: BLOCK, slot: 0 }, new Uint8Array(32)),
+        { name: 'RangeError', message: `baud must be 300..5000000, got ${got}` });
+      assert.equal(closed, 1);
+    }
   });
 
   it('the token block (the device answers KEY_ROLE): a token for this device, valid now, verified with the key; another key is SIGNATURE', async () => {
