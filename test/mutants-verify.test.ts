@@ -8,7 +8,7 @@ import { createDevice } from '../device/src/device.js';
 import { keyGeneration, keyMap, MemoryNonceStore, MemoryRevocationStore, type Revocation, type SpendResult, Verifier } from '../host/backend.js';
 import { VerificationError } from '../host/errors.js';
 import { deviceIdToBytes } from '../protocol/deviceid.js';
-import { DEFAULT_MAX_TOKEN_LIFETIME, hmacSha256, resourceDevice, verifyAttestation, verifyToken } from '../host/verify.js';
+import { DEFAULT_MAX_TOKEN_LIFETIME, hmacSha256, resourceDevice, verifyAttestation, verifyMany, verifyToken } from '../host/verify.js';
 import { buildTranscript, formatSasToken, sasStringToSign, toBase64, toHex } from '../protocol/index.js';
 import { softChip } from './support/soft-chip.js';
 import { TEST_KEY } from './support/targets.js';
@@ -370,5 +370,30 @@ describe('Verifier: a nonce store that also holds the revocations (check and spe
     const v = new Verifier({ keys, nonces: store, revocations });
     await v.close();
     assert.deepEqual([store.calls, closed], [[['close']], 1]);
+  });
+});
+
+describe('verifyMany: what a malformed item or argument says', () => {
+  it('an item that is not an object with a response object: MALFORMED with the exact message; not an array: TypeError', () => {
+    const good = { ...signed({}), key: TEST_KEY };
+    const items = [null, 5, 'x', { ...good, response: null }, { ...good, response: 'r' }, { nonce: good.nonce, key: TEST_KEY }, good];
+    const out = verifyMany(items as never);
+    assert.equal(out.length, items.length);
+    for (let i = 0; i < 6; i++) {
+      const e = out[i] as VerificationError;
+      assert.ok(e instanceof VerificationError, `item ${i}`);
+      assert.deepEqual([e.reason, e.message], ['MALFORMED', `item ${i} is malformed: an item must be an object with nonce, response and key`]);
+    }
+    assert.equal((out[6] as { deviceId: string }).deviceId, toHex(id));
+    assert.throws(() => verifyMany('nope' as never), { name: 'TypeError', message: 'items must be an array' });
+  });
+
+  it('the firmware id returned is a copy: a later change to the answer does not change it', () => {
+    const a = signed({});
+    const fw = toHex(a.response.firmwareId);
+    const v = verifyAttestation(a, { key: TEST_KEY });
+    a.response.firmwareId[0] ^= 1;
+    assert.equal(v.firmwareId, fw);
+    assert.equal(toHex(v.firmwareIdBytes), fw);
   });
 });
