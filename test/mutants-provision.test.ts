@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EfuseAttestError, EscrowError, EXIT, VerificationError } from '../host/errors.js';
+import { DeviceError, EfuseAttestError, EscrowError, EXIT, VerificationError } from '../host/errors.js';
 import type { EfuseController } from '../host/efuse/controller.js';
 import { type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, newRecord } from '../host/escrow/store.js';
 import type { EfuseSummary } from '../host/espefuse/summary.js';
@@ -405,6 +405,8 @@ describe('reports: CSV cells, JSON, the file written, the counts', () => {
       'virt a.bin,02aabbccdd01,esp32s3,BLOCK_KEY0,provisioned,verified,false,true,12,,\n' +
       'port x,,esp32s3,BLOCK_KEY0,failed,,true,false,0,E,boom\n');
     assert.equal(reportCsv(report([])), CSV_COLUMNS.join(',') + '\n');
+    // null (a report read back from JSON, say) is an empty cell too, never "null".
+    assert.equal(reportCsv(report([dev({ deviceId: null as never, state: null as never })])).split('\n')[1], 'virt a.bin,,esp32s3,BLOCK_KEY0,provisioned,,false,true,12,,');
   });
 
   it('cells a spreadsheet would run as a formula get a quote; commas, quotes and line breaks are quoted', () => {
@@ -644,6 +646,13 @@ describe('defaultChallenge: the device proves the key just burned', () => {
         { name: 'RangeError', message: `baud must be 300..5000000, got ${got}` });
       assert.equal(closed, 1);
     }
+  });
+
+  it('a block without an HMAC_UP key: the device\'s KEY_PURPOSE error is the challenge\'s, the link closed', async () => {
+    const c = chip('BLOCK_KEY0');
+    await assert.rejects(defaultChallenge({ timeoutMs: 1000, retries: 0 })(c.target(2), c.key), (e: unknown) => e instanceof DeviceError && e.statusName === 'KEY_PURPOSE' &&
+      e.message === 'device error KEY_PURPOSE: ESP_FAIL: key block BLOCK_KEY2 purpose is USER (0), not HMAC_UP (8)');
+    assert.equal(c.closed(), 1);
   });
 
   it('the token block (the device answers KEY_ROLE): a token for this device, valid now, verified with the key; another key is SIGNATURE', async () => {
