@@ -31,7 +31,7 @@ const GROUPS = {
   // The verifier and the in-memory backend.
   verify: {
     mutate: ['host/verify.ts', 'host/backend.ts'],
-    spec: ['mutants-verify', 'verify', 'verifier', 'sas'],
+    spec: ['mutants-verify', 'verify', 'verify-many', 'verifier', 'sas'],
   },
   // The firmware's device logic, as compiled for the host (api.ts, main.ts and native.ts run only on XS).
   device: {
@@ -48,11 +48,16 @@ const GROUPS = {
     mutate: ['host/escrow/store.ts'],
     spec: ['mutants-escrow', 'escrow-nonces', 'escrow-contract'],
   },
-  // Provisioning and the espefuse driver use espefuse's virtual chips (Python): slow, run last.
+  // Provisioning on the in-memory eFuse (test/support/memory-efuse.ts) with a file vault and audit
+  // log: no Python, no emulator, no PostgreSQL. Left out by its grep: the contract's virtual-chip and
+  // port cases and the parallel run on virtual chips (espefuse), and the PostgreSQL audit check;
+  // provision.test.ts and provision-pg.test.ts drive the same code through espefuse and PostgreSQL.
   provision: {
     mutate: ['host/provision/**/*.ts'],
-    spec: ['provision', 'provision-parallel', 'audit-chain'],
+    spec: ['mutants-provision', 'provision-resume', 'provision-batch', 'efuse-contract', 'audit-chain', 'provision-parallel'],
+    grep: '/^(?!eFuse controller contract: virtual chip|eFuse controllers for a port|provision --parallel: several ports in one station 4 virtual chips|tamper-evident audit PostgreSQL)/',
   },
+  // The espefuse driver uses espefuse's virtual chips (Python): slow, run last.
   espefuse: {
     mutate: ['host/espefuse/**/*.ts'],
     spec: ['espefuse-driver', 'keyfiles', 'provision'],
@@ -69,7 +74,7 @@ export default {
   testRunner: 'mocha',
   mochaOptions: {
     spec: g.spec.filter((s) => existsSync(`test/${s}.test.ts`)).map((s) => `dist/test/${s}.test.js`),
-    grep: IN_MEMORY,
+    grep: g.grep ?? IN_MEMORY,
   },
   buildCommand: 'npx tsc -p tsconfig.json',
   checkers: ['typescript'],
@@ -87,8 +92,8 @@ export default {
   incremental: true,
   incrementalFile: `mutation/${group}.json`,
   // The sandbox needs the sources, tests and tsconfig; not the virtualenv or build outputs
-  // (the espefuse groups put the virtualenv back: their tests run espefuse).
-  ignorePatterns: ['dist', 'emulator/build', 'reports', 'mutation', '.efuse-attest', '.stryker-tmp', ...(group === 'provision' || group === 'espefuse' ? [] : ['.venv'])],
+  // (the espefuse group puts the virtualenv back: its tests run espefuse).
+  ignorePatterns: ['dist', 'emulator/build', 'reports', 'mutation', '.efuse-attest', '.stryker-tmp', ...(group === 'espefuse' ? [] : ['.venv'])],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${group}.html` },
   jsonReporter: { fileName: `reports/mutation/${group}.json` },

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createDevice } from '../device/src/device.js';
-import { keyGeneration, keyMap, MemoryRevocationStore, Verifier } from '../host/backend.js';
+import { keyGeneration, keyMap, MemoryNonceStore, MemoryRevocationStore, type Revocation, type SpendResult, Verifier } from '../host/backend.js';
 import { VerificationError } from '../host/errors.js';
 import { deviceIdToBytes } from '../protocol/deviceid.js';
-import { DEFAULT_MAX_TOKEN_LIFETIME, hmacSha256, resourceDevice, verifyAttestation, verifyToken } from '../host/verify.js';
+import { DEFAULT_MAX_TOKEN_LIFETIME, hmacSha256, resourceDevice, verifyAttestation, verifyMany, verifyToken } from '../host/verify.js';
 import { buildTranscript, formatSasToken, sasStringToSign, toBase64, toHex } from '../protocol/index.js';
 import { softChip } from './support/soft-chip.js';
 import { TEST_KEY } from './support/targets.js';
@@ -232,6 +232,7 @@ describe('verifier refusals: exact messages and argument names', () => {
 
   it('verifyAttestation and verifyToken name their arguments and say what was required', () => {
     assert.throws(() => deviceIdToBytes('zz'), /^RangeError: deviceId must be 12 hex digits/);
+    assert.throws(() => verifyAttestation(signed({}), { key: TEST_KEY, deviceId: 'zz' }), /^RangeError: deviceId must be 12 hex digits/);
     assert.throws(() => verifyToken(token('h/devices/d', now + 5), { key: new Uint8Array(31), now }), /^RangeError: key/);
     assert.throws(() => verifyToken(token('h/devices/d', now + 5), { key: TEST_KEY, now, maxLifetimeSeconds: 0 }), /maxLifetimeSeconds/);
     assert.throws(() => verifyToken(token('h/devices/d', now + 86_401), { key: TEST_KEY, now }), /valid until 1970-01-13T13:46:41\.000Z, more than 86400 s/);
@@ -300,5 +301,99 @@ describe('revocations: what the refusal says', () => {
     const d = v.challenge();
     await assert.rejects(v.verify({ nonce: d.nonce, response: dev.attest(d.nonce, 0) }),
       (e: unknown) => reason('REVOKED')(e) && new RegExp(`^device 7cdfa100005a key generation ${gen} in BLOCK_KEY0 is revoked since `).test((e as Error).message));
+  });
+});
+
+describe('Verifier: a nonce store that also holds the revocations (check and spend in one call)', () => {
+  const keys = keyMap([[`${toHex(id)}/0`, TEST_KEY]]);
+
+  /** A revocation-aware nonce store recording its calls; `answer` is what spendUnlessRevoked returns. */
+  function bothStore(revocations: MemoryRevocationStore, now: () => number) {
+    const inner = new MemoryNonceStore({ now });
+    const calls: unknown[][] = [];
+    const store = {
+      name: 'both://test', epoch: inner.epoch, answer: 'ok' as SpendResult | Revocation, calls,
+      stats: () => inner.stats(),
+      close: async () => { calls.push(['close']); },
+      spend: async (...args: unknown[]) => { calls.push(['spend', ...args]); return 'ok' as SpendResult; },
+      holds: (r: unknown) => r === revocations,
+      spendUnlessRevoked: async (...args: unknown[]) => { calls.push(['spendUnlessRevoked', ...args]); return store.answer; },
+    };
+    return store;
+  }
+
+  it('passes the challenge id, its epoch, the time it has left, device, block and key; replay, stale and a revocation refuse', async () => {
+    let t = 10_000;
+    const revocations = new MemoryRevocationStore();
+    const store = bothStore(revocations, () => t);
+    const v = new Verifier({ keys, nonces: store, revocations, now: () => t, challengeTtlMs: 1_000 });
+    const answer = () => { const c = v.challenge(); return { nonce: c.nonce, response: dev.attest(c.nonce, 0) }; };
+    const a = answer();
+    t += 400;
+    assert.equal((await v.verify(a)).deviceId, toHex(id));
+    assert.equal(store.calls.length, 1);
+    const [what, cid, epoch, ttl, device, block, key] = store.calls[0]!;
+    assert.deepEqual([what, typeof cid, epoch, ttl, device, block, key], ['spendUnlessRevoked', 'string', store.epoch, 600, toHex(id), 'BLOCK_KEY0', TEST_KEY]);
+
+    store.answer = 'replay';
+    await assert.rejects(v.verify(answer()), /^VerificationError: this challenge was already answered \(replay\)$/);
+    store.answer = 'stale';
+    await assert.rejects(v.verify(answer()), (e: unknown) => reason('NONCE_STALE')(e) &&
+      (e as Error).message === 'this challenge predates the history of the nonce store both://test (restarted without its records); ask for a new challenge');
+    store.answer = { deviceId: toHex(id), block: 'BLOCK_KEY0', reason: 'lost', revokedAt: '2026-12-01T00:00:00.000Z' };
+    await assert.rejects(v.verify(answer()), (e: unknown) => reason('REVOKED')(e) && (e as Error).message === 'device 7cdfa100005a BLOCK_KEY0 is revoked (lost) since 2026-12-01T00:00:00.000Z');
+    store.answer = { deviceId: toHex(id), block: 'BLOCK_KEY0', revokedAt: '2026-12-01T00:00:00.000Z' };
+    await assert.rejects(v.verify(answer()), (e: unknown) => reason('REVOKED')(e) && (e as Error).message === 'device 7cdfa100005a BLOCK_KEY0 is revoked since 2026-12-01T00:00:00.000Z');
+
+    // A forged answer is refused before the store is asked: it cannot use up the challenge.
+    store.calls.length = 0;
+    const f = answer();
+    await assert.rejects(v.verify({ ...f, response: { ...f.response, mac: new Uint8Array(32) } }), reason('MAC'));
+    assert.deepEqual(store.calls, []);
+  });
+
+  it('a store that does not hold these revocations is only asked to spend', async () => {
+    const revocations = new MemoryRevocationStore();
+    const store = bothStore(new MemoryRevocationStore(), Date.now);
+    const v = new Verifier({ keys, nonces: store, revocations });
+    const c = v.challenge();
+    assert.ok(await v.verify({ nonce: c.nonce, response: dev.attest(c.nonce, 0) }));
+    assert.deepEqual(store.calls.map((x) => x[0]), ['spend']);
+    assert.equal(v.pending, 0, 'pending counts the memory store only');
+  });
+
+  it('close() closes the nonce store and the revocation store', async () => {
+    const revocations = new MemoryRevocationStore();
+    let closed = 0;
+    revocations.close = async () => { closed++; };
+    const store = bothStore(revocations, Date.now);
+    const v = new Verifier({ keys, nonces: store, revocations });
+    await v.close();
+    assert.deepEqual([store.calls, closed], [[['close']], 1]);
+  });
+});
+
+describe('verifyMany: what a malformed item or argument says', () => {
+  it('an item that is not an object with a response object: MALFORMED with the exact message; not an array: TypeError', () => {
+    const good = { ...signed({}), key: TEST_KEY };
+    const items = [null, 5, 'x', { ...good, response: null }, { ...good, response: 'r' }, { nonce: good.nonce, key: TEST_KEY }, good];
+    const out = verifyMany(items as never);
+    assert.equal(out.length, items.length);
+    for (let i = 0; i < 6; i++) {
+      const e = out[i] as VerificationError;
+      assert.ok(e instanceof VerificationError, `item ${i}`);
+      assert.deepEqual([e.reason, e.message], ['MALFORMED', `item ${i} is malformed: an item must be an object with nonce, response and key`]);
+    }
+    assert.equal((out[6] as { deviceId: string }).deviceId, toHex(id));
+    assert.throws(() => verifyMany('nope' as never), { name: 'TypeError', message: 'items must be an array' });
+  });
+
+  it('the firmware id returned is a copy: a later change to the answer does not change it', () => {
+    const a = signed({});
+    const fw = toHex(a.response.firmwareId);
+    const v = verifyAttestation(a, { key: TEST_KEY });
+    a.response.firmwareId[0] ^= 1;
+    assert.equal(v.firmwareId, fw);
+    assert.equal(toHex(v.firmwareIdBytes), fw);
   });
 });
