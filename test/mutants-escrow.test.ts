@@ -549,8 +549,9 @@ describe('escrow lock file', function () {
 
   it('a lock that cannot be made is ESCROW_IO', async () => {
     const path = join(dir, 'missing', 'v.lock');
-    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }),
-      escrowError('ESCROW_IO', new RegExp(`^cannot lock the vault \\(${path}\\): .*\\(ENOENT\\); nothing was changed$`)));
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), (e: unknown) =>
+      escrowError('ESCROW_IO', new RegExp(`^cannot lock the vault \\(${path}\\): .*\\(ENOENT\\); nothing was changed$`))(e)
+      && (e as Error & { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT');
   });
 });
 

@@ -257,7 +257,8 @@ describe('espefuse: the silicon side file', () => {
       { chip: 'esp32s9', keys: {} }, { chip: 7, keys: {} }, { keys: {} },
       { chip: 'esp32s3', keys: { BLOCK_KEY6: k } }, { chip: 'esp32s3', keys: { XBLOCK_KEY1: k } }, { chip: 'esp32s3', keys: { BLOCK_KEY1X: k } },
       { chip: 'esp32s3', keys: { BLOCK_KEY1: k.toUpperCase() } }, { chip: 'esp32s3', keys: { BLOCK_KEY1: k + '0' } },
-      { chip: 'esp32s3', keys: { BLOCK_KEY1: k.slice(1) } }, { chip: 'esp32s3', keys: { BLOCK_KEY1: 'x' + k } }, { chip: 'esp32s3', keys: { BLOCK_KEY1: 5 } }]) {
+      { chip: 'esp32s3', keys: { BLOCK_KEY1: k.slice(1) } }, { chip: 'esp32s3', keys: { BLOCK_KEY1: 'x' + k } }, { chip: 'esp32s3', keys: { BLOCK_KEY1: 5 } },
+      { chip: 'esp32s3', keys: { BLOCK_KEY1: [k] } }, { chip: 'esp32s3', keys: { BLOCK_KEY1: k, BLOCK_KEY6: k } }]) {
       writeFileSync(path, JSON.stringify(bad));
       await assert.rejects(readSilicon(image), code('SILICON_FORMAT', FORMAT), JSON.stringify(bad));
     }
@@ -266,8 +267,9 @@ describe('espefuse: the silicon side file', () => {
     rmSync(path);
     mkdirSync(path);
     await assert.rejects(readSilicon(image), code('SILICON_IO', new RegExp(`^cannot read ${path}: .*\\(EISDIR\\)$`)));
-    await assert.rejects(writeSiliconKey(join(dir, 'no', 'such', 'chip.bin'), 'esp32s3', 'BLOCK_KEY0', KEY),
-      code('SILICON_IO', new RegExp(`^cannot write ${join(dir, 'no', 'such', 'chip.bin')}\\.silicon\\.json: .*\\(ENOENT\\)$`)));
+    await assert.rejects(writeSiliconKey(join(dir, 'no', 'such', 'chip.bin'), 'esp32s3', 'BLOCK_KEY0', KEY), (e: unknown) =>
+      code('SILICON_IO', new RegExp(`^cannot write ${join(dir, 'no', 'such', 'chip.bin')}\\.silicon\\.json: .*\\(ENOENT\\)$`))(e)
+      && (e as Error & { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT');
   });
 });
 
@@ -318,6 +320,12 @@ describe('espefuse: finding espefuse and its Python', () => {
     assert.equal(espefusePython(script('e1', `#!${py}\nimport sys\n`)), py);
     assert.equal(espefusePython(script('e2', `#! ${py}  \n`)), py);
     assert.equal(espefusePython(script('e8', ` #!${py}\r\n`)), py, 'the first line is trimmed');
+    assert.equal(espefusePython(script('e9', `x#!${py}\n`)), undefined, '#! starts the line');
+    assert.equal(espefusePython(script('e10', `#!${py}x\n`)), undefined, 'nothing after the Python');
+    const wrapper = script('python3.12-wrapper', '#!/bin/sh\n');
+    assert.equal(espefusePython(script('t9', `#! /bin/sh\n'''exec' "${py}" "$0" "$@"\n`)), py, 'a space after #!');
+    assert.equal(espefusePython(script('t10', `x#!/bin/sh\n'''exec' "${py}" "$0" "$@"\n`)), undefined, '#! starts the line');
+    assert.equal(espefusePython(script('t11', `#!/bin/sh\n'''exec' "${wrapper}" "$0" "$@"\n`)), undefined, 'the path ends in python and its version');
     assert.equal(espefusePython(script('e3', `#!${noexec}\n`)), undefined, 'not executable');
     assert.equal(espefusePython(script('e4', `#!/usr/bin/env python3\n`)), undefined, 'env: not a path to Python');
     assert.equal(espefusePython(script('e5', `#!${py} -u\n`)), undefined);
@@ -364,6 +372,12 @@ describe('espefuse driver: pure helpers', () => {
     assert.ok(t.startsWith('start word0 word0 word0 word1'), t);
     assert.ok(t.length >= 300 && t.length < 330, `stops past 300 characters: ${t.length}`);
     assert.equal(espefuseErrorText('A fatal error occurred:\n\nlast\n'), 'A fatal error occurred: last', 'an empty fatal line: the last lines');
+    assert.equal(espefuseErrorText('A fatal error occurred:\nnext line\n'), 'next line', 'trimmed');
+    assert.equal(espefuseErrorText('A fatal error occurred:Burning\u2502BLOCK_KEY0\n'), 'Burning BLOCK_KEY0', 'a box character is a space');
+    assert.equal(espefuseErrorText('A fatal error occurred: bad error: thing\n'), 'bad error: thing', 'error: only at the start');
+    assert.equal(espefuseErrorText('error:x\n'), 'x');
+    assert.equal(espefuseErrorText(`error: ${'a'.repeat(300)}\nnext\n`), 'a'.repeat(300), 'no line added once 300 characters are reached');
+    assert.equal(espefuseErrorText(`error: ${'a'.repeat(299)}\nnext\n`), `${'a'.repeat(299)} next`);
   });
 
   it('espefuseErrorText without an error line: the last three lines, without the banner', () => {
