@@ -6,7 +6,7 @@
 // mocha runs the compiled dist/test/*.test.js as usual with the mutants selected at run time. The
 // TypeScript checker drops the mutants that do not compile. Coverage is per test, so each mutant
 // runs only the tests that reach it. Each group carries only the fast in-memory tests that reach its
-// code: no emulator, no espefuse (Python) unless the group is the espefuse driver, no Redis; the
+// code: no emulator, no espefuse (Python) unless the group is provisioning (or espefuse with STRYKER_PYTHON=1), no Redis; the
 // escrow group starts its own PostgreSQL and SoftHSM token once per run, as its tests do.
 //
 // Incremental: each group keeps its last result in mutation/<group>.json (committed), so a re-run
@@ -57,12 +57,18 @@ const GROUPS = {
     spec: ['mutants-provision', 'provision-resume', 'provision-batch', 'efuse-contract', 'audit-chain', 'provision-parallel'],
     grep: '/^(?!eFuse controller contract: virtual chip|eFuse controllers for a port|provision --parallel: several ports in one station 4 virtual chips|tamper-evident audit PostgreSQL)/',
   },
-  // The espefuse driver uses espefuse's virtual chips (Python): slow, run last.
+  // The espefuse code: by default only the fast tests without Python (mutants-espefuse: the summary
+  // parser, side file, locating espefuse, the driver's command mode against a shell-script espefuse;
+  // keyfiles). The session worker (worker.ts, worker.py) is reached only by the Python tests:
+  // STRYKER_PYTHON=1 adds them (espefuse-driver, provision; they need .venv in the sandbox).
   espefuse: {
     mutate: ['host/espefuse/**/*.ts'],
-    spec: ['espefuse-driver', 'keyfiles', 'provision'],
+    spec: ['mutants-espefuse', 'keyfiles', ...(process.env.STRYKER_PYTHON === '1' ? ['espefuse-driver', 'provision'] : [])],
   },
 };
+
+/** Whether the group's tests run espefuse in Python, and so need the virtualenv in the sandbox. */
+const python = group === 'espefuse' && process.env.STRYKER_PYTHON === '1';
 
 const g = GROUPS[group];
 if (!g) throw new Error(`STRYKER_GROUP must be one of ${Object.keys(GROUPS).join(', ')}`);
@@ -92,8 +98,8 @@ export default {
   incremental: true,
   incrementalFile: `mutation/${group}.json`,
   // The sandbox needs the sources, tests and tsconfig; not the virtualenv or build outputs
-  // (the espefuse group puts the virtualenv back: its tests run espefuse).
-  ignorePatterns: ['dist', 'emulator/build', 'reports', 'mutation', '.efuse-attest', '.stryker-tmp', ...(group === 'espefuse' ? [] : ['.venv'])],
+  // (groups whose tests run espefuse in Python put the virtualenv back).
+  ignorePatterns: ['dist', 'emulator/build', 'reports', 'mutation', '.efuse-attest', '.stryker-tmp', ...(python ? [] : ['.venv'])],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${group}.html` },
   jsonReporter: { fileName: `reports/mutation/${group}.json` },

@@ -7,7 +7,17 @@ import { EscrowError } from '../host/errors.js';
 import { checkRecord, entryOf, type EscrowRecord, mergeRecord, newRecord, STATES, stateRank } from '../host/escrow/store.js';
 import { blockName, blockSlot } from '../protocol/keyblock.js';
 import { DERIVATION_SCHEME } from '../host/keys.js';
-import { equalBytes } from '../protocol/index.js';
+import { equalBytes, toHex } from '../protocol/index.js';
+import { spawnSync } from 'node:child_process';
+import { createDecipheriv, createHash, createHmac, scryptSync } from 'node:crypto';
+import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gcmOpen, gcmSeal, type Kek, PassphraseKek, recordAad, rewrap, seal, unseal } from '../host/escrow/envelope.js';
+import { FileLock } from '../host/escrow/lock.js';
+import { cleanLeftovers, keyFileLeftovers } from '../host/escrow/leftovers.js';
+import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, verifyAuditRows } from '../host/escrow/pg-schema.js';
+import { canonical, CHECK_MESSAGE, DEFAULT_KDF, encodeHeader, FILE_KEY_AAD, FORMAT, FORMAT_1, HEADER_SIZE, type Header, KDF_SCRYPT, kdfInLimits, KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, parseRecords, readHeader, sortedRecords, TAG_SIZE } from '../host/escrow/vault-format.js';
 
 const KEY = new Uint8Array(32).fill(0x5c);
 const T0 = '2026-01-02T03:04:05.678Z';
@@ -160,5 +170,484 @@ describe('escrow store rules: mergeRecord (what put does with an existing record
       e instanceof EscrowError && e.code === 'ESCROW_CONFLICT' && /is for esp32s3, not esp32c3/.test(e.message));
     // The comparison is the caller's: a comparator that says "equal" merges.
     assert.equal(mergeRecord(old, base({ key: other, state: 'verified' }), () => true).state, 'verified');
+  });
+});
+
+// ---- vault file format, envelope encryption, the lock file, leftovers, the PostgreSQL audit chain ----
+
+const escrowError = (code: string, msg: string | RegExp) => (e: unknown): boolean => {
+  assert.ok(e instanceof EscrowError, String(e));
+  assert.equal(e.code, code);
+  if (typeof msg === 'string') assert.equal(e.message, msg); else assert.match(e.message, msg);
+  return true;
+};
+/** Cheap scrypt parameters: these tests check the arithmetic, not the cost. */
+const FAST_KDF = { log2N: 4, r: 1, p: 1 };
+
+describe('escrow vault format: limits and header', () => {
+  it('kdfInLimits: integer parameters in range, scrypt memory at most 512 MiB', () => {
+    assert.equal(kdfInLimits({ log2N: 14, r: 1, p: 1 }), true);
+    assert.equal(kdfInLimits({ log2N: 20, r: 4, p: 4 }), true, '128 · 2^20 · 4 is exactly 512 MiB');
+    assert.equal(kdfInLimits({ log2N: 20, r: 5, p: 1 }), false, 'over 512 MiB');
+    assert.equal(kdfInLimits({ log2N: 17, r: 16, p: 1 }), true);
+    for (const k of [{ log2N: 13, r: 8, p: 1 }, { log2N: 21, r: 1, p: 1 }, { log2N: 15, r: 0, p: 1 }, { log2N: 15, r: 17, p: 1 },
+      { log2N: 15, r: 8, p: 0 }, { log2N: 15, r: 8, p: 5 }, { log2N: 15.5, r: 8, p: 1 }, { log2N: 15, r: 8.5, p: 1 }, { log2N: 15, r: 8, p: 1.5 }]) {
+      assert.equal(kdfInLimits(k), false, JSON.stringify(k));
+    }
+    assert.deepEqual(DEFAULT_KDF, { log2N: 15, r: 8, p: 1 });
+    assert.equal(kdfInLimits(DEFAULT_KDF), true);
+  });
+
+  const header = (over: Partial<Header> = {}): Header => ({
+    format: FORMAT, kekKind: KEK_SCRYPT, kdf: { log2N: 15, r: 8, p: 1 }, salt: new Uint8Array(32).fill(0x11),
+    check: new Uint8Array(16).fill(0x22), nonce: new Uint8Array(12).fill(0x33), generation: 0x01020304, ...over,
+  });
+
+  it('encodeHeader: magic, format, KEK kind, scrypt parameters, salt, check, nonce, big-endian generation', () => {
+    const h = encodeHeader(header());
+    assert.equal(h.length, HEADER_SIZE);
+    assert.equal(Buffer.from(h).toString('hex'), Buffer.from('EFAVAULT').toString('hex') + '0201' + '0f0801' + '000000'
+      + '11'.repeat(32) + '22'.repeat(16) + '33'.repeat(12) + '01020304');
+    const p = encodeHeader(header({ kekKind: KEK_PKCS11 }));
+    assert.deepEqual([...p.subarray(8, 16)], [2, 2, 0, 0, 0, 0, 0, 0], 'a PKCS#11 KEK has no scrypt parameters');
+  });
+
+  it('readHeader reads back what encodeHeader wrote, also from a view at an offset', () => {
+    const h = header({ generation: 0xfffffffe });
+    const file = new Uint8Array(7 + HEADER_SIZE + TAG_SIZE + 5);
+    file.set(encodeHeader(h), 7);
+    const view = file.subarray(7);
+    assert.deepEqual(readHeader(view, 'v'), h);
+    const p = header({ kekKind: KEK_PKCS11, kdf: { log2N: 0, r: 0, p: 0 } });
+    const pf = new Uint8Array(HEADER_SIZE + TAG_SIZE);
+    pf.set(encodeHeader(p));
+    assert.deepEqual(readHeader(pf, 'v'), p);
+    const one = new Uint8Array(HEADER_SIZE + TAG_SIZE);
+    one.set(encodeHeader(header({ format: FORMAT_1, kekKind: KDF_SCRYPT })));
+    assert.equal(readHeader(one, 'v').format, 1);
+  });
+
+  it('readHeader refuses: no magic (ESCROW_FORMAT), truncated, unknown format, altered header bytes', () => {
+    const good = new Uint8Array(HEADER_SIZE + TAG_SIZE);
+    good.set(encodeHeader(header()));
+    const altered = (i: number, v: number) => { const c = Uint8Array.from(good); c[i] = v; return c; };
+    const notVault = escrowError('ESCROW_FORMAT', '/x/v is not an efuse-attest vault (no EFAVAULT header)');
+    assert.throws(() => readHeader(good.subarray(0, 7), '/x/v'), notVault);
+    assert.throws(() => readHeader(altered(0, 0x65), '/x/v'), notVault);
+    assert.throws(() => readHeader(altered(7, 0x55), '/x/v'), notVault);
+    assert.throws(() => readHeader(good.subarray(0, 8), '/x/v'), escrowError('ESCROW_TAMPERED', 'the vault /x/v is truncated (8 bytes): it was damaged; nothing was changed'));
+    assert.throws(() => readHeader(good.subarray(0, HEADER_SIZE + TAG_SIZE - 1), '/x/v'), escrowError('ESCROW_TAMPERED', /truncated \(95 bytes\)/));
+    assert.equal(readHeader(good.subarray(0, HEADER_SIZE + TAG_SIZE), '/x/v').generation, 0x01020304);
+    for (const f of [0, 3, 255]) {
+      assert.throws(() => readHeader(altered(8, f), '/x/v'), escrowError('ESCROW_FORMAT', `the vault /x/v has format version ${f}, which this efuse-attest does not read`));
+    }
+    const invalid = escrowError('ESCROW_TAMPERED', 'the vault /x/v has an invalid header: it was altered or damaged; nothing was changed');
+    for (const [i, v] of [[9, 0], [9, 3], [10, 13], [10, 21], [11, 0], [11, 17], [12, 0], [12, 5], [13, 1], [14, 1], [15, 1]]) {
+      assert.throws(() => readHeader(altered(i!, v!), '/x/v'), invalid, `byte ${i} = ${v}`);
+    }
+    // Format 2 with a PKCS#11 KEK: bytes 10..12 must be zero.
+    const pk = new Uint8Array(HEADER_SIZE + TAG_SIZE);
+    pk.set(encodeHeader(header({ kekKind: KEK_PKCS11 })));
+    for (const i of [10, 11, 12]) { const c = Uint8Array.from(pk); c[i] = 1; assert.throws(() => readHeader(c, '/x/v'), invalid, `pkcs11 byte ${i}`); }
+    // Format 1 knows only scrypt.
+    const f1 = Uint8Array.from(pk);
+    f1[8] = FORMAT_1;
+    assert.throws(() => readHeader(f1, '/x/v'), invalid, 'format 1 with a PKCS#11 KEK');
+    const f1bad = Uint8Array.from(good);
+    f1bad[8] = FORMAT_1;
+    f1bad[10] = 30;
+    assert.throws(() => readHeader(f1bad, '/x/v'), invalid, 'format 1 scrypt out of limits');
+  });
+
+  it('keys, AAD, check value and canonical form', () => {
+    assert.equal(keyOf('7cdfa1000001', 'BLOCK_KEY2'), '7cdfa1000001/BLOCK_KEY2');
+    const head = new Uint8Array(HEADER_SIZE).map((_, i) => i);
+    assert.deepEqual(FILE_KEY_AAD(head), Buffer.concat([Buffer.from('efuse-attest vault file key\0'), Buffer.from(head.subarray(0, 48))]));
+    assert.deepEqual(Buffer.from(kekCheck('pkcs11:token/kek')), createHash('sha256').update('pkcs11:token/kek').digest().subarray(0, 16));
+    assert.equal(kekCheck('x').length, 16);
+    const a = base({ deviceId: '7cdfa1000002', block: 'BLOCK_KEY0' });
+    const b = base({ deviceId: '7cdfa1000001', block: 'BLOCK_KEY3' });
+    const c = base({ deviceId: '7cdfa1000001', block: 'BLOCK_KEY1' });
+    const m = new Map([[keyOf(a.deviceId, a.block), a], [keyOf(b.deviceId, b.block), b], [keyOf(c.deviceId, c.block), c]]);
+    assert.deepEqual(sortedRecords(m), [c, b, a]);
+    assert.equal(canonical(m).toString('utf8'), JSON.stringify([c, b, a].map((r) => ({ ...r, key: '5c'.repeat(32) }))));
+    assert.equal(CHECK_MESSAGE, 'efuse-attest vault passphrase check');
+  });
+});
+
+describe('escrow vault format: parseRecords', () => {
+  const kek = PassphraseKek.derive('pw', undefined, FAST_KDF);
+  const record = base({ deviceId: '7cdfa1000001', block: 'BLOCK_KEY1', state: 'burned' });
+  const plain = (doc: unknown) => Buffer.from(JSON.stringify(doc), 'utf8');
+  const invalid = (why: string | RegExp) => escrowError('ESCROW_FORMAT', typeof why === 'string'
+    ? `the vault /v decrypts but its content is invalid (${why})` : new RegExp(`^the vault /v decrypts but its content is invalid \\(${why.source}\\)$`));
+  async function sealedRecord(r: EscrowRecord = record): Promise<Record<string, unknown>> {
+    const s = await seal(kek, r.key, recordAad(r.deviceId, r.block, r.chip));
+    const { key: _k, ...fields } = r;
+    return { ...fields, sealed: { kek: s.kek, wrappedKey: toHex(s.wrappedKey), ct: toHex(s.ct) } };
+  }
+
+  it('format 1: hex keys; format 2: sealed keys opened with the KEK, and their sealed forms kept', async () => {
+    const one = await parseRecords(plain({ format: 1, records: [{ ...record, key: '5c'.repeat(32) }] }), 1, undefined, '/v');
+    assert.deepEqual([...one.records.entries()], [['7cdfa1000001/BLOCK_KEY1', record]]);
+    assert.equal(one.sealed.size, 0);
+    const s = await sealedRecord();
+    const two = await parseRecords(plain({ format: 2, records: [s] }), 2, kek, '/v');
+    assert.deepEqual([...two.records.entries()], [['7cdfa1000001/BLOCK_KEY1', record]]);
+    const st = two.sealed.get('7cdfa1000001/BLOCK_KEY1')!;
+    assert.equal(st.kek, kek.id);
+    assert.equal(toHex(st.ct), (s.sealed as { ct: string }).ct);
+    assert.equal(toHex(st.wrappedKey), (s.sealed as { wrappedKey: string }).wrappedKey);
+    assert.ok(!('sealed' in two.records.get('7cdfa1000001/BLOCK_KEY1')!));
+  });
+
+  it('refuses: not JSON, wrong format or no list, bad keys, duplicates — naming the record', async () => {
+    await assert.rejects(parseRecords(Buffer.from('{'), 1, undefined, '/v'), invalid('not JSON'));
+    await assert.rejects(parseRecords(plain({ format: 2, records: [] }), 1, undefined, '/v'), invalid('no records list'));
+    await assert.rejects(parseRecords(plain({ format: 1, records: {} }), 1, undefined, '/v'), invalid('no records list'));
+    assert.equal((await parseRecords(plain({ format: 1, records: [] }), 1, undefined, '/v')).records.size, 0);
+    for (const key of [undefined, 5, '5C'.repeat(32), '5c'.repeat(31), '5c'.repeat(33), 'x' + '5c'.repeat(32)]) {
+      await assert.rejects(parseRecords(plain({ format: 1, records: [{ ...record, key }] }), 1, undefined, '/v'), invalid('record 0 key is not 64 hex digits'), String(key));
+    }
+    await assert.rejects(parseRecords(plain({ format: 1, records: [null] }), 1, undefined, '/v'), invalid('record 0 key is not 64 hex digits'));
+    const dup = { ...record, key: '5c'.repeat(32) };
+    await assert.rejects(parseRecords(plain({ format: 1, records: [dup, { ...dup, state: 'escrowed' }] }), 1, undefined, '/v'), invalid('two records for 7cdfa1000001 BLOCK_KEY1'));
+    await assert.rejects(parseRecords(plain({ format: 1, records: [dup, { ...dup, chip: 'esp8266' }] }), 1, undefined, '/v'), invalid(/record 1\.chip must be one of .*/));
+    const s = await sealedRecord();
+    const sealedOf = s.sealed as Record<string, unknown>;
+    for (const bad of [undefined, null, { ...sealedOf, kek: 5 }, { ...sealedOf, wrappedKey: 5 }, { ...sealedOf, ct: 5 },
+      { ...sealedOf, wrappedKey: '' }, { ...sealedOf, ct: 'abc' }, { ...sealedOf, wrappedKey: 'AB' + (sealedOf.wrappedKey as string) }, { ...sealedOf, ct: (sealedOf.ct as string) + 'g0' },
+      { ...sealedOf, ct: 'x' + (sealedOf.ct as string) + 'x' }]) {
+      await assert.rejects(parseRecords(plain({ format: 2, records: [{ ...s, sealed: bad }] }), 2, kek, '/v'), invalid('record 0 has no sealed key'), JSON.stringify(bad));
+    }
+    await assert.rejects(parseRecords(plain({ format: 2, records: [{ ...s, block: 'BLOCK_KEY9' }] }), 2, kek, '/v'), invalid(/record 0\.block must be .*/));
+    // A sealed key moved to another record does not open: the integrity error is the envelope's own.
+    await assert.rejects(parseRecords(plain({ format: 2, records: [{ ...s, block: 'BLOCK_KEY2' }] }), 2, kek, '/v'),
+      escrowError('ESCROW_TAMPERED', /^a data key does not unwrap with key-encryption key scrypt:/));
+    const other = PassphraseKek.derive('other', undefined, FAST_KDF);
+    await assert.rejects(parseRecords(plain({ format: 2, records: [s] }), 2, other, '/v'),
+      escrowError('ESCROW_KEK', `record 0 of the vault /v is wrapped by key-encryption key ${kek.id}, not by the one given (${other.id}); nothing was changed`));
+    const s2 = await sealedRecord(base({ deviceId: '7cdfa1000001', block: 'BLOCK_KEY1', chip: 'esp32s3' }));
+    await assert.rejects(parseRecords(plain({ format: 2, records: [s, s2] }), 2, kek, '/v'), invalid('two records for 7cdfa1000001 BLOCK_KEY1'));
+  });
+});
+
+describe('escrow envelope: AES-GCM layers and KEKs', () => {
+  const K = new Uint8Array(32).fill(9);
+  const aad = Buffer.from('aad');
+
+  it('gcmSeal: nonce ‖ ciphertext ‖ tag, a fresh nonce each time; gcmOpen reverses it or says undefined', () => {
+    const a = gcmSeal(K, new Uint8Array(5).fill(1), aad);
+    const b = gcmSeal(K, new Uint8Array(5).fill(1), aad);
+    assert.equal(a.length, 12 + 5 + 16);
+    assert.notDeepEqual(a.subarray(0, 12), b.subarray(0, 12));
+    assert.deepEqual(gcmOpen(K, a, aad), Buffer.alloc(5, 1));
+    const empty = gcmSeal(K, new Uint8Array(0), aad);
+    assert.equal(empty.length, 28);
+    assert.deepEqual(gcmOpen(K, empty, aad), Buffer.alloc(0), 'exactly nonce and tag: an empty plaintext');
+    assert.equal(gcmOpen(K, empty.subarray(0, 27), aad), undefined);
+    assert.equal(gcmOpen(K, a, Buffer.from('other')), undefined);
+    assert.equal(gcmOpen(new Uint8Array(32), a, aad), undefined);
+    for (const i of [0, 11, 12, 16, 17, 32]) {
+      const c = Uint8Array.from(a);
+      c[i] ^= 1;
+      assert.equal(gcmOpen(K, c, aad), undefined, `byte ${i}`);
+    }
+    assert.equal(gcmOpen(new Uint8Array(5), a, aad), undefined, 'a bad key size is no answer, not a throw');
+    // Known answer: AES-256-GCM with the stored nonce.
+    const d = createDecipheriv('aes-256-gcm', K, a.subarray(0, 12), { authTagLength: 16 });
+    d.setAAD(aad);
+    d.setAuthTag(a.subarray(17));
+    assert.deepEqual(Buffer.concat([d.update(a.subarray(12, 17)), d.final()]), Buffer.alloc(5, 1));
+  });
+
+  it('recordAad binds device, block and chip', () => {
+    assert.equal(Buffer.from(recordAad('7cdfa1000001', 'BLOCK_KEY0', 'esp32s3')).toString('utf8'), 'efuse-attest escrow key\x007cdfa1000001\x00BLOCK_KEY0\x00esp32s3');
+  });
+
+  /** A KEK that records what it was given. */
+  function recordingKek(id: string): Kek & { seen: Uint8Array[]; aads: Uint8Array[] } {
+    const key = new Uint8Array(32).fill(id.length);
+    const seen: Uint8Array[] = [];
+    const aads: Uint8Array[] = [];
+    return {
+      id, seen, aads,
+      async wrap(dk, a) { seen.push(dk); aads.push(a); return gcmSeal(key, dk, a); },
+      async unwrap(w, a) { aads.push(a); const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); seen.push(dk); return dk; },
+    };
+  }
+
+  it('seal: a random 32-byte data key wrapped by the KEK with the record AAD, then zeroed; unseal opens it', async () => {
+    const kek = recordingKek('k1');
+    const a = recordAad('7cdfa1000001', 'BLOCK_KEY0', 'esp32s3');
+    const s = await seal(kek, KEY, a);
+    assert.equal(s.kek, 'k1');
+    assert.equal(kek.seen[0]!.length, 32);
+    assert.ok(kek.seen[0]!.every((x) => x === 0), 'the data key is wiped after wrapping');
+    assert.deepEqual(kek.aads[0], a);
+    assert.equal(s.ct.length, 12 + 32 + 16);
+    await assert.rejects(seal(kek, new Uint8Array(31), a), RangeError);
+    const key = await unseal(kek, s, a, 'rec');
+    assert.deepEqual(key, KEY);
+    assert.ok(kek.seen[1]!.every((x) => x === 0), 'the unwrapped data key is wiped');
+    await assert.rejects(unseal(recordingKek('k2'), s, a, 'rec'),
+      escrowError('ESCROW_KEK', 'rec is wrapped by key-encryption key k1, not by the one given (k2); nothing was changed'));
+    const tampered = { ...s, ct: Uint8Array.from(s.ct) };
+    tampered.ct[20] ^= 1;
+    await assert.rejects(unseal(kek, tampered, a, 'rec'), escrowError('ESCROW_TAMPERED', 'rec failed its integrity check: it was altered or moved; nothing was changed'));
+  });
+
+  it('unseal refuses a sealed key that is not 32 bytes', async () => {
+    const kek = recordingKek('k1');
+    const a = Buffer.from('a');
+    const dk = new Uint8Array(32).fill(3);
+    const short = { kek: 'k1', wrappedKey: await kek.wrap(Uint8Array.from(dk), a), ct: gcmSeal(dk, new Uint8Array(16), a) };
+    await assert.rejects(unseal(kek, short, a, 'rec'), escrowError('ESCROW_TAMPERED', /^rec failed its integrity check/));
+  });
+
+  it('rewrap: the same ciphertext, the data key under the new KEK, wiped after', async () => {
+    const from = recordingKek('k1');
+    const to = recordingKek('k22');
+    const a = Buffer.from('a');
+    const s = await seal(from, KEY, a);
+    const r = await rewrap(from, to, s, a);
+    assert.equal(r.kek, 'k22');
+    assert.equal(r.ct, s.ct);
+    assert.deepEqual(to.aads[0], a);
+    assert.deepEqual(await unseal(to, r, a, 'rec'), KEY);
+    assert.ok(from.seen[1]!.every((x) => x === 0));
+  });
+
+  it('PassphraseKek: scrypt(passphrase NFC) → key ‖ check; the id from the check; a wrong passphrase refused', async () => {
+    const salt = new Uint8Array(32).fill(4);
+    const out = scryptSync(Buffer.from('caf\u00e9', 'utf8'), salt, 64, { N: 16, r: 1, p: 1 });
+    const check = createHmac('sha256', out.subarray(32)).update('efuse-attest kek passphrase check').digest().subarray(0, 16);
+    const info = { kdf: FAST_KDF, salt, check: Uint8Array.from(check) };
+    const k = PassphraseKek.derive('cafe\u0301', info);
+    assert.equal(k.id, 'scrypt:' + Buffer.from(check.subarray(0, 8)).toString('hex'));
+    assert.deepEqual(k.info, { kdf: FAST_KDF, salt, check: Uint8Array.from(check) });
+    assert.notEqual(k.info.kdf, FAST_KDF, 'a copy');
+    const w = await k.wrap(KEY, aad);
+    assert.deepEqual(gcmOpen(out.subarray(0, 32), w, aad), Buffer.from(KEY), 'the KEK is the first half of the scrypt output');
+    assert.deepEqual(await k.unwrap(w, aad), Buffer.from(KEY));
+    const bytes = PassphraseKek.derive(Buffer.from('caf\u00e9', 'utf8'), info);
+    assert.equal(bytes.id, k.id);
+    const fresh = PassphraseKek.derive('x', undefined, FAST_KDF);
+    assert.deepEqual(fresh.info.kdf, FAST_KDF);
+    assert.equal(fresh.info.salt.length, 32);
+    assert.notDeepEqual(PassphraseKek.derive('x', undefined, FAST_KDF).info.salt, fresh.info.salt, 'a random salt');
+    assert.throws(() => PassphraseKek.derive('cafe', info), escrowError('ESCROW_PASSPHRASE', 'wrong passphrase for the escrow (its key-encryption key does not match); nothing was changed'));
+    assert.throws(() => PassphraseKek.derive(5 as never), (e: unknown) => e instanceof TypeError && e.message === 'passphrase must be a string or a Uint8Array');
+    assert.throws(() => PassphraseKek.derive(''), (e: unknown) => e instanceof RangeError && e.message === 'passphrase must not be empty');
+    assert.throws(() => PassphraseKek.derive(new Uint8Array(0)), (e: unknown) => e instanceof RangeError && e.message === 'passphrase must not be empty');
+    await assert.rejects(k.unwrap(w, Buffer.from('moved')),
+      escrowError('ESCROW_TAMPERED', `a data key does not unwrap with key-encryption key ${k.id}: the record was altered or moved; nothing was changed`));
+    await k.close();
+    await assert.rejects(k.unwrap(w, aad), escrowError('ESCROW_TAMPERED', /does not unwrap/), 'the key is wiped on close');
+  });
+
+  it('PassphraseKek: the default scrypt is N = 2^15, r = 8, p = 1', function () {
+    this.timeout(20_000);
+    const k = PassphraseKek.derive('pw');
+    assert.deepEqual(k.info.kdf, { log2N: 15, r: 8, p: 1 });
+    const out = scryptSync(Buffer.from('pw'), k.info.salt, 64, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    assert.deepEqual(Buffer.from(k.info.check), createHmac('sha256', out.subarray(32)).update('efuse-attest kek passphrase check').digest().subarray(0, 16));
+  });
+});
+
+describe('escrow lock file', function () {
+  this.timeout(10_000);
+  let dir = '';
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-lock-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const deadPid = (): number => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+
+  it('acquire writes the owner (pid, host, boot, time, token) in a 0600 file; release removes only its own', async () => {
+    const path = join(dir, 'v.lock');
+    const lock = await FileLock.acquire(path, 'the vault');
+    assert.equal(lock.path, path);
+    const o = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(o), ['pid', 'host', 'boot', 'since', 'token']);
+    assert.equal(o.pid, process.pid);
+    assert.equal(o.host, hostname());
+    assert.equal(o.boot, existsSync('/proc/sys/kernel/random/boot_id') ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() : '');
+    assert.match(o.token as string, /^[0-9a-f]{24}$/);
+    assert.ok(Math.abs(Date.parse(o.since as string) - Date.now()) < 5000);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    writeFileSync(path, JSON.stringify({ ...o, token: 'someone else' }));
+    await lock.release();
+    assert.ok(existsSync(path), 'a lock that is no longer ours stays');
+    writeFileSync(path, JSON.stringify(o));
+    await lock.release();
+    assert.ok(!existsSync(path));
+    await lock.release();
+  });
+
+  it('a live owner: ESCROW_LOCKED after the timeout, naming the owner and the file', async () => {
+    const path = join(dir, 'v.lock');
+    const held = await FileLock.acquire(path, 'the vault');
+    const since = (JSON.parse(readFileSync(path, 'utf8')) as { since: string }).since;
+    const t0 = Date.now();
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 150 }),
+      escrowError('ESCROW_LOCKED', `the vault is locked by process ${process.pid} on ${hostname()} since ${since}; if no efuse-attest is running there, remove ${path}`));
+    assert.ok(Date.now() - t0 >= 150);
+    writeFileSync(path, JSON.stringify({ pid: deadPid(), host: 'elsewhere', boot: '', since: 's', token: 't' }));
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), escrowError('ESCROW_LOCKED', /locked by process \d+ on elsewhere since s;/),
+      'a dead pid on another host is not known to be dead');
+    writeFileSync(path, 'garbage');
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), escrowError('ESCROW_LOCKED', `the vault is locked by an unknown process; if no efuse-attest is running there, remove ${path}`));
+    writeFileSync(path, JSON.stringify({ pid: 1.5, host: hostname(), token: 't' }));
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), escrowError('ESCROW_LOCKED', /an unknown process/), 'a pid that is not an integer');
+    writeFileSync(path, JSON.stringify({ pid: 1, host: 5, token: 't' }));
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), escrowError('ESCROW_LOCKED', /an unknown process/), 'a host that is not a string');
+    writeFileSync(path, JSON.stringify({ pid: 1, host: hostname(), token: 5 }));
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), escrowError('ESCROW_LOCKED', /an unknown process/), 'a token that is not a string');
+    await held.release();
+  });
+
+  it('stale locks are broken: a dead pid on this host, another boot, an old unowned file', async () => {
+    const path = join(dir, 'v.lock');
+    const boot = existsSync('/proc/sys/kernel/random/boot_id') ? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() : '';
+    writeFileSync(path, JSON.stringify({ pid: deadPid(), host: hostname(), boot, since: 's', token: 't' }));
+    (await FileLock.acquire(path, 'the vault', { timeoutMs: 2000 })).release();
+    await new Promise((r) => setTimeout(r, 20));
+    if (boot !== '') {
+      writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), boot: 'another-boot', since: 's', token: 't' }));
+      const l = await FileLock.acquire(path, 'the vault', { timeoutMs: 2000 });
+      assert.notEqual((JSON.parse(readFileSync(path, 'utf8')) as { token: string }).token, 't');
+      await l.release();
+      writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), boot: '', since: 's', token: 't' }));
+      await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), escrowError('ESCROW_LOCKED', /locked by process/), 'no boot id recorded: the live pid decides');
+      writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), boot, since: 's', token: 't' }));
+      await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), escrowError('ESCROW_LOCKED', /locked by process/), 'same boot, live pid');
+    }
+    writeFileSync(path, '');
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 100, unownedStaleMs: 60_000 }), escrowError('ESCROW_LOCKED', /an unknown process/));
+    const old = new Date(Date.now() - 5000);
+    utimesSync(path, old, old);
+    const l2 = await FileLock.acquire(path, 'the vault', { timeoutMs: 2000, unownedStaleMs: 1000 });
+    await l2.release();
+    assert.ok(!existsSync(path));
+    // A breaker left by a crash is removed once old, and the stale lock then broken.
+    writeFileSync(path, '');
+    utimesSync(path, old, old);
+    writeFileSync(path + '.break', '');
+    utimesSync(path + '.break', old, old);
+    const l3 = await FileLock.acquire(path, 'the vault', { timeoutMs: 2000, unownedStaleMs: 1000 });
+    assert.ok(!existsSync(path + '.break'));
+    await l3.release();
+    // A fresh breaker (someone is breaking it now) is waited for until it is old itself.
+    writeFileSync(path, '');
+    utimesSync(path, old, old);
+    writeFileSync(path + '.break', '');
+    const t0 = Date.now();
+    const l4 = await FileLock.acquire(path, 'the vault', { timeoutMs: 5000, unownedStaleMs: 400 });
+    assert.ok(Date.now() - t0 >= 350, `waited ${Date.now() - t0} ms for the breaker`);
+    assert.ok(!existsSync(path + '.break'));
+    await l4.release();
+  });
+
+  it('a lock that cannot be made is ESCROW_IO', async () => {
+    const path = join(dir, 'missing', 'v.lock');
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), (e: unknown) =>
+      escrowError('ESCROW_IO', new RegExp(`^cannot lock the vault \\(${path}\\): .*\\(ENOENT\\); nothing was changed$`))(e)
+      && (e as Error & { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT');
+  });
+});
+
+describe('escrow leftovers of killed writers', () => {
+  let dir = '';
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-left-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const deadPid = (): number => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+
+  it('removes dead writers\' temp files the filter accepts; keeps live, malformed, pid 0 and filtered ones', async () => {
+    const dead = deadPid();
+    const names = [`.v.${dead}.0123456789ab.tmp`, `.v.${process.pid}.0123456789ab.tmp`, `.v.0.0123456789ab.tmp`, `.w.${dead}.0123456789ab.tmp`,
+      `.v.${dead}.0123456789AB.tmp`, `.v.${dead}.0123456789a.tmp`, `x.v.${dead}.0123456789ab.tmp`, `.v.${dead}.0123456789ab.tmpx`, `..${dead}.0123456789ab.tmp`,
+      `.v.${dead}9999999999999999.0123456789ab.tmp`];
+    for (const n of names) writeFileSync(join(dir, n), 'x');
+    const seen: [string, number][] = [];
+    const removed = await cleanLeftovers(dir, { names: (t, size) => { seen.push([t, size]); return t === 'v'; } });
+    assert.deepEqual(removed, [`.v.${dead}.0123456789ab.tmp`]);
+    assert.deepEqual(readdirSync(dir).sort(), names.slice(1).sort());
+    assert.ok(seen.some(([t, s]) => t === 'w' && s === 1));
+    assert.deepEqual(await cleanLeftovers(join(dir, 'none'), { names: () => true }), []);
+  });
+
+  it('wipe: the bytes are overwritten with zeros before the unlink; without wipe they are not', async () => {
+    const dead = deadPid();
+    const p1 = join(dir, `.k.bin.${dead}.0123456789ab.tmp`);
+    const p2 = join(dir, `.v.${dead}.0123456789ab.tmp`);
+    writeFileSync(p1, Buffer.alloc(32, 0x77));
+    writeFileSync(p2, Buffer.alloc(10, 0x66));
+    const fd1 = openSync(p1, 'r');
+    const fd2 = openSync(p2, 'r');
+    try {
+      assert.deepEqual((await cleanLeftovers(dir, keyFileLeftovers('k.bin'))).sort(), [`.k.bin.${dead}.0123456789ab.tmp`]);
+      assert.ok(existsSync(p2), 'a key-file filter does not take v');
+      assert.deepEqual(await cleanLeftovers(dir, { names: () => true }), [`.v.${dead}.0123456789ab.tmp`]);
+      const b1 = Buffer.alloc(32);
+      readSync(fd1, b1, 0, 32, 0);
+      assert.deepEqual(b1, Buffer.alloc(32), 'wiped');
+      const b2 = Buffer.alloc(10);
+      readSync(fd2, b2, 0, 10, 0);
+      assert.deepEqual(b2, Buffer.alloc(10, 0x66), 'not wiped');
+    } finally {
+      closeSync(fd1);
+      closeSync(fd2);
+    }
+  });
+
+  it('never a symlink, a hard-linked file or a directory', async () => {
+    const dead = deadPid();
+    writeFileSync(join(dir, 'target'), 'keep');
+    symlinkSync(join(dir, 'target'), join(dir, `.v.${dead}.000000000001.tmp`));
+    linkSync(join(dir, 'target'), join(dir, `.v.${dead}.000000000002.tmp`));
+    mkdirSync(join(dir, `.v.${dead}.000000000003.tmp`));
+    assert.deepEqual(await cleanLeftovers(dir, { names: () => true, wipe: true }), []);
+    assert.equal(readFileSync(join(dir, 'target'), 'utf8'), 'keep');
+  });
+
+  it('keyFileLeftovers: the target itself, or a .bin of at most 32 bytes; wiped', () => {
+    const o = keyFileLeftovers('out.key');
+    assert.equal(o.wipe, true);
+    assert.equal(o.names('out.key', 1000), true);
+    assert.equal(o.names('other.key', 32), false);
+    assert.equal(o.names('a.bin', 32), true);
+    assert.equal(o.names('a.bin', 0), true);
+    assert.equal(o.names('a.bin', 33), false);
+    assert.equal(o.names('a.binx', 32), false);
+    assert.equal(o.names('bin', 32), false);
+  });
+});
+
+describe('escrow PostgreSQL audit chain (pure)', () => {
+  const row = (seq: number, prev: Uint8Array, over: Partial<PgAuditRow> = {}): PgAuditRow => {
+    const r = { seq, time: `2026-01-0${seq}T00:00:00Z`, station: 'st', deviceId: '7cdfa1000001', block: 'BLOCK_KEY0', action: 'put', fromState: null, toState: 'escrowed', detail: null, ...over };
+    return { ...r, prev, hash: auditRowHash(prev, r) };
+  };
+
+  it('auditRowHash: SHA-256 of prev and the row as a JSON array', () => {
+    const r = row(1, GENESIS, { detail: 'd', fromState: 'burned' });
+    const body = JSON.stringify([1, r.time, 'st', '7cdfa1000001', 'BLOCK_KEY0', 'put', 'burned', 'escrowed', 'd']);
+    assert.deepEqual(Buffer.from(r.hash), createHash('sha256').update(new Uint8Array(32)).update(body).digest());
+    assert.deepEqual(GENESIS, new Uint8Array(32));
+    assert.equal(LOCK_SCHEMA, 0x45464131);
+    assert.equal(LOCK_AUDIT, 0x45464132);
+  });
+
+  it('verifyAuditRows: entries and head of a good chain; the first broken row and why', () => {
+    const r1 = row(1, GENESIS);
+    const r2 = row(2, r1.hash);
+    const r3 = row(3, r2.hash);
+    assert.deepEqual(verifyAuditRows([]), { entries: 0, head: '00'.repeat(32), ok: true });
+    assert.deepEqual(verifyAuditRows([r1, r2, r3]), { entries: 3, head: Buffer.from(r3.hash).toString('hex'), ok: true });
+    assert.deepEqual(verifyAuditRows([r1, r3]), { entries: 1, head: Buffer.from(r1.hash).toString('hex'), ok: false, broken: { seq: 3, reason: 'expected entry 2 here (an entry was removed or inserted)' } });
+    assert.deepEqual(verifyAuditRows([r2]), { entries: 0, head: '00'.repeat(32), ok: false, broken: { seq: 2, reason: 'expected entry 1 here (an entry was removed or inserted)' } });
+    const wrongPrev = row(2, r2.hash);
+    assert.deepEqual(verifyAuditRows([r1, wrongPrev]), { entries: 1, head: Buffer.from(r1.hash).toString('hex'), ok: false, broken: { seq: 2, reason: 'its prev hash is not the hash of the entry before it' } });
+    const edited = { ...r2, detail: 'edited' };
+    assert.deepEqual(verifyAuditRows([r1, edited, r3]), { entries: 1, head: Buffer.from(r1.hash).toString('hex'), ok: false, broken: { seq: 2, reason: 'its content does not match its hash (the entry was edited)' } });
   });
 });
