@@ -287,7 +287,7 @@ describe('provisionDevice: results, audit lines and escrow on each path', () => 
     assert.equal(r.steps.at(-1)!.step, 'check');
   });
 
-  it('no challenge: burned-unverified, state burned; a record already verified stays verified', async () => {
+  it('no challenge: burned-unverified, state burned; a record already verified stays verified: already-provisioned', async () => {
     const ef = new MemoryEfuse();
     const store = new MapStore();
     const audit = new MemoryAudit();
@@ -295,9 +295,10 @@ describe('provisionDevice: results, audit lines and escrow on each path', () => 
     assert.deepEqual([r.outcome, r.state, r.steps.at(-1)], ['burned-unverified', 'burned', { step: 'challenge', outcome: 'skip', ms: r.steps.at(-1)!.ms, detail: 'no challenge: the record stays "burned"' }]);
     store.records.get(`${ef.mac}/${BLOCK}`)!.state = 'verified';
     const again = await provisionDevice({ efuse: ef, store, audit, block: BLOCK });
-    assert.deepEqual([again.outcome, again.state, again.burned], ['burned-unverified', 'verified', false]);
-    assert.deepEqual(again.steps.slice(1, 4).map((s) => [s.step, s.outcome, s.detail]), [
+    assert.deepEqual([again.outcome, again.state, again.burned], ['already-provisioned', 'verified', false]);
+    assert.deepEqual(again.steps.slice(1).map((s) => [s.step, s.outcome, s.detail]), [
       ['keygen', 'skip', 'using the escrowed key'], ['escrow', 'skip', 'already escrowed (verified)'], ['burn', 'skip', 'already burned'],
+      ['check', 'ok', again.steps[4]!.detail], ['mark-burned', 'ok', undefined], ['challenge', 'skip', 'no challenge: verified by an earlier run'],
     ]);
   });
 
