@@ -6,7 +6,7 @@
 // mocha runs the compiled dist/test/*.test.js as usual with the mutants selected at run time. The
 // TypeScript checker drops the mutants that do not compile. Coverage is per test, so each mutant
 // runs only the tests that reach it. Each group carries only the fast in-memory tests that reach its
-// code: no emulator, no espefuse (Python) unless the group is provisioning (or espefuse with STRYKER_PYTHON=1), no Redis; the
+// code: no emulator, no espefuse (Python) unless the group is espefuse with STRYKER_PYTHON=1, no Redis; the
 // escrow group starts its own PostgreSQL and SoftHSM token once per run, as its tests do.
 //
 // Incremental: each group keeps its last result in mutation/<group>.json (committed), so a re-run

@@ -6,8 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryEfuse } from './support/memory-efuse.js';
-
-const ROOT = new URL('../../', import.meta.url);
+import { ROOT } from './support/vectors.js';
 
 describe('public entries (package exports)', function () {
   this.timeout(20_000);
@@ -15,7 +14,7 @@ describe('public entries (package exports)', function () {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('every subpath of package.json "exports" resolves to a module with exports', async () => {
-    const pkg = JSON.parse(readFileSync(new URL('package.json', ROOT), 'utf8')) as { name: string; exports: Record<string, unknown> };
+    const pkg = JSON.parse(readFileSync(ROOT + 'package.json', 'utf8')) as { name: string; exports: Record<string, unknown> };
     const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json');
     assert.deepEqual(subpaths, ['.', './protocol', './backend', './escrow', './provision']);
     for (const p of subpaths) {

@@ -6,7 +6,7 @@
 import { startEmulator } from '../emulator.js';
 import { Espefuse, type EspefuseOptions } from '../espefuse/driver.js';
 import { EspefuseError, UsageError } from '../errors.js';
-import { chipsWith } from '../../protocol/chips.js';
+import { requireChip, UnsupportedChipError } from '../../protocol/chips.js';
 import { blockName } from '../../protocol/keyblock.js';
 import { readSilicon, removeSiliconKey, siliconPath, writeSiliconKey } from '../espefuse/silicon.js';
 import { type EfuseSummary, keyBlock } from '../espefuse/summary.js';
@@ -54,10 +54,12 @@ export class VirtualChipEfuse implements EfuseController {
   }
 
   checkDevice(): void {
-    const emulated = chipsWith('emulated');
-    if (!emulated.includes(this.chip)) {
+    try {
+      requireChip(this.chip, 'emulated');
+    } catch (err) {
+      if (!(err instanceof UnsupportedChipError)) throw err;
       throw new UsageError(`${this.label}: the challenge runs a virtual chip in the emulator, which does not run ${this.chip} ` +
-        `(it runs ${emulated.join(', ')}); provision it without the challenge (--no-challenge) and challenge it on a board`);
+        `(it runs ${err.supported.join(', ')}); provision it without the challenge (--no-challenge) and challenge it on a board`);
     }
   }
 
