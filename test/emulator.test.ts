@@ -11,10 +11,9 @@ import { startEmulator } from '../host/emulator.js';
 import { verifyAttestation } from '../host/verify.js';
 import { chipName, PURPOSE_HMAC_UP } from '../protocol/index.js';
 import { makeChip } from './support/chips.js';
-import { hostileInput } from './support/fuzz.js';
+import { FUZZ_COUNT, FUZZ_SEED, hostileInput } from './support/fuzz.js';
 import { emulatorTarget } from './support/more-targets.js';
 import { TEST_KEY } from './support/targets.js';
-import { FUZZ_COUNT, FUZZ_SEED } from './fuzz.test.js';
 
 describe('emulator: end to end', function () {
   this.timeout(300_000);

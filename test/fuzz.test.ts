@@ -5,12 +5,10 @@ import assert from 'node:assert/strict';
 import { Client } from '../host/client.js';
 import { verifyAttestation } from '../host/verify.js';
 import { FrameDecoder } from '../protocol/index.js';
-import { hostileInput } from './support/fuzz.js';
+import { FUZZ_COUNT, FUZZ_SEED, hostileInput } from './support/fuzz.js';
 import { memoryLink } from './support/memory-link.js';
 import { TEST_KEY } from './support/targets.js';
 
-export const FUZZ_COUNT = process.env.EFUSE_ATTEST_FUZZ === 'long' ? 100_000 : 5_000;
-export const FUZZ_SEED = Number(process.env.EFUSE_ATTEST_FUZZ_SEED ?? 20261124);
 
 describe('fuzz: device service (in-memory)', function () {
   this.timeout(600_000);

@@ -6,6 +6,10 @@
 import { encodeFrame, encodeRequest, type Request } from '../../protocol/index.js';
 import { prng } from './faulty.js';
 
+/** Inputs per fuzz run: EFUSE_ATTEST_FUZZ=long (npm run fuzz) runs 100,000, CI a short seeded run. */
+export const FUZZ_COUNT = process.env.EFUSE_ATTEST_FUZZ === 'long' ? 100_000 : 5_000;
+export const FUZZ_SEED = Number(process.env.EFUSE_ATTEST_FUZZ_SEED ?? 20261124);
+
 /** `A5 5A 00 04 FF FB` repeated to n bytes: a valid 1024-byte frame header every 6 bytes. */
 export function amplifier(n: number): Uint8Array {
   const pattern = [0xa5, 0x5a, 0x00, 0x04, 0xff, 0xfb];
