@@ -545,6 +545,12 @@ describe('escrow lock file', function () {
     assert.ok(Date.now() - t0 >= 350, `waited ${Date.now() - t0} ms for the breaker`);
     assert.ok(!existsSync(path + '.break'));
     await l4.release();
+    // ... but not past the waiter's own deadline: a breaker that stays fresh does not hold it.
+    writeFileSync(path, '');
+    utimesSync(path, old, old);
+    writeFileSync(path + '.break', '');
+    await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 100, unownedStaleMs: 3000 }), escrowError('ESCROW_LOCKED', /locked by an unknown process/));
+    assert.ok(existsSync(path + '.break') && existsSync(path), 'the breaker and the lock are left to their owner');
   });
 
   it('a lock that cannot be made is ESCROW_IO', async () => {

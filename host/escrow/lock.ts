@@ -92,10 +92,8 @@ export class FileLock {
       const stale = o
         ? o.host === hostname() && ((o.boot !== '' && currentBoot() !== '' && o.boot !== currentBoot()) || !alive(o.pid))
         : (await ageMs(path)) > unownedStale;
-      if (stale) {
-        await breakStale(path, seen, unownedStale);
-        continue;
-      }
+      // Broken (or found gone): try again at once. Another process breaking it: wait, as for a live owner.
+      if (stale && (await breakStale(path, seen, unownedStale))) continue;
       if (Date.now() >= deadline) {
         const who = o ? `process ${o.pid} on ${o.host} since ${o.since}` : 'an unknown process';
         throw new EscrowError(`${what} is locked by ${who}; if no efuse-attest is running there, remove ${path}`, 'ESCROW_LOCKED');
@@ -111,8 +109,11 @@ export class FileLock {
   }
 }
 
-/** Removes the stale lock at `path` if it still holds exactly `seen`, under the breaker lock. */
-async function breakStale(path: string, seen: string, unownedStale: number): Promise<void> {
+/**
+ * Removes the stale lock at `path` if it still holds exactly `seen`, under the breaker lock. False
+ * when another process holds the breaker (it is breaking the lock now), true otherwise.
+ */
+async function breakStale(path: string, seen: string, unownedStale: number): Promise<boolean> {
   const breaker = path + '.break';
   let fh;
   try {
@@ -120,8 +121,7 @@ async function breakStale(path: string, seen: string, unownedStale: number): Pro
   } catch (err) {
     // Another process is breaking it; a breaker left by a crash is itself removed when old.
     if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await ageMs(breaker)) > unownedStale) await unlink(breaker).catch(() => {});
-    await sleep(5);
-    return;
+    return false;
   }
   try {
     await fh.close();
@@ -129,4 +129,5 @@ async function breakStale(path: string, seen: string, unownedStale: number): Pro
   } finally {
     await unlink(breaker).catch(() => {});
   }
+  return true;
 }
