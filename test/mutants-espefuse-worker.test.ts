@@ -299,6 +299,10 @@ describe('espefuse worker: EspefuseWorker against a stand-in worker', function (
       `espefuse summary on ${LABEL} did not finish: its espefuse process (pid ${w.pid}) exited (SIGKILL): (unreadable answer: ${'x'.repeat(200)})`));
     assert.equal(w.how, 'SIGKILL');
     assert.equal(w.stderr, `(unreadable answer: ${'x'.repeat(200)})`);
+    const b = start({ steps: [[{ raw: '\n{"id":$ID,"ok":true}\n' }]] });
+    const wb = await b.w;
+    await assert.rejects(wb.request('summary', {}, { timeoutMs: 5000 }), code('ESPEFUSE_EXITED',
+      `espefuse summary on ${LABEL} did not finish: its espefuse process (pid ${wb.pid}) exited (SIGKILL): (unreadable answer: )`), 'an empty line is no answer either');
   });
 
   it('a worker that cannot serve is WorkerUnavailable with its reason, and ends', async () => {
@@ -415,6 +419,7 @@ describe('espefuse worker: EspefuseWorker against a stand-in worker', function (
     const s = start({ steps: [[{ untilEnd: true }, { waitFile: 'go' }, { send: { ok: true, aborted: true } }, { exit: 0 }]] });
     const w = await s.w;
     const burn = w.request('burn-key', { block: 'BLOCK_KEY3' }, { ...T, critical: true, secret: KEY });
+    const read = w.request('summary', {}, T);
     await until(() => requests(s.log).length === 1, 'the burn was asked');
     await w.close();
     assert.equal(w.gone, false);
@@ -423,7 +428,19 @@ describe('espefuse worker: EspefuseWorker against a stand-in worker', function (
     await until(() => ended(s.log), 'its input was closed');
     go();
     assert.deepEqual(await burn, { id: 1, ok: true, aborted: true });
+    await assert.rejects(read, code('ESPEFUSE_EXITED', `espefuse summary on ${LABEL} did not finish: its espefuse process (pid ${w.pid}) exited (exit 0)`));
     await until(() => w.gone, 'exited');
+    assert.equal(w.how, 'exit 0');
+  });
+
+  it('an answered request\'s time limit is stopped: the worker lives on past it', async () => {
+    // The second answer comes after the first request's 300 ms limit (the stand-in waits 1 s first).
+    const s = start({ steps: [null, [{ waitFile: 'never', ms: 1000 }, { send: { ok: true, json: 'late' } }]] });
+    const w = await s.w;
+    assert.deepEqual(await w.request('summary', {}, { timeoutMs: 300 }), { id: 1, ok: true, json: '{}' });
+    assert.deepEqual(await w.request('summary', {}, T), { id: 2, ok: true, json: 'late' });
+    assert.equal(w.gone, false);
+    await w.close();
     assert.equal(w.how, 'exit 0');
   });
 
@@ -641,6 +658,35 @@ describe('espefuse driver: sessions against a stand-in worker', function () {
     await ef.close();
   });
 
+  it('a session that ended without a word: how it ended, nothing after it', async () => {
+    const { ef, log } = driver({ steps: [null, [{ send: { ok: true, json: summary() } }, { exit: 0 }]] });
+    await ef.summary();
+    const pid = starts(log)[0]!.pid;
+    await until(() => ef.connection.pid === undefined, 'the worker has exited');
+    await assert.rejects(ef.summary(), code('ESPEFUSE_EXITED',
+      `the espefuse session on virt ${image} ended unexpectedly (pid ${pid}, exit 0); summary was not run. Re-read the eFuses before doing anything else`));
+    await ef.close();
+  });
+
+  it('close() while the session is starting ends that session', async () => {
+    const { ef, log } = driver({});
+    const reading = assert.rejects(ef.summary(), code('ESPEFUSE_EXITED', `espefuse summary on virt ${image} did not finish: its espefuse process was let go`));
+    await ef.close();
+    assert.equal(ended(log), true, 'the worker was asked to end');
+    assert.equal(starts(log).length, 1);
+    assert.equal(alive(starts(log)[0]!.pid), false);
+    await reading;
+    assert.deepEqual(ef.connection, { mode: 'session', processes: 1 });
+  });
+
+  it('session: false runs the command even when a worker Python is given', async () => {
+    const s = standIn({ summary: summary() });
+    const ef = new Espefuse('esp32s3', { kind: 'virt', image }, { python: s.path, bin: commandEspefuse(), session: false });
+    assert.equal((await ef.summary()).mac, '7cdfa1000001');
+    assert.deepEqual(ef.connection, { mode: 'command', processes: 1 });
+    assert.deepEqual(s.pids(), []);
+  });
+
   it('a worker that dies during a step fails it with ESPEFUSE_EXITED; the next call opens a new session at once', async () => {
     const { ef, log } = driver({ steps: [null, [{ exit: 4 }]] });
     const first = ef.summary();
@@ -696,6 +742,7 @@ describe('espefuse driver: command-mode process handling', function () {
     writeFileSync(p, `#!/bin/sh
 out=$(readlink /proc/$$/fd/1)
 echo "$$ $(cut -d' ' -f5 /proc/$$/stat) $out $(stat -L -c %a /proc/$$/fd/1) $(stat -L -c %a /proc/$$/fd/2) $*" >> "${join(ctx.dir, 'runs.txt')}"
+echo "NO_COLOR=$NO_COLOR TERM=$TERM COLUMNS=$COLUMNS PYTHONUNBUFFERED=$PYTHONUNBUFFERED PYTHONIOENCODING=$PYTHONIOENCODING EFUSE_ATTEST_PASSPHRASE=\${EFUSE_ATTEST_PASSPHRASE-unset}" > "${join(ctx.dir, 'env.txt')}"
 ${body}
 `);
     chmodSync(p, 0o755);
@@ -706,9 +753,16 @@ ${body}
     : [];
   const ef = (bin: string, timeoutMs?: number) => new Espefuse('esp32s3', { kind: 'virt', image }, { bin, session: false, ...(timeoutMs ? { timeoutMs } : {}) });
 
-  it('output goes to private files that are gone afterwards; a read runs in this process group', async () => {
-    const r = await ef(espefuse('echo out; echo err >&2')).run(['summary']);
+  it('output goes to private files that are gone afterwards; a read runs in this process group, with the child environment', async () => {
+    const saved = process.env.EFUSE_ATTEST_PASSPHRASE;
+    process.env.EFUSE_ATTEST_PASSPHRASE = 'not for children';
+    let r;
+    try { r = await ef(espefuse('echo out; echo err >&2')).run(['summary']); } finally {
+      if (saved === undefined) delete process.env.EFUSE_ATTEST_PASSPHRASE; else process.env.EFUSE_ATTEST_PASSPHRASE = saved;
+    }
     assert.deepEqual(r, { stdout: 'out\n', stderr: 'err\n' });
+    assert.equal(readFileSync(join(ctx.dir, 'env.txt'), 'utf8'),
+      'NO_COLOR=1 TERM=dumb COLUMNS=200 PYTHONUNBUFFERED=1 PYTHONIOENCODING=utf-8 EFUSE_ATTEST_PASSPHRASE=unset\n');
     const [run] = runs();
     assert.equal(run!.mode, '600');
     assert.equal(run!.errMode, '600');
@@ -723,6 +777,8 @@ ${body}
       code('ESPEFUSE_FAILED', `espefuse summary on virt ${image} failed (exit 1): in stdout`));
     await assert.rejects(ef(espefuse('echo "A fatal error occurred: in stdout"; echo "A fatal error occurred: in stderr" >&2; exit 2')).run(['burn-key']),
       code('ESPEFUSE_FAILED', `espefuse burn-key on virt ${image} failed (exit 2): in stderr`));
+    await assert.rejects(ef(espefuse('printf warning >&2; echo "error: bad option"; exit 2')).run(['summary']),
+      code('ESPEFUSE_FAILED', `espefuse summary on virt ${image} failed (exit 2): bad option`), 'stderr and stdout are separate lines');
     await assert.rejects(ef(espefuse('echo "last words" >&2; kill -TERM $$')).run(['summary']),
       code('ESPEFUSE_FAILED', `espefuse summary on virt ${image} failed (SIGTERM): last words`));
   });
@@ -750,6 +806,28 @@ done`);
     const [burn, read] = runs();
     assert.equal(burn!.pgid, burn!.pid, 'a burn runs in its own process group');
     assert.notEqual(read!.pgid, read!.pid);
+    const file = read!.args.at(-1)!;
+    assert.match(file, /\/efuse-attest-summary-[^/]+\/summary\.json$/);
+    assert.equal(existsSync(file), false, 'the summary file is removed');
+  });
+
+  it('SIGINT and SIGTERM are only noted while a burn runs', async () => {
+    const sigint = process.listeners('SIGINT').length;
+    const sigterm = process.listeners('SIGTERM').length;
+    const bin = espefuse(`while [ ! -e "${join(ctx.dir, 'go')}" ]; do sleep 0.05; done`);
+    const burning = ef(bin).run(['burn-key'], { critical: true });
+    await until(() => runs().length === 1, 'the burn runs');
+    assert.equal(process.listeners('SIGINT').length, sigint + 1);
+    assert.equal(process.listeners('SIGTERM').length, sigterm + 1);
+    go();
+    await burning;
+    assert.equal(process.listeners('SIGINT').length, sigint);
+    assert.equal(process.listeners('SIGTERM').length, sigterm);
+    const reading = ef(espefuse(`while [ ! -e "${join(ctx.dir, 'go2')}" ]; do sleep 0.05; done`)).run(['summary']);
+    await until(() => runs().length === 2, 'the read runs');
+    assert.equal(process.listeners('SIGINT').length, sigint, 'not for a read');
+    go('go2');
+    await reading;
   });
 
   it('a read that times out is killed; a burn that times out is left running and told so', async () => {
