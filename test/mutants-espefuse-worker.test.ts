@@ -239,7 +239,10 @@ describe('espefuse worker: EspefuseWorker against a stand-in worker', function (
     assert.equal(w.gone, false);
     assert.equal(w.how, 'running');
     assert.equal(w.stderr, '');
+    const timers = () => process.getActiveResourcesInfo().filter((t) => t === 'Timeout').length;
+    const before = timers();
     await w.close();
+    assert.equal(timers(), before, 'no grace timer left behind to hold this process up');
     assert.equal(w.gone, true);
     assert.equal(w.how, 'exit 0', 'it ended on its own at the end of its input');
     assert.equal(ended(s.log), true);
