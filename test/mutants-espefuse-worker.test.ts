@@ -8,7 +8,7 @@
 // espefuse-session.test.ts.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EspefuseError } from '../host/errors.js';
@@ -599,6 +599,7 @@ describe('espefuse driver: sessions against a stand-in worker', function () {
         [{ send: { ok: false, error: { type: 'FatalError', message: `  BLOCK_KEY0 is read-protected.\n   The key ${hex} can not be read  `, output: 'x' } } }],
         [{ send: { ok: false, error: { type: 'FatalError', message: '', output: 'espefuse v5.0.2\nA fatal error occurred: from the log\n' } } }],
         [{ send: { ok: false } }],
+        [{ send: { ok: false, error: { type: 'X', output: 'A fatal error occurred: an error without a message' } } }],
         [{ send: { ok: false, error: { type: 'X', message: ' \n ', output: `bad ${hex}` } } }],
         [{ send: { ok: true } }],
         [{ send: { ok: true, json: 'not json' } }],
@@ -607,6 +608,7 @@ describe('espefuse driver: sessions against a stand-in worker', function () {
     await assert.rejects(ef.burnKey('BLOCK_KEY0', KEY), code('ESPEFUSE_FAILED', `espefuse burn-key on virt ${image} failed: BLOCK_KEY0 is read-protected. The key [key] can not be read`));
     await assert.rejects(ef.summary(), code('ESPEFUSE_FAILED', `espefuse summary on virt ${image} failed: from the log`));
     await assert.rejects(ef.summary(), code('ESPEFUSE_FAILED', `espefuse summary on virt ${image} failed: no output`));
+    await assert.rejects(ef.summary(), code('ESPEFUSE_FAILED', `espefuse summary on virt ${image} failed: an error without a message`));
     await assert.rejects(ef.burnKey('BLOCK_KEY0', KEY), code('ESPEFUSE_FAILED', `espefuse burn-key on virt ${image} failed: bad [key]`));
     await assert.rejects(ef.summary(), code('ESPEFUSE_OUTPUT', `espefuse summary on virt ${image} gave no JSON`));
     await assert.rejects(ef.summary(), code('ESPEFUSE_OUTPUT', 'espefuse summary output is not what was expected (not JSON)'));
@@ -773,6 +775,11 @@ ${body}
     assert.equal(existsSync(run!.out), false, 'removed');
     assert.notEqual(run!.pgid, run!.pid);
     assert.deepEqual(run!.args, ['--chip', 'esp32s3', '--virt', '--path-efuse-file', image, 'summary']);
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    await ef(espefuse('echo out')).run(['summary']);
+    await assert.rejects(ef(espefuse('exit 1')).run(['summary']), code('ESPEFUSE_FAILED', /exit 1/));
+    assert.equal(fds(), before, 'the output files are closed');
   });
 
   it('a non-zero exit or a signal is ESPEFUSE_FAILED with espefuse\'s own error, from stderr before stdout', async () => {
