@@ -59,11 +59,12 @@ const GROUPS = {
   },
   // The espefuse code: by default only the fast tests without Python (mutants-espefuse: the summary
   // parser, side file, locating espefuse, the driver's command mode against a shell-script espefuse;
-  // keyfiles). The session worker (worker.ts, worker.py) is reached only by the Python tests:
-  // STRYKER_PYTHON=1 adds them (espefuse-driver, provision; they need .venv in the sandbox).
+  // mutants-espefuse-worker: worker.ts and the driver's sessions against a stand-in worker.py written
+  // in Node, and its process handling in command mode; keyfiles). STRYKER_PYTHON=1 adds the tests that
+  // run the real worker.py and espefuse (espefuse-driver, provision; they need .venv in the sandbox).
   espefuse: {
     mutate: ['host/espefuse/**/*.ts'],
-    spec: ['mutants-espefuse', 'keyfiles', ...(process.env.STRYKER_PYTHON === '1' ? ['espefuse-driver', 'provision'] : [])],
+    spec: ['mutants-espefuse', 'mutants-espefuse-worker', 'keyfiles', ...(process.env.STRYKER_PYTHON === '1' ? ['espefuse-driver', 'provision'] : [])],
   },
 };
 

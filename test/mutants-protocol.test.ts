@@ -688,6 +688,8 @@ describe('byte helpers: checks, UTF-8, hex, base64, reader and writer (protocol/
       ['\ud800', [0xef, 0xbf, 0xbd]], ['\udbff', [0xef, 0xbf, 0xbd]], ['\udc00', [0xef, 0xbf, 0xbd]], ['\udfff', [0xef, 0xbf, 0xbd]],
       ['\ud800a', [0xef, 0xbf, 0xbd, 0x61]], ['\ud800\ud800\udc00', [0xef, 0xbf, 0xbd, 0xf0, 0x90, 0x80, 0x80]], ['\udc00\ud800', [0xef, 0xbf, 0xbd, 0xef, 0xbf, 0xbd]],
       ['\ud800\ue000', [0xef, 0xbf, 0xbd, 0xee, 0x80, 0x80]], ['\udc00\udc00', [0xef, 0xbf, 0xbd, 0xef, 0xbf, 0xbd]], ['a\u0000', [0x61, 0]], ['é\u007f', [0xc3, 0xa9, 0x7f]],
+      // A low surrogate after a character that is not a high surrogate is a lone one.
+      ['é\udc00', [0xc3, 0xa9, 0xef, 0xbf, 0xbd]], ['\u0800\udfff', [0xe0, 0xa0, 0x80, 0xef, 0xbf, 0xbd]],
     ];
     for (const [s, bytes] of cases) assert.deepEqual([...utf8Encode(s)], bytes, JSON.stringify(s));
     assert.deepEqual(utf8Encode(''), new Uint8Array(0));
@@ -702,6 +704,8 @@ describe('byte helpers: checks, UTF-8, hex, base64, reader and writer (protocol/
       [[0xf4, 0x90, 0x80, 0x80], '\ufffd'], [[0xf0, 0x8f, 0xbf, 0xbf], '\ufffd'], [[0xf5, 0x80, 0x80, 0x80], '\ufffd\ufffd\ufffd\ufffd'], [[0xf0, 0x90, 0x80], '\ufffd\ufffd\ufffd'],
       [[0xf0, 0x41, 0x80, 0x80], '\ufffdA\ufffd\ufffd'], [[0xf0, 0x90, 0x41, 0x80], '\ufffd\ufffdA\ufffd'], [[0xf0, 0x90, 0x80, 0x41], '\ufffd\ufffd\ufffdA'],
       [[0xe0, 0x80, 0x80], '\ufffd'], [[0xff, 0xfe], '\ufffd\ufffd'], [[0xf7, 0xbf, 0xbf, 0xbf], '\ufffd\ufffd\ufffd\ufffd'],
+      // Only F0..F4 lead a 4-byte sequence: a stray continuation byte or C0 before three more is one U+FFFD each.
+      [[0x80, 0x80, 0x80, 0x80], '\ufffd\ufffd\ufffd\ufffd'], [[0xc0, 0x80, 0x80, 0x80], '\ufffd\ufffd\ufffd\ufffd'],
     ];
     for (const [bytes, s] of cases) assert.equal(utf8Decode(Uint8Array.from(bytes)), s, toHex(Uint8Array.from(bytes)));
     assert.equal(utf8Decode(new Uint8Array(0)), '');
@@ -710,6 +714,9 @@ describe('byte helpers: checks, UTF-8, hex, base64, reader and writer (protocol/
       const s = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 'é' : i % 3 === 1 ? '𝄞' : 'a')).join('');
       assert.equal(utf8Decode(utf8Encode(s)), s, `${n} code points`);
     }
+    // 400 000 code points: more than one String.fromCodePoint call can take as arguments.
+    const long = 'aé€'.repeat(133_334);
+    assert.equal(utf8Decode(utf8Encode(long)), long);
   });
 
   it('base64: padding, the whole alphabet, and refusals naming the argument', () => {
