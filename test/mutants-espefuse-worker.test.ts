@@ -413,6 +413,9 @@ describe('espefuse worker: EspefuseWorker against a stand-in worker', function (
     assert.equal(w.gone, false, 'not killed');
     assert.ok(alive(w.pid!));
     assert.equal(handles(), base, 'a worker let go does not keep this process alive');
+    await w.close(200);
+    assert.equal(w.gone, false, 'close() does not kill a worker finishing a burn it was let go with');
+    assert.ok(alive(w.pid!));
     go();
     await until(() => w.gone, 'the worker exits once the burn is done');
     assert.equal(w.how, 'exit 0');

@@ -38,6 +38,8 @@ export class EspefuseWorker {
   private exit?: { code: number | null; signal: NodeJS.Signals | null };
   private readonly exited: Promise<void>;
   private ending = false;
+  /** A burn that timed out was left to finish (letGo): nothing may kill the worker now. */
+  private burnLeftRunning = false;
 
   private constructor(private readonly child: ChildProcess, readonly label: string) {
     this.exited = new Promise((resolve) => child.on('exit', (code, signal) => { this.exit = { code, signal }; this.onExit(); resolve(); }));
@@ -118,7 +120,8 @@ export class EspefuseWorker {
     if (this.exit) return;
     this.ending = true;
     this.child.stdin!.end();
-    if ([...this.pending.values()].some((p) => p.critical)) return; // a burn finishes on its own
+    // A burn, pending or left running after its time limit, finishes on its own.
+    if (this.burnLeftRunning || [...this.pending.values()].some((p) => p.critical)) return;
     this.busy();
     const timer = setTimeout(() => this.kill(), graceMs);
     try { await this.exited; } finally { clearTimeout(timer); }
@@ -131,6 +134,7 @@ export class EspefuseWorker {
   /** Stops waiting for a worker that is finishing a burn; it exits when done. */
   private letGo(): void {
     this.ending = true;
+    this.burnLeftRunning = true;
     this.child.stdin!.end();
     for (const p of this.pending.values()) { clearTimeout(p.timer); p.reject(this.goneError(p.op, p.critical)); }
     this.pending.clear();
