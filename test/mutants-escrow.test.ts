@@ -12,9 +12,11 @@ import { spawnSync } from 'node:child_process';
 import { createDecipheriv, createHash, createHmac, scryptSync } from 'node:crypto';
 import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gcmOpen, gcmSeal, type Kek, PassphraseKek, recordAad, rewrap, seal, unseal } from '../host/escrow/envelope.js';
 import { FileLock } from '../host/escrow/lock.js';
+import { FileVault } from '../host/escrow/vault.js';
+import { DEFAULT_MODULE, parsePkcs11Uri, PIN_ENV } from '../host/escrow/pkcs11.js';
 import { cleanLeftovers, keyFileLeftovers } from '../host/escrow/leftovers.js';
 import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, verifyAuditRows } from '../host/escrow/pg-schema.js';
 import { canonical, CHECK_MESSAGE, DEFAULT_KDF, encodeHeader, FILE_KEY_AAD, FORMAT, FORMAT_1, HEADER_SIZE, type Header, KDF_SCRYPT, kdfInLimits, KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, parseRecords, readHeader, sortedRecords, TAG_SIZE } from '../host/escrow/vault-format.js';
@@ -649,5 +651,340 @@ describe('escrow PostgreSQL audit chain (pure)', () => {
     assert.deepEqual(verifyAuditRows([r1, wrongPrev]), { entries: 1, head: Buffer.from(r1.hash).toString('hex'), ok: false, broken: { seq: 2, reason: 'its prev hash is not the hash of the entry before it' } });
     const edited = { ...r2, detail: 'edited' };
     assert.deepEqual(verifyAuditRows([r1, edited, r3]), { entries: 1, head: Buffer.from(r1.hash).toString('hex'), ok: false, broken: { seq: 2, reason: 'its content does not match its hash (the entry was edited)' } });
+  });
+});
+
+// ---- the file vault itself (vault.ts), with the cheapest scrypt it accepts and an in-memory KEK ----
+
+describe('escrow file vault: arguments, reads and refusals', function () {
+  this.timeout(30_000);
+  const KDF = { log2N: 14, r: 1, p: 1 };
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-fv-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  /** An AES-GCM KEK kept in memory, standing in for a token's. */
+  const memoryKek = (id: string, fill = 7): Kek => {
+    const key = new Uint8Array(32).fill(fill);
+    return {
+      id,
+      async wrap(dk, a) { return gcmSeal(key, dk, a); },
+      async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
+    };
+  };
+  const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
+
+  it('the constructor refuses a bad path, passphrase or scrypt cost, each with its sentence', () => {
+    assert.throws(() => new FileVault('', { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    assert.throws(() => new FileVault(5 as never, { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    assert.throws(() => new FileVault('v', {}), (e: unknown) => e instanceof TypeError && e.message === 'opts.passphrase must be a string or a Uint8Array (or give opts.kek)');
+    assert.throws(() => new FileVault('v', { passphrase: 5 as never }), (e: unknown) => e instanceof TypeError && e.message === 'passphrase must be a string or a Uint8Array');
+    assert.throws(() => new FileVault('v', { passphrase: null as never }), (e: unknown) => e instanceof TypeError && e.message === 'passphrase must be a string or a Uint8Array');
+    assert.throws(() => new FileVault('v', { passphrase: '' }), (e: unknown) => e instanceof RangeError && e.message === 'passphrase must not be empty');
+    assert.throws(() => new FileVault('v', { passphrase: new Uint8Array(0) }), (e: unknown) => e instanceof RangeError && e.message === 'passphrase must not be empty');
+    for (const kdf of [{ log2N: 13 }, { log2N: 21 }, { r: 0 }, { r: 17 }, { p: 0 }, { p: 5 }, { log2N: 14.5 }]) {
+      assert.throws(() => new FileVault('v', { passphrase: 'p', kdf }), (e: unknown) => e instanceof RangeError && e.message === 'kdf must have log2N 14..20, r 1..16, p 1..4', JSON.stringify(kdf));
+    }
+    assert.ok(new FileVault('v', { kek: memoryKek('m') }), 'a KEK alone is enough');
+    const v = new FileVault('rel/escrow.vault', { passphrase: 'p' });
+    assert.equal(v.location, resolve('rel/escrow.vault'));
+    assert.equal(v.watermarkPath, resolve('rel/escrow.vault') + '.generation');
+  });
+
+  it('FileVault.exists: refuses a bad path; reports a read error as ESCROW_IO', async () => {
+    await assert.rejects(FileVault.exists(''), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    await assert.rejects(FileVault.exists(7 as never), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    assert.equal(await FileVault.exists(join(dir, 'none.vault')), false);
+    // A directory where the vault should be: not "no vault", an error with its cause.
+    await assert.rejects(FileVault.exists(dir), (e: unknown) => {
+      assert.ok(e instanceof EscrowError && e.code === 'ESCROW_IO');
+      assert.match(e.message, new RegExp(`^cannot read the vault ${dir}: .*EISDIR`));
+      assert.equal((e.cause as NodeJS.ErrnoException).code, 'EISDIR');
+      return true;
+    });
+    const v = new FileVault(dir, { passphrase: 'p', kdf: KDF });
+    await assert.rejects(v.list(), escrowError('ESCROW_IO', new RegExp(`^cannot read the vault ${dir}: `)));
+  });
+
+  it('an absent vault reads as empty everywhere', async () => {
+    const v = new FileVault(join(dir, 'none.vault'), { passphrase: 'p', kdf: KDF });
+    assert.equal(await v.exists(), false);
+    assert.equal(await v.describe(), undefined);
+    assert.deepEqual(await v.envelopes(), []);
+    assert.deepEqual(await v.list(), []);
+    assert.equal(await v.get('7cdfa1000001'), undefined);
+    assert.equal(await v.get('7cdfa1000001', 'BLOCK_KEY0'), undefined);
+    assert.equal(existsSync(join(dir, 'none.vault')), false, 'reading creates nothing');
+  });
+
+  it('describe, envelopes, get and list of a passphrase vault and of a KEK vault', async () => {
+    const path = join(dir, 'a.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec('7cdfa1000002', 'BLOCK_KEY1'));
+    await v.put(rec('7cdfa1000001', 'BLOCK_KEY3', { key: new Uint8Array(32).fill(1) }));
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'scrypt', generation: 2 });
+    const env = await v.envelopes();
+    assert.deepEqual(env.map((e) => [e.deviceId, e.block]), [['7cdfa1000001', 'BLOCK_KEY3'], ['7cdfa1000002', 'BLOCK_KEY1']]);
+    assert.ok(env.every((e) => /^scrypt:[0-9a-f]{16}$/.test(e.kek) && e.ct.length === 12 + 32 + 16));
+    assert.deepEqual((await v.get('7cdfa1000001'))?.key, new Uint8Array(32).fill(1), 'the one record of a device, without naming the block');
+    assert.equal(await v.get('7cdfa1000001', 'BLOCK_KEY0'), undefined);
+    assert.deepEqual((await v.list()).map((e) => e.deviceId), ['7cdfa1000001', '7cdfa1000002']);
+    await v.put(rec('7cdfa1000001', 'BLOCK_KEY0'));
+    await assert.rejects(v.get('7C:DF:A1:00:00:01'), escrowError('ESCROW_AMBIGUOUS', 'device 7cdfa1000001 has 2 escrowed keys (BLOCK_KEY0, BLOCK_KEY3); name the block'));
+
+    const kek = memoryKek('pkcs11:t/o:00112233');
+    const kv = new FileVault(join(dir, 'k.vault'), { kek });
+    await kv.put(rec());
+    assert.deepEqual(await kv.describe(), { format: 2, kek: 'pkcs11:t/o:00112233', generation: 1 });
+    assert.deepEqual((await kv.envelopes()).map((e) => e.kek), ['pkcs11:t/o:00112233']);
+    const raw = readFileSync(join(dir, 'k.vault'));
+    assert.deepEqual([...raw.subarray(8, 16)], [2, 2, 0, 0, 0, 0, 0, 0], 'format 2, PKCS#11 KEK, no scrypt parameters');
+    assert.deepEqual(raw.subarray(48, 64), kekCheck(kek.id));
+    assert.equal(raw.readUInt16BE(HEADER_SIZE), 12 + 32 + 16, 'the wrapped file key: nonce, key, tag');
+  });
+
+  it('passphrases: a string is NFC UTF-8, the same as its bytes', async () => {
+    const path = join(dir, 'n.vault');
+    await new FileVault(path, { passphrase: 'cafe\u0301', kdf: KDF }).put(rec());
+    assert.deepEqual((await new FileVault(path, { passphrase: 'caf\u00e9' }).get('7cdfa1000001', 'BLOCK_KEY0'))?.key, KEY);
+    assert.deepEqual((await new FileVault(path, { passphrase: Buffer.from('caf\u00e9', 'utf8') }).get('7cdfa1000001', 'BLOCK_KEY0'))?.key, KEY);
+    await assert.rejects(new FileVault(path, { passphrase: Buffer.from('cafe\u0301', 'utf8') }).list(),
+      escrowError('ESCROW_PASSPHRASE', `wrong passphrase for the vault ${path} (or its header was altered); nothing was changed`));
+  });
+
+  it('the wrong kind of KEK, or another one, is ESCROW_KEK naming what is needed', async () => {
+    const sp = join(dir, 's.vault');
+    await new FileVault(sp, { passphrase: 'p', kdf: KDF }).put(rec());
+    await assert.rejects(new FileVault(sp, { kek: memoryKek('m') }).list(),
+      escrowError('ESCROW_KEK', `the vault ${sp} is wrapped by a passphrase; give the passphrase, not --kek`));
+    const kp = join(dir, 'k.vault');
+    await new FileVault(kp, { kek: memoryKek('kek-a') }).put(rec());
+    await assert.rejects(new FileVault(kp, { passphrase: 'p' }).list(),
+      escrowError('ESCROW_KEK', `the vault ${kp} is wrapped by a key in a PKCS#11 token; give --kek pkcs11:…`));
+    await assert.rejects(new FileVault(kp, { kek: memoryKek('kek-b') }).list(),
+      escrowError('ESCROW_KEK', `the vault ${kp} is wrapped by another key-encryption key than kek-b; nothing was changed`));
+    // The same id but another key: the file key does not unwrap, which is tampering as far as the file can tell.
+    await assert.rejects(new FileVault(kp, { kek: memoryKek('kek-a', 8) }).list(),
+      escrowError('ESCROW_TAMPERED', `the vault ${kp} failed its integrity check: it was altered or damaged (the token key is right); nothing was changed — restore it from a backup`));
+  });
+
+  it('a damaged file key length or body: ESCROW_TAMPERED naming the passphrase or the token key', async () => {
+    const sp = join(dir, 's.vault');
+    await new FileVault(sp, { passphrase: 'p', kdf: KDF }).put(rec());
+    const good = readFileSync(sp);
+    const tampered = (p: string, what: string) => escrowError('ESCROW_TAMPERED', `the vault ${p} failed its integrity check: it was altered or damaged (the ${what} is right); nothing was changed — restore it from a backup`);
+    const w = good.readUInt16BE(HEADER_SIZE);
+    const cases: [string, Buffer][] = [
+      ['length 27', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0, 27), good.subarray(HEADER_SIZE + 2)])],
+      ['length past the end', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0xff, 0xff), good.subarray(HEADER_SIZE + 2)])],
+      ['length one more', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0, w + 1), good.subarray(HEADER_SIZE + 2)])],
+      ['length high byte', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(1, w), good.subarray(HEADER_SIZE + 2)])],
+      ['no room for a tag after the wrapped key', good.subarray(0, HEADER_SIZE + 2 + w + TAG_SIZE - 1)],
+      ['header, length and a tag only', good.subarray(0, HEADER_SIZE + 2 + TAG_SIZE - 1)],
+      ['body', (() => { const b = Buffer.from(good); b[HEADER_SIZE + 2 + w] ^= 1; return b; })()],
+    ];
+    for (const [name, bytes] of cases) {
+      writeFileSync(sp, bytes);
+      await assert.rejects(new FileVault(sp, { passphrase: 'p' }).list(), tampered(sp, 'passphrase'), name);
+    }
+    // Exactly header, length and tag with the length 0: too short a wrapped key, not a crash.
+    writeFileSync(sp, Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0, 0), Buffer.alloc(TAG_SIZE)]));
+    await assert.rejects(new FileVault(sp, { passphrase: 'p' }).list(), tampered(sp, 'passphrase'));
+    const kp = join(dir, 'k.vault');
+    await new FileVault(kp, { kek: memoryKek('kek-a') }).put(rec());
+    const kb = readFileSync(kp);
+    kb[kb.length - 1] ^= 1;
+    writeFileSync(kp, kb);
+    await assert.rejects(new FileVault(kp, { kek: memoryKek('kek-a') }).list(), tampered(kp, 'token key'));
+  });
+});
+
+describe('escrow file vault: writes, generations and KEK rotation', function () {
+  this.timeout(30_000);
+  const KDF = { log2N: 14, r: 1, p: 1 };
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-fvw-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const memoryKek = (id: string, fill = 7): Kek => {
+    const key = new Uint8Array(32).fill(fill);
+    return {
+      id,
+      async wrap(dk, a) { return gcmSeal(key, dk, a); },
+      async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
+    };
+  };
+  const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
+  const generation = (path: string) => readFileSync(path).readUInt32BE(76);
+
+  it('setState: refuses an unknown state and a missing record; moves forward only, stamping updatedAt', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await assert.rejects(v.setState('7cdfa1000001', 'BLOCK_KEY0', 'lost' as never), (e: unknown) => e instanceof RangeError && e.message === 'state must be escrowed, burned or verified, got "lost"');
+    assert.equal(existsSync(path), false, 'refused before the vault is made');
+    await v.put(rec('7cdfa1000001', 'BLOCK_KEY0', { state: 'burned' }));
+    await assert.rejects(v.setState('7cdfa1000002', '1', 'verified'), escrowError('ESCROW_MISSING', 'the escrow has no record for device 7cdfa1000002 BLOCK_KEY1'));
+    const before = readFileSync(path);
+    await v.setState('7cdfa1000001', 'BLOCK_KEY0', 'burned');
+    await v.setState('7c:df:a1:00:00:01', '0', 'escrowed');
+    assert.deepEqual(readFileSync(path), before, 'the same or a lower state writes nothing');
+    const t0 = Date.now();
+    await v.setState('7c:df:a1:00:00:01', '0', 'verified');
+    const r = await v.get('7cdfa1000001', 'BLOCK_KEY0');
+    assert.equal(r?.state, 'verified');
+    assert.equal(r?.createdAt, T0);
+    assert.ok(Date.parse(r!.updatedAt) >= t0 - 1000 && r!.updatedAt.endsWith('Z'), r?.updatedAt);
+    assert.equal(generation(path), 2);
+  });
+
+  it('put: an unchanged record writes nothing; a new one writes one generation and the watermark', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    const r = rec();
+    await v.put(r);
+    assert.equal(generation(path), 1);
+    assert.equal(readFileSync(path + '.generation', 'utf8'), '{"generation":1}\n');
+    assert.equal(statSync(path + '.generation').mode & 0o777, 0o600);
+    const before = readFileSync(path);
+    await v.put({ ...r });
+    await new FileVault(path, { passphrase: 'p' }).put({ ...r, key: Uint8Array.from(r.key) });
+    assert.deepEqual(readFileSync(path), before);
+    await v.put(rec('7cdfa1000002'));
+    assert.equal(generation(path), 2);
+    assert.equal(readFileSync(path + '.generation', 'utf8'), '{"generation":2}\n');
+    // The caller's key array is copied, not kept: zeroing it afterwards changes nothing stored.
+    const mine = rec('7cdfa1000003', 'BLOCK_KEY0', { key: new Uint8Array(32).fill(3) });
+    await v.put(mine);
+    mine.key.fill(0);
+    await v.put(rec('7cdfa1000004'));
+    assert.deepEqual((await v.get('7cdfa1000003'))?.key, new Uint8Array(32).fill(3));
+  });
+
+  it('a vault directory that cannot be made is ESCROW_IO with its cause; the lock sits beside the vault', async () => {
+    writeFileSync(join(dir, 'file'), 'x');
+    const v = new FileVault(join(dir, 'file', 'sub', 'v.vault'), { passphrase: 'p', kdf: KDF });
+    await assert.rejects(v.put(rec()), (e: unknown) => {
+      assert.ok(e instanceof EscrowError && e.code === 'ESCROW_IO');
+      assert.match(e.message, new RegExp(`^cannot create the vault directory ${join(dir, 'file', 'sub')}: `));
+      assert.equal((e.cause as NodeJS.ErrnoException).code, 'ENOTDIR');
+      return true;
+    });
+    // A live lock held by someone else: the vault's own lock file, and the timeout given to the vault.
+    const path = join(dir, 'l.vault');
+    writeFileSync(path + '.lock', JSON.stringify({ pid: process.pid, host: hostname(), boot: '', since: 'now', token: 'someone-else' }));
+    await assert.rejects(new FileVault(path, { passphrase: 'p', kdf: KDF, timeoutMs: 50 }).put(rec()),
+      escrowError('ESCROW_LOCKED', new RegExp(`^the vault ${path} is locked by process ${process.pid} on `)));
+  });
+
+  it('an older generation put back is ESCROW_ROLLBACK, by the watermark or by what this instance saw', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec('7cdfa1000001'));
+    const old = readFileSync(path);
+    await v.put(rec('7cdfa1000002'));
+    writeFileSync(path, old);
+    const refused = (mark: number) => escrowError('ESCROW_ROLLBACK', `the vault ${path} is generation 1, but generation ${mark} was already written here: ` +
+      `an older copy was put back, and keys escrowed since would be lost; nothing was changed (if this is deliberate, remove ${path}.generation)`);
+    await assert.rejects(new FileVault(path, { passphrase: 'p' }).list(), refused(2), 'a new instance, by the watermark');
+    writeFileSync(path + '.generation', '{"generation":7}');
+    await assert.rejects(new FileVault(path, { passphrase: 'p' }).list(), refused(7));
+    rmSync(path + '.generation');
+    await assert.rejects(v.list(), refused(2), 'this instance saw generation 2');
+    assert.equal((await new FileVault(path, { passphrase: 'p' }).list()).length, 1, 'without the watermark a new instance accepts it');
+    for (const junk of ['{"generation":"9"}', '{"generation":1e300}', '{"generation":2.5}', 'not json', '{}']) {
+      writeFileSync(path + '.generation', junk);
+      assert.equal((await new FileVault(path, { passphrase: 'p' }).list()).length, 1, junk);
+    }
+    writeFileSync(path + '.generation', '{"generation":1}');
+    const fresh = new FileVault(path, { passphrase: 'p' });
+    await fresh.put(rec('7cdfa1000003'));
+    assert.equal(generation(path), 2);
+    writeFileSync(path + '.generation', '{"generation":5}');
+    await assert.rejects(fresh.list(), escrowError('ESCROW_ROLLBACK', new RegExp(`^the vault ${path} is generation 2, but generation 5 was already written here: `)));
+  });
+
+  it('rotateKek: the count, the new KEK in the header, and the old KEK kept when rotation fails', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec('7cdfa1000001'));
+    await v.put(rec('7cdfa1000002'));
+    const failing: Kek = { id: 'broken', async wrap() { throw new Error('token gone'); }, async unwrap() { throw new Error('token gone'); } };
+    const before = readFileSync(path);
+    await assert.rejects(v.rotateKek({ kek: failing }), /^Error: token gone$/);
+    assert.deepEqual(readFileSync(path), before);
+    assert.equal((await v.list()).length, 2, 'still opened with the passphrase');
+    const kek = memoryKek('kek-r');
+    assert.equal(await v.rotateKek({ kek }), 2);
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'kek-r', generation: 3 });
+    const raw = readFileSync(path);
+    assert.deepEqual([...raw.subarray(9, 13)], [2, 0, 0, 0]);
+    assert.deepEqual(raw.subarray(48, 64), kekCheck('kek-r'));
+    assert.deepEqual((await new FileVault(path, { kek }).get('7cdfa1000002'))?.key, KEY);
+    // Back to a passphrase: a new salt, the vault's scrypt cost for new vaults, the new passphrase from now on.
+    assert.equal(await v.rotateKek({ passphrase: 'q' }), 2);
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'scrypt', generation: 4 });
+    const again = readFileSync(path);
+    assert.deepEqual([...again.subarray(9, 13)], [1, 14, 1, 1]);
+    assert.notDeepEqual(again.subarray(16, 48), before.subarray(16, 48));
+    assert.equal((await new FileVault(path, { passphrase: 'q' }).list()).length, 2);
+    assert.equal(await v.rotateKek({ passphrase: Buffer.from('r') }), 2);
+    assert.equal((await new FileVault(path, { passphrase: 'r' }).list()).length, 2);
+    await assert.rejects(v.rotateKek({ kek: failing }), /token gone/);
+    assert.equal((await v.list()).length, 2);
+    await assert.rejects(new FileVault(path, { kek }).list(), escrowError('ESCROW_KEK', /wrapped by a passphrase/));
+  });
+
+  it('a rotation that fails after the switch (writing the file key) leaves the instance on its old KEK', async () => {
+    const path = join(dir, 'k.vault');
+    const a = memoryKek('kek-a');
+    const v = new FileVault(path, { kek: a });
+    await v.put(rec('7cdfa1000001'));
+    await v.put(rec('7cdfa1000002'));
+    const before = readFileSync(path);
+    // Two data keys re-wrapped, then the file key's wrap fails.
+    const b = memoryKek('kek-b', 9);
+    let wraps = 0;
+    const late: Kek = { id: 'kek-b', async wrap(dk, aad) { if (++wraps > 2) throw new Error('token gone'); return b.wrap(dk, aad); }, unwrap: b.unwrap };
+    await assert.rejects(v.rotateKek({ kek: late }), /^Error: token gone$/);
+    assert.equal(wraps, 3);
+    assert.deepEqual(readFileSync(path), before);
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'kek-a', generation: 2 });
+    assert.equal((await v.list()).length, 2);
+  });
+});
+
+describe('escrow PKCS#11 URIs (pure)', () => {
+  it('parsePkcs11Uri: token, object, module path and PIN attributes, percent-decoded', () => {
+    const saved = process.env.EFUSE_ATTEST_PKCS11_MODULE;
+    delete process.env.EFUSE_ATTEST_PKCS11_MODULE;
+    try {
+      assert.equal(PIN_ENV, 'EFUSE_ATTEST_PKCS11_PIN');
+      assert.equal(DEFAULT_MODULE, '/usr/lib/softhsm/libsofthsm2.so');
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=factory;object=escrow-kek'), { token: 'factory', object: 'escrow-kek', modulePath: DEFAULT_MODULE });
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=a%20b;;object=k%3Dv=w?module-path=/m.so&pin-source=file:/p&&pin-value=1%262'),
+        { token: 'a b', object: 'k=v=w', modulePath: '/m.so', pinSource: 'file:/p', pinValue: '1&2' });
+      assert.deepEqual(parsePkcs11Uri('pkcs11:object=o;token=t?x=1?y'), { token: 't', object: 'o', modulePath: DEFAULT_MODULE }, 'only the first ? starts the query');
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=t', 'uri', false), { token: 't', object: '', modulePath: DEFAULT_MODULE });
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=t;object=', 'uri', false), { token: 't', object: '', modulePath: DEFAULT_MODULE });
+      process.env.EFUSE_ATTEST_PKCS11_MODULE = '/env/module.so';
+      assert.equal(parsePkcs11Uri('pkcs11:token=t;object=o').modulePath, '/env/module.so');
+      assert.equal(parsePkcs11Uri('pkcs11:token=t;object=o?module-path=/uri.so').modulePath, '/uri.so', 'the URI wins');
+    } finally {
+      if (saved === undefined) delete process.env.EFUSE_ATTEST_PKCS11_MODULE; else process.env.EFUSE_ATTEST_PKCS11_MODULE = saved;
+    }
+  });
+
+  it('parsePkcs11Uri refuses, naming the argument', () => {
+    const range = (msg: string) => (e: unknown) => e instanceof RangeError && e.message === msg;
+    assert.throws(() => parsePkcs11Uri(5 as never), (e: unknown) => e instanceof TypeError && e.message === 'kek must be a pkcs11: URI string');
+    assert.throws(() => parsePkcs11Uri(undefined as never, '--to'), (e: unknown) => e instanceof TypeError && e.message === '--to must be a pkcs11: URI string');
+    assert.throws(() => parsePkcs11Uri('token=t;object=o'), range('kek must start with pkcs11:, e.g. pkcs11:token=factory;object=escrow-kek'));
+    assert.throws(() => parsePkcs11Uri(' pkcs11:token=t;object=o', 'k'), range('k must start with pkcs11:, e.g. pkcs11:token=factory;object=escrow-kek'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t;object', 'k'), range('k has a malformed attribute "object"'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t;object=o?pin', 'k'), range('k has a malformed query attribute "pin"'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:object=o', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=;object=o', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t;object=', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:object=o', 'uri', false), range('uri must name token=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:', 'uri', false), range('uri must name token=…'));
   });
 });
