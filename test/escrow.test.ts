@@ -88,7 +88,9 @@ describe('keys', () => {
 
 describe('escrow vault', function () {
   this.timeout(60_000);
-  const dir = mkdtempSync(join(tmpdir(), 'efa-vault-'));
+  // A fresh directory each run: a process that runs the suites again (as a mutation-test runner does) starts clean.
+  let dir = '';
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'efa-vault-')); });
 
   it('stores, merges and lists records; file is 0600 and starts with the documented header', async () => {
     const path = join(dir, 'v1', 'escrow.vault');
@@ -139,10 +141,11 @@ describe('escrow vault', function () {
   });
 
   describe('refusals leave the file unchanged', () => {
-    const path = join(dir, 'v3.vault');
+    let path = '';
     let original: Buffer;
     const secret = generateKey();
     before(async () => {
+      path = join(dir, 'v3.vault');
       await new FileVault(path, { passphrase: PASS }).put(rec(4, secret));
       original = readFileSync(path);
     });
@@ -241,9 +244,11 @@ describe('escrow vault', function () {
   });
 
   describe('failing file systems (tmpfs mounts: root only)', function () {
-    const mnt = join(dir, 'mnt');
+    let mnt = '';
     let mounted = false;
     before(function () {
+      mnt = join(dir, 'mnt');
+      mounted = false;
       execFileSync('mkdir', ['-p', mnt]);
       const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt]);
       if (r.status !== 0) this.skip();

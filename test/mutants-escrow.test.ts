@@ -3,7 +3,7 @@
 // and the merge rule every backend's put() uses — the state only moves forward, and updatedAt moves
 // with it; a different key or chip is ESCROW_CONFLICT.
 import assert from 'node:assert/strict';
-import { EscrowError } from '../host/errors.js';
+import { EscrowError, VerificationError } from '../host/errors.js';
 import { checkRecord, entryOf, type EscrowRecord, mergeRecord, newRecord, STATES, stateRank } from '../host/escrow/store.js';
 import { blockName, blockSlot } from '../protocol/keyblock.js';
 import { DERIVATION_SCHEME } from '../host/keys.js';
@@ -16,7 +16,11 @@ import { join, resolve } from 'node:path';
 import { gcmOpen, gcmSeal, type Kek, PassphraseKek, recordAad, rewrap, seal, unseal } from '../host/escrow/envelope.js';
 import { FileLock } from '../host/escrow/lock.js';
 import { FileVault } from '../host/escrow/vault.js';
-import { DEFAULT_MODULE, parsePkcs11Uri, PIN_ENV } from '../host/escrow/pkcs11.js';
+import { DEFAULT_MODULE, openPkcs11Kek, parsePkcs11Uri, Pkcs11Kek, PIN_ENV, TokenSession } from '../host/escrow/pkcs11.js';
+import { HsmKeyring } from '../host/escrow/hsm.js';
+import { haveSoftHsm, kekUri, newToken } from './support/softhsm.js';
+import { createDevice } from '../device/src/device.js';
+import { softChip } from './support/soft-chip.js';
 import { cleanLeftovers, keyFileLeftovers } from '../host/escrow/leftovers.js';
 import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, verifyAuditRows } from '../host/escrow/pg-schema.js';
 import { canonical, CHECK_MESSAGE, DEFAULT_KDF, encodeHeader, FILE_KEY_AAD, FORMAT, FORMAT_1, HEADER_SIZE, type Header, KDF_SCRYPT, kdfInLimits, KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, parseRecords, readHeader, sortedRecords, TAG_SIZE } from '../host/escrow/vault-format.js';
@@ -986,5 +990,277 @@ describe('escrow PKCS#11 URIs (pure)', () => {
     assert.throws(() => parsePkcs11Uri('pkcs11:token=t;object=', 'k'), range('k must name token=… and object=…'));
     assert.throws(() => parsePkcs11Uri('pkcs11:object=o', 'uri', false), range('uri must name token=…'));
     assert.throws(() => parsePkcs11Uri('pkcs11:', 'uri', false), range('uri must name token=…'));
+  });
+});
+
+// ---- PKCS#11 sessions, KEKs and the HSM keyring on a SoftHSM2 token (skipped without SoftHSM2) ----
+
+/** Runs `fn` on a session of the token named by `uri`, closed after. */
+function withSession<T>(uri: string, fn: (s: TokenSession) => T): T {
+  const s = TokenSession.open(uri, { object: false });
+  try { return fn(s); } finally { s.close(); }
+}
+
+describe('escrow PKCS#11 sessions and KEKs (SoftHSM2)', function () {
+  this.timeout(30_000);
+  let t: { label: string; pinFile: string; pin: string };
+  let pdir: string;
+  before(function () {
+    if (!haveSoftHsm()) this.skip();
+    t = newToken();
+    pdir = mkdtempSync(join(tmpdir(), 'efa-p11-'));
+  });
+  const pinError = (msg: string) => escrowError('ESCROW_PIN', msg);
+
+  it('the PIN: pin-value first, then pin-source (the first line; "file:" optional), then the environment', () => {
+    const saved = process.env[PIN_ENV];
+    delete process.env[PIN_ENV];
+    try {
+      const base = `pkcs11:token=${t.label}`;
+      assert.equal(withSession(`${base}?pin-value=${t.pin}&pin-source=file:/nonexistent`, (s) => s.uri.token), t.label);
+      assert.equal(withSession(`${base}?pin-source=file:${t.pinFile}`, (s) => s.uri.pinSource), `file:${t.pinFile}`);
+      assert.equal(withSession(`${base}?pin-source=${t.pinFile}`, (s) => s.uri.token), t.label, 'a plain path');
+      const crlf = join(pdir, 'crlf.pin');
+      writeFileSync(crlf, `${t.pin}\r\nnot this line\n`);
+      assert.equal(withSession(`${base}?pin-source=file:${crlf}`, (s) => s.uri.token), t.label);
+      const missing = join(pdir, 'missing.pin');
+      assert.throws(() => TokenSession.open(`${base}?pin-source=file:${missing}`, { object: false }), pinError(`cannot read the token PIN from ${missing}; nothing was changed`));
+      for (const content of ['', '\n', '\r\n1234\n']) {
+        const empty = join(pdir, 'empty.pin');
+        writeFileSync(empty, content);
+        assert.throws(() => TokenSession.open(`${base}?pin-source=${empty}`, { object: false }), pinError(`cannot read the token PIN from ${empty}; nothing was changed`), JSON.stringify(content));
+      }
+      const needed = pinError('the PKCS#11 token PIN is needed: give pin-source=file:PATH in the URI or set EFUSE_ATTEST_PKCS11_PIN');
+      assert.throws(() => TokenSession.open(base, { object: false }), needed);
+      process.env[PIN_ENV] = '';
+      assert.throws(() => TokenSession.open(base, { object: false }), needed);
+      process.env[PIN_ENV] = t.pin;
+      assert.equal(withSession(base, (s) => s.uri.token), t.label);
+      process.env[PIN_ENV] = '0000';
+      assert.throws(() => TokenSession.open(base, { object: false }), pinError(`cannot log in to the PKCS#11 token "${t.label}": wrong PIN; nothing was changed`));
+    } finally {
+      if (saved === undefined) delete process.env[PIN_ENV]; else process.env[PIN_ENV] = saved;
+    }
+  });
+
+  it('a wrong PIN while this process is logged in is still a wrong PIN; the right one joins the login', () => {
+    const good = `pkcs11:token=${t.label}?pin-value=${t.pin}`;
+    const wrong = pinError(`cannot log in to the PKCS#11 token "${t.label}": wrong PIN; nothing was changed`);
+    assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=0000`, { object: false }), wrong, 'not logged in yet');
+    const s = TokenSession.open(good, { object: false });
+    try {
+      assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=0000`, { object: false }), wrong, 'logged in already');
+      assert.equal(withSession(good, (s2) => s2.uri.token), t.label);
+      assert.equal(withSession(good, (s2) => s2.find('nothing', s2.p.CKK_AES)), undefined, 'the session still works');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a missing token or module: ESCROW_TOKEN, nothing left open', () => {
+    assert.throws(() => TokenSession.open('pkcs11:token=no-such-token?pin-value=1234', { object: false }),
+      escrowError('ESCROW_TOKEN', `no PKCS#11 token labelled "no-such-token" is present (module ${DEFAULT_MODULE}); nothing was changed`));
+    assert.throws(() => TokenSession.open(`pkcs11:token=t;object=o?module-path=${join(pdir, 'none.so')}&pin-value=1`),
+      escrowError('ESCROW_TOKEN', new RegExp(`^cannot load the PKCS#11 module ${join(pdir, 'none.so')} \\(.+\\); nothing was changed$`)));
+    assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=1234`), (e: unknown) => e instanceof RangeError && e.message === 'uri must name token=… and object=…');
+    assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=1234`, {}), (e: unknown) => e instanceof RangeError && e.message === 'uri must name token=… and object=…');
+    assert.equal(withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => s.uri.object), '');
+  });
+
+  it('find: by label and key type; two keys of one label are refused', () => {
+    withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => {
+      const p = s.p;
+      const gen = (label: string) => s.lib.C_GenerateKey(s.session, { mechanism: p.CKM_AES_KEY_GEN }, [
+        { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY }, { type: p.CKA_KEY_TYPE, value: p.CKK_AES }, { type: p.CKA_VALUE_LEN, value: 32 },
+        { type: p.CKA_LABEL, value: label }, { type: p.CKA_TOKEN, value: false },
+      ]);
+      assert.equal(s.find('twice', p.CKK_AES), undefined);
+      const h = gen('twice');
+      assert.deepEqual(s.find('twice', p.CKK_AES), h);
+      assert.equal(s.find('twice', p.CKK_GENERIC_SECRET), undefined, 'another key type');
+      assert.equal(s.find('twic', p.CKK_AES), undefined, 'another label');
+      gen('twice');
+      assert.throws(() => s.find('twice', p.CKK_AES), escrowError('ESCROW_TOKEN', `the PKCS#11 token "${t.label}" holds several keys labelled "twice"; nothing was changed`));
+      assert.throws(() => s.find('twice', p.CKK_AES), escrowError('ESCROW_TOKEN', /several keys/), 'the search was ended: a new one starts');
+    });
+  });
+
+  it('Pkcs11Kek: made non-extractable on request, named by a fingerprint; AES-GCM wrap and unwrap in the token', async () => {
+    const uri = (object: string) => kekUri(t.label, t.pinFile, object);
+    await assert.rejects(openPkcs11Kek(uri('kek-m')), escrowError('ESCROW_TOKEN', `the PKCS#11 token "${t.label}" has no AES key labelled "kek-m"; nothing was changed`));
+    assert.throws(() => Pkcs11Kek.open(uri('kek-m'), { create: false }), escrowError('ESCROW_TOKEN', /has no AES key labelled "kek-m"/));
+    const kek = await openPkcs11Kek(uri('kek-m'), { create: true });
+    const other = Pkcs11Kek.open(uri('kek-n'), { create: true });
+    try {
+      assert.match(kek.id, new RegExp(`^pkcs11:${t.label}/kek-m:[0-9a-f]{16}$`));
+      assert.notEqual(other.id.slice(-16), kek.id.slice(-16));
+      const again = await openPkcs11Kek(uri('kek-m'), { create: true });
+      assert.equal(again.id, kek.id, 'an existing key is opened, not made again');
+      await again.close();
+      const aad = Buffer.from('record aad');
+      const dk = new Uint8Array(32).fill(0xd5);
+      const w1 = await kek.wrap(dk, aad);
+      const w2 = await kek.wrap(dk, aad);
+      assert.equal(w1.length, 12 + 32 + 16);
+      assert.notDeepEqual(w1.subarray(0, 12), w2.subarray(0, 12), 'a fresh IV each time');
+      assert.deepEqual(await kek.unwrap(w1, aad), dk);
+      const bad = escrowError('ESCROW_TAMPERED', `a data key does not unwrap with key-encryption key ${kek.id}: the record was altered or moved; nothing was changed`);
+      await assert.rejects(kek.unwrap(w1, Buffer.from('other aad')), bad);
+      await assert.rejects(other.unwrap(w1, aad), escrowError('ESCROW_TAMPERED', new RegExp(`with key-encryption key ${other.id.replace(/[/]/g, '\\/')}:`)));
+      await assert.rejects(kek.unwrap(w1.subarray(0, 27), aad), bad);
+      await assert.rejects(kek.unwrap(w1.subarray(0, 28), aad), bad);
+      // The same operations through the token directly: IV ‖ AES-GCM(ciphertext ‖ 128-bit tag) with the AAD,
+      // and the id is the first 8 bytes of GCM over 16 zero bytes under a zero IV with "efuse-attest kek id".
+      withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => {
+        const p = s.p;
+        const h = s.find('kek-m', p.CKK_AES)!;
+        const gcm = (iv: Buffer, a: Buffer) => ({ mechanism: p.CKM_AES_GCM, parameter: { type: p.CK_PARAMS_AES_GCM, iv, ivBits: 96, aad: a, tagBits: 128 } as never });
+        s.lib.C_DecryptInit(s.session, gcm(Buffer.from(w1.subarray(0, 12)), aad), h);
+        assert.deepEqual(new Uint8Array(s.lib.C_Decrypt(s.session, Buffer.from(w1.subarray(12)), Buffer.alloc(64))), dk);
+        s.lib.C_EncryptInit(s.session, gcm(Buffer.alloc(12), Buffer.from('efuse-attest kek id')), h);
+        const fp = s.lib.C_Encrypt(s.session, Buffer.alloc(16), Buffer.alloc(32));
+        assert.equal(kek.id, `pkcs11:${t.label}/kek-m:${fp.subarray(0, 8).toString('hex')}`);
+        const attrs = s.lib.C_GetAttributeValue(s.session, h, [{ type: p.CKA_SENSITIVE }, { type: p.CKA_EXTRACTABLE }, { type: p.CKA_TOKEN }, { type: p.CKA_PRIVATE },
+          { type: p.CKA_ENCRYPT }, { type: p.CKA_DECRYPT }]);
+        assert.deepEqual(attrs.map((a) => (a.value as Buffer)[0]), [1, 0, 1, 1, 1, 1]);
+        const len = s.lib.C_GetAttributeValue(s.session, h, [{ type: p.CKA_VALUE_LEN }]);
+        assert.equal((len[0]!.value as Buffer).readUInt32LE(0), 32);
+      });
+    } finally {
+      await kek.close();
+      await other.close();
+    }
+  });
+});
+
+describe('HSM keyring: importing and verifying inside the token (SoftHSM2)', function () {
+  this.timeout(30_000);
+  let t: { label: string; pinFile: string; pin: string };
+  before(function () {
+    if (!haveSoftHsm()) this.skip();
+    t = newToken();
+  });
+  const ID = '7cdfa10001aa';
+  const K = new Uint8Array(32).fill(0x3c);
+  const mac = (msg: Uint8Array, key = K) => new Uint8Array(createHmac('sha256', key).update(msg).digest());
+  const reasonIs = (reason: string, msg?: string | RegExp) => (e: unknown) => {
+    assert.ok(e instanceof VerificationError, String(e));
+    assert.equal(e.reason, reason);
+    if (typeof msg === 'string') assert.equal(e.message, msg); else if (msg) assert.match(e.message, msg);
+    return true;
+  };
+
+  it('importKey: checks its arguments, puts a sign/verify-only secret key once, under its label', () => {
+    const ring = HsmKeyring.open(`pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`);
+    try {
+      assert.throws(() => ring.importKey(ID, 'BLOCK_KEY0', new Uint8Array(31)), (e: unknown) => e instanceof RangeError && e.message === 'key must be 32 bytes, got 31');
+      assert.throws(() => ring.importKey('zz', 'BLOCK_KEY0', K), RangeError);
+      assert.throws(() => ring.importKey(ID, 'BLOCK_KEY9', K), RangeError);
+      assert.equal(ring.has(ID, 'BLOCK_KEY0'), false);
+      const key = Uint8Array.from(K);
+      assert.equal(ring.importKey('7C:DF:A1:00:01:AA', '0', key), true);
+      assert.deepEqual(key, K, 'the caller\'s key is not touched');
+      assert.equal(ring.importKey(ID, 'BLOCK_KEY0', new Uint8Array(32)), false, 'an existing key is kept');
+      assert.equal(ring.has(ID, 'block_key0'), true);
+      assert.equal(ring.has(ID, 'BLOCK_KEY1'), false);
+      assert.equal(ring.verifyMac(ID, 'BLOCK_KEY0', Buffer.from('m'), mac(Buffer.from('m'))), true, 'the first key stayed');
+    } finally {
+      ring.close();
+    }
+    withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => {
+      const p = s.p;
+      const h = s.find(`efa-hmac:${ID}:BLOCK_KEY0`, p.CKK_GENERIC_SECRET);
+      assert.ok(h !== undefined, 'found by its label and type');
+      const attrs = s.lib.C_GetAttributeValue(s.session, h, [{ type: p.CKA_TOKEN }, { type: p.CKA_PRIVATE }, { type: p.CKA_SENSITIVE }, { type: p.CKA_EXTRACTABLE },
+        { type: p.CKA_SIGN }, { type: p.CKA_VERIFY }, { type: p.CKA_ENCRYPT }, { type: p.CKA_DECRYPT }]);
+      assert.deepEqual(attrs.map((a) => (a.value as Buffer)[0]), [1, 1, 1, 0, 1, 1, 0, 0]);
+    });
+  });
+
+  it('verifyMac: true or false by HMAC-SHA256 in the token; no key is VERIFY_KEY; a token failure is ESCROW_TOKEN', () => {
+    const uri = `pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`;
+    const ring = HsmKeyring.open(uri);
+    try {
+      ring.importKey(ID, 'BLOCK_KEY1', K);
+      const m = Buffer.from('message');
+      assert.equal(ring.verifyMac(ID, '1', m, mac(m)), true);
+      assert.equal(ring.verifyMac(ID, '1', m, mac(m, new Uint8Array(32))), false);
+      assert.equal(ring.verifyMac(ID, '1', Buffer.from('messagf'), mac(m)), false);
+      assert.equal(ring.verifyMac(ID, '1', m, mac(m).subarray(0, 31)), false);
+      assert.equal(ring.verifyMac(ID, '1', m, new Uint8Array(33)), false);
+      assert.throws(() => ring.verifyMac('7cdfa10001ff', 'BLOCK_KEY1', m, mac(m)), reasonIs('KEY', 'the token holds no key for device 7cdfa10001ff BLOCK_KEY1'));
+      // Logged out behind the keyring's back (the login is the process's): creating and verifying fail in the token.
+      const s = TokenSession.open(`pkcs11:token=${t.label}?pin-value=${t.pin}`, { object: false });
+      try {
+        s.lib.C_Logout(s.session);
+        assert.throws(() => ring.verifyMac(ID, '1', m, mac(m)), escrowError('ESCROW_TOKEN', /^the PKCS#11 token could not verify: CKR_[A-Z_]+$/));
+        assert.throws(() => ring.importKey(ID, 'BLOCK_KEY2', K), escrowError('ESCROW_TOKEN', /^cannot put the key of device 7cdfa10001aa BLOCK_KEY2 into the PKCS#11 token: CKR_[A-Z_]+$/));
+      } finally {
+        s.lib.C_Login(s.session, s.p.CKU_USER, t.pin);
+        s.close();
+      }
+    } finally {
+      ring.close();
+    }
+  });
+
+  it('load: burned and verified records (or the ones named), each key wiped after; a missing record skipped', async () => {
+    const ring = HsmKeyring.open(`pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`);
+    try {
+      const recs = [
+        base({ deviceId: '7cdfa10002a1', state: 'escrowed', key: new Uint8Array(32).fill(1) }),
+        base({ deviceId: '7cdfa10002a2', state: 'burned', key: new Uint8Array(32).fill(2) }),
+        base({ deviceId: '7cdfa10002a3', state: 'verified', key: new Uint8Array(32).fill(3) }),
+      ];
+      const handed: EscrowRecord[] = [];
+      const store = {
+        async list() { return recs.map(entryOf); },
+        async get(id: string, block?: string) {
+          const r = recs.find((x) => x.deviceId === id && x.block === block);
+          if (!r) return undefined;
+          const copy = { ...r, key: Uint8Array.from(r.key) };
+          handed.push(copy);
+          return copy;
+        },
+      } as unknown as Parameters<HsmKeyring['load']>[0];
+      assert.equal(await ring.load(store), 2);
+      assert.deepEqual(handed.map((r) => r.deviceId), ['7cdfa10002a2', '7cdfa10002a3']);
+      assert.ok(handed.every((r) => r.key.every((b) => b === 0)), 'keys wiped');
+      assert.equal(ring.has('7cdfa10002a1', 'BLOCK_KEY0'), false);
+      assert.equal(await ring.load(store, [{ deviceId: '7cdfa10002a1', block: 'BLOCK_KEY0' }, { deviceId: '7cdfa10002a9', block: 'BLOCK_KEY0' }, { deviceId: '7cdfa10002a2', block: 'BLOCK_KEY0' }]), 1);
+      assert.equal(ring.has('7cdfa10002a1', 'BLOCK_KEY0'), true);
+      assert.equal(handed.length, 4);
+      assert.ok(handed.every((r) => r.key.every((b) => b === 0)), 'also the one already there');
+      assert.equal(ring.verifyMac('7cdfa10002a3', 'BLOCK_KEY0', Buffer.from('x'), mac(Buffer.from('x'), new Uint8Array(32).fill(3))), true);
+    } finally {
+      ring.close();
+    }
+  });
+
+  it('verifyAttestation and verifyToken: the refusals before and after the MAC, with their messages', async () => {
+    const idA = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 3, 0xaa);
+    const dev = createDevice(softChip({ mac: idA, keys: { 0: { key: K }, 1: { key: K } } }));
+    const ring = HsmKeyring.open(`pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`);
+    try {
+      ring.importKey(toHex(idA), 'BLOCK_KEY0', K);
+      ring.importKey(toHex(idA), 'BLOCK_KEY1', K);
+      const nonce = new Uint8Array(32).fill(4);
+      const att = { nonce, response: dev.attest(nonce, 0) };
+      assert.equal(ring.verifyAttestation(att).slot, 0);
+      assert.throws(() => ring.verifyAttestation({ nonce, response: { ...att.response, slot: 6 } }), reasonIs('PURPOSE', 'key slot 6 does not exist'));
+      assert.throws(() => ring.verifyAttestation({ nonce, response: { ...att.response, mac: att.response.mac.subarray(0, 31) } }),
+        (e: unknown) => e instanceof RangeError && e.message === 'response.mac must be 32 bytes, got 31');
+      assert.throws(() => ring.verifyAttestation({ nonce: new Uint8Array(32), response: att.response }),
+        reasonIs('MAC', `attestation MAC does not verify for device ${toHex(idA)}: wrong key, wrong nonce, or altered answer`));
+      assert.throws(() => ring.verifyAttestation(att, { slot: 1 }), VerificationError);
+      const tok = dev.token('hub/devices/x', Math.floor(Date.now() / 1000) + 600);
+      assert.equal(ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY1' }).resource, 'hub/devices/x');
+      assert.throws(() => ring.verifyToken('not a token', { deviceId: toHex(idA), block: 'BLOCK_KEY1' }), reasonIs('FORMAT', /^token is malformed: ./));
+      assert.throws(() => ring.verifyToken(tok.replace(/sig=[^&]+/, 'sig=' + encodeURIComponent(Buffer.alloc(32).toString('base64'))), { deviceId: toHex(idA), block: 'BLOCK_KEY1' }),
+        reasonIs('SIGNATURE', 'token signature does not verify with this key'));
+      assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY1', resource: 'hub/devices/y' }), VerificationError);
+    } finally {
+      ring.close();
+    }
   });
 });
