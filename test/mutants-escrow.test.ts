@@ -936,6 +936,38 @@ describe('escrow file vault: writes, generations and KEK rotation', function () 
     await assert.rejects(new FileVault(path, { kek }).list(), escrowError('ESCROW_KEK', /wrapped by a passphrase/));
   });
 
+  it('a write removes dead writers\' temp copies of the vault and of its watermark, nothing else; a watermark that cannot be written is no failure', async () => {
+    const path = join(dir, 'v.vault');
+    const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+    const names = [`.v.vault.${dead}.0123456789ab.tmp`, `.v.vault.generation.${dead}.0123456789ab.tmp`, `.w.vault.${dead}.0123456789ab.tmp`, `.v.vault.lock.${dead}.0123456789ab.tmp`];
+    for (const n of names) writeFileSync(join(dir, n), 'old');
+    mkdirSync(path + '.generation');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec());
+    assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')).sort(), [`.v.vault.lock.${dead}.0123456789ab.tmp`, `.w.vault.${dead}.0123456789ab.tmp`]);
+    assert.equal(generation(path), 1);
+    await v.put(rec('7cdfa1000002'));
+    assert.equal(generation(path), 2);
+    assert.equal((await new FileVault(path, { passphrase: 'p' }).list()).length, 2);
+  });
+
+  it('a format-1 vault is written as format 2 at the next write, even one that changes no record', async () => {
+    const path = join(dir, 'old.vault');
+    writeFileSync(path, readFileSync(new URL('../../test/fixtures/escrow/format1.vault', import.meta.url)));
+    const v = new FileVault(path, { passphrase: 'format one fixture' });
+    assert.deepEqual(await v.describe(), { format: 1, kek: 'scrypt', generation: readFileSync(path).readUInt32BE(76) });
+    const g = generation(path);
+    await v.setState('7cdfa1000001', 'BLOCK_KEY0', 'escrowed');
+    const raw = readFileSync(path);
+    assert.equal(raw[8], 2);
+    assert.equal(raw.readUInt32BE(76), g + 1, 'the generation carries on');
+    assert.deepEqual([...raw.subarray(9, 13)], [1, 15, 8, 1], 'a new scrypt KEK at the cost for new vaults');
+    assert.equal((await new FileVault(path, { passphrase: 'format one fixture' }).envelopes()).length, 2);
+    const before = readFileSync(path);
+    await v.setState('7cdfa1000001', 'BLOCK_KEY0', 'escrowed');
+    assert.deepEqual(readFileSync(path), before, 'once format 2, an unchanged write writes nothing');
+  });
+
   it('a rotation that fails after the switch (writing the file key) leaves the instance on its old KEK', async () => {
     const path = join(dir, 'k.vault');
     const a = memoryKek('kek-a');
