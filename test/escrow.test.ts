@@ -263,7 +263,8 @@ describe('escrow vault', function () {
       const before = readFileSync(path);
       assert.equal(spawnSync('mount', ['-o', 'remount,ro', mnt]).status, 0);
       try {
-        await rejects(v.put(rec(11)), 'ESCROW_IO', /read-only \(EROFS\); nothing was changed/);
+        const e = await rejects(v.put(rec(11)), 'ESCROW_IO', /read-only \(EROFS\); nothing was changed/);
+        assert.equal((e.cause as NodeJS.ErrnoException).code, 'EROFS', 'the cause is kept');
         assert.deepEqual(readFileSync(path), before);
         assert.equal((await v.list()).length, 1);
       } finally {

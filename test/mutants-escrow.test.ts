@@ -9,7 +9,7 @@ import { blockName, blockSlot } from '../protocol/keyblock.js';
 import { DERIVATION_SCHEME } from '../host/keys.js';
 import { equalBytes, toHex } from '../protocol/index.js';
 import { spawnSync } from 'node:child_process';
-import { createDecipheriv, createHash, createHmac, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, scryptSync } from 'node:crypto';
 import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -966,6 +966,53 @@ describe('escrow file vault: writes, generations and KEK rotation', function () 
     const before = readFileSync(path);
     await v.setState('7cdfa1000001', 'BLOCK_KEY0', 'escrowed');
     assert.deepEqual(readFileSync(path), before, 'once format 2, an unchanged write writes nothing');
+  });
+
+  it('an unowned lock file older than the vault\'s unownedStaleMs is broken', async () => {
+    const path = join(dir, 'u.vault');
+    writeFileSync(path + '.lock', 'garbage');
+    const then = new Date(Date.now() - 3000);
+    utimesSync(path + '.lock', then, then);
+    await new FileVault(path, { passphrase: 'p', kdf: KDF, unownedStaleMs: 1000, timeoutMs: 5000 }).put(rec());
+    assert.equal(existsSync(path + '.lock'), false);
+    assert.equal(generation(path), 1);
+  });
+
+  it('what an instance has read counts too: an older copy put back later is refused by it without a watermark', async () => {
+    const path = join(dir, 'v.vault');
+    const w = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await w.put(rec('7cdfa1000001'));
+    const old = readFileSync(path);
+    await w.put(rec('7cdfa1000002'));
+    rmSync(path + '.generation');
+    const reader = new FileVault(path, { passphrase: 'p' });
+    assert.equal((await reader.list()).length, 2);
+    writeFileSync(path, old);
+    await assert.rejects(reader.list(), escrowError('ESCROW_ROLLBACK', new RegExp(`^the vault ${path} is generation 1, but generation 2 was already written here: `)));
+  });
+
+  /** A format-1 vault as the format-1 code wrote it (docs/provisioning.md §3.1): the whole file under the scrypt key. */
+  function format1(pass: string, kdf: { log2N: number; r: number; p: number }, salt: Uint8Array, gen: number, records: EscrowRecord[]): Buffer {
+    const out = scryptSync(Buffer.from(pass, 'utf8'), salt, 64, { N: 2 ** kdf.log2N, r: kdf.r, p: kdf.p, maxmem: 64 * 1024 * 1024 });
+    const check = createHmac('sha256', out.subarray(32)).update(CHECK_MESSAGE).digest().subarray(0, 16);
+    const nonce = new Uint8Array(12).fill(gen);
+    const head = encodeHeader({ format: FORMAT_1, kekKind: KDF_SCRYPT, kdf, salt, check, nonce, generation: gen });
+    const c = createCipheriv('aes-256-gcm', out.subarray(0, 32), nonce, { authTagLength: 16 });
+    c.setAAD(head);
+    const body = Buffer.concat([c.update(JSON.stringify({ format: 1, records: records.map((r) => ({ ...r, key: toHex(r.key) })) })), c.final()]);
+    return Buffer.concat([head, body, c.getAuthTag()]);
+  }
+
+  it('format 1: the header\'s scrypt cost and salt, derived again for another file; a wrong passphrase is ESCROW_PASSPHRASE', async () => {
+    const path = join(dir, 'f1.vault');
+    writeFileSync(path, format1('pw', { log2N: 14, r: 1, p: 1 }, new Uint8Array(32).fill(1), 1, [rec()]));
+    await assert.rejects(new FileVault(path, { passphrase: 'wrong' }).list(),
+      escrowError('ESCROW_PASSPHRASE', `wrong passphrase for the vault ${path} (or its header was altered); nothing was changed`));
+    const v = new FileVault(path, { passphrase: 'pw' });
+    assert.deepEqual((await v.get('7cdfa1000001', 'BLOCK_KEY0'))?.key, KEY);
+    assert.deepEqual(await v.describe(), { format: 1, kek: 'scrypt', generation: 1 });
+    writeFileSync(path, format1('pw', { log2N: 14, r: 2, p: 1 }, new Uint8Array(32).fill(2), 2, [rec('7cdfa1000002')]));
+    assert.deepEqual((await v.list()).map((e) => e.deviceId), ['7cdfa1000002']);
   });
 
   it('a rotation that fails after the switch (writing the file key) leaves the instance on its old KEK', async () => {
