@@ -18,6 +18,7 @@ import { FileLock } from '../host/escrow/lock.js';
 import { FileVault } from '../host/escrow/vault.js';
 import { DEFAULT_MODULE, openPkcs11Kek, parsePkcs11Uri, Pkcs11Kek, PIN_ENV, TokenSession } from '../host/escrow/pkcs11.js';
 import { HsmKeyring } from '../host/escrow/hsm.js';
+import { kekInfoJson, PgStore, redactUrl } from '../host/escrow/pg.js';
 import { haveSoftHsm, kekUri, newToken } from './support/softhsm.js';
 import { createDevice } from '../device/src/device.js';
 import { softChip } from './support/soft-chip.js';
@@ -1351,6 +1352,30 @@ describe('HSM keyring: importing and verifying inside the token (SoftHSM2)', fun
       assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY1', resource: 'hub/devices/y' }), VerificationError);
     } finally {
       ring.close();
+    }
+  });
+});
+
+describe('escrow PostgreSQL store: what is decided before connecting (pure)', () => {
+  it('redactUrl drops the password and keeps the rest; an unparseable URL is shown as postgres://…', () => {
+    assert.equal(redactUrl('postgres://efa:s3cret@db.example:5433/escrow?sslmode=require'), 'postgres://efa@db.example:5433/escrow?sslmode=require');
+    assert.equal(redactUrl('postgresql://efa@127.0.0.1/e'), 'postgresql://efa@127.0.0.1/e');
+    assert.equal(redactUrl('not a url s3cret'), 'postgres://…');
+  });
+
+  it('kekInfoJson: the scrypt parameters, salt and check value in hex', () => {
+    assert.deepEqual(kekInfoJson({ kdf: { log2N: 15, r: 8, p: 1 }, salt: Uint8Array.of(0, 1, 0xfe), check: Uint8Array.of(0xab, 0xcd) }),
+      { kdf: { log2N: 15, r: 8, p: 1 }, salt: '0001fe', check: 'abcd' });
+  });
+
+  it('PgStore.open refuses a URL that is not postgres://, no KEK and no passphrase, and a bad claim TTL', async () => {
+    const url = 'postgres://efa@127.0.0.1:1/none';
+    for (const bad of ['mysql://x/y', 'postgres:/x', ' postgres://x', 5]) {
+      await assert.rejects(PgStore.open(bad as never, { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'url must be a postgres:// connection string', String(bad));
+    }
+    await assert.rejects(PgStore.open(url, {}), (e: unknown) => e instanceof TypeError && e.message === 'opts must give a kek or a passphrase');
+    for (const claimTtlMs of [0, -1, 1.5, Number.NaN]) {
+      await assert.rejects(PgStore.open(url, { passphrase: 'p', claimTtlMs }), (e: unknown) => e instanceof RangeError && e.message === 'opts.claimTtlMs must be a positive whole number of milliseconds', String(claimTtlMs));
     }
   });
 });
