@@ -1047,6 +1047,7 @@ describe('escrow PKCS#11 URIs (pure)', () => {
         { token: 'a b', object: 'k=v=w', modulePath: '/m.so', pinSource: 'file:/p', pinValue: '1&2' });
       assert.deepEqual(parsePkcs11Uri('pkcs11:object=o;token=t?x=1?y'), { token: 't', object: 'o', modulePath: DEFAULT_MODULE }, 'only the first ? starts the query');
       assert.deepEqual(parsePkcs11Uri('pkcs11:token=t', 'uri', false), { token: 't', object: '', modulePath: DEFAULT_MODULE });
+      assert.deepEqual(parsePkcs11Uri('pkcs11:=x;token=t;object=o?=y'), { token: 't', object: 'o', modulePath: DEFAULT_MODULE }, 'an attribute with an empty name is not malformed, only unused');
       assert.deepEqual(parsePkcs11Uri('pkcs11:token=t;object=', 'uri', false), { token: 't', object: '', modulePath: DEFAULT_MODULE });
       process.env.EFUSE_ATTEST_PKCS11_MODULE = '/env/module.so';
       assert.equal(parsePkcs11Uri('pkcs11:token=t;object=o').modulePath, '/env/module.so');
