@@ -1375,6 +1375,15 @@ describe('escrow PostgreSQL store: what is decided before connecting (pure)', ()
       await assert.rejects(PgStore.open(bad as never, { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'url must be a postgres:// connection string', String(bad));
     }
     await assert.rejects(PgStore.open(url, {}), (e: unknown) => e instanceof TypeError && e.message === 'opts must give a kek or a passphrase');
+    // Past the argument checks (a claim TTL of 1 ms is valid): the connection fails, named with its cause.
+    for (const opts of [{ passphrase: 'p' }, { passphrase: 'p', claimTtlMs: 1 }]) {
+      await assert.rejects(PgStore.open('postgres://efa:pw@127.0.0.1:1/none', opts), (e: unknown) => {
+        assert.ok(e instanceof EscrowError && e.code === 'ESCROW_IO', String(e));
+        assert.match(e.message, /^cannot open the escrow in the escrow database postgres:\/\/efa@127\.0\.0\.1:1\/none: connect ECONNREFUSED 127\.0\.0\.1:1; nothing was changed$/);
+        assert.equal((e.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+        return true;
+      });
+    }
     for (const claimTtlMs of [0, -1, 1.5, Number.NaN]) {
       await assert.rejects(PgStore.open(url, { passphrase: 'p', claimTtlMs }), (e: unknown) => e instanceof RangeError && e.message === 'opts.claimTtlMs must be a positive whole number of milliseconds', String(claimTtlMs));
     }
