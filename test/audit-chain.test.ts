@@ -29,7 +29,9 @@ async function verifyCli(path: string): Promise<{ code: number; json: { ok: bool
 
 describe('tamper-evident audit', function () {
   this.timeout(30_000);
-  const dir = mkdtempSync(join(tmpdir(), 'efa-audit-'));
+  // A fresh directory each run: a process that runs the suites again (as a mutation-test runner does) starts clean.
+  let dir = '';
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'efa-audit-')); });
   let k = 0;
   const fresh = async (count: number) => {
     const path = join(dir, `a${++k}.jsonl`);

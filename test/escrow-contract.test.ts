@@ -378,6 +378,10 @@ describe('PostgreSQL escrow: audit in the same transaction, guards in the databa
     const { rows } = await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_tables WHERE tablename LIKE 'efa_%'");
     await c.end();
     assert.equal(Number(rows[0]!.n), 0);
+    // Exactly the minimum is enough: 8 characters, counted as characters, not UTF-8 bytes.
+    const ok = await PgStore.open(url, { passphrase: 'eight\u00e9ch', newPassphraseMin: 8, kdf: KDF });
+    assert.equal(typeof ok.kekId, 'string');
+    await ok.close();
   });
 
   it('an unreachable server is a clear ESCROW_IO error', async () => {

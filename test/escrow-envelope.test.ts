@@ -40,7 +40,9 @@ const hexes = (e: { ct: Uint8Array }[]) => e.map((x) => Buffer.from(x.ct).toStri
 
 describe('envelope encryption and KEK rotation', function () {
   this.timeout(30_000);
-  const dir = mkdtempSync(join(tmpdir(), 'efa-envelope-'));
+  // A fresh directory each run: a process that runs the suites again (as a mutation-test runner does) starts clean.
+  let dir = '';
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'efa-envelope-')); });
   const closers: { close(): Promise<void> }[] = [];
   after(async () => { for (const c of closers.reverse()) await c.close(); });
 

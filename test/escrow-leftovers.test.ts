@@ -36,7 +36,9 @@ async function rejectsCode(p: Promise<unknown>, code: string): Promise<EscrowErr
 
 describe('escrow leftovers after a crash, and the vault generation', function () {
   this.timeout(30_000);
-  const root = mkdtempSync(join(tmpdir(), 'efa-left-'));
+  // A fresh directory each run: a process that runs the suites again (as a mutation-test runner does) starts clean.
+  let root = '';
+  before(() => { root = mkdtempSync(join(tmpdir(), 'efa-left-')); });
 
   it('the next vault write removes dead writers\' temp vaults; a live writer\'s, a symlink, a hard link and another user\'s stay', async () => {
     const d = join(root, 'vault');

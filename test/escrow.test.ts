@@ -88,7 +88,9 @@ describe('keys', () => {
 
 describe('escrow vault', function () {
   this.timeout(60_000);
-  const dir = mkdtempSync(join(tmpdir(), 'efa-vault-'));
+  // A fresh directory each run: a process that runs the suites again (as a mutation-test runner does) starts clean.
+  let dir = '';
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'efa-vault-')); });
 
   it('stores, merges and lists records; file is 0600 and starts with the documented header', async () => {
     const path = join(dir, 'v1', 'escrow.vault');
@@ -139,10 +141,11 @@ describe('escrow vault', function () {
   });
 
   describe('refusals leave the file unchanged', () => {
-    const path = join(dir, 'v3.vault');
+    let path = '';
     let original: Buffer;
     const secret = generateKey();
     before(async () => {
+      path = join(dir, 'v3.vault');
       await new FileVault(path, { passphrase: PASS }).put(rec(4, secret));
       original = readFileSync(path);
     });
@@ -241,9 +244,11 @@ describe('escrow vault', function () {
   });
 
   describe('failing file systems (tmpfs mounts: root only)', function () {
-    const mnt = join(dir, 'mnt');
+    let mnt = '';
     let mounted = false;
     before(function () {
+      mnt = join(dir, 'mnt');
+      mounted = false;
       execFileSync('mkdir', ['-p', mnt]);
       const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt]);
       if (r.status !== 0) this.skip();
@@ -275,7 +280,8 @@ describe('escrow vault', function () {
       const filler = join(mnt, 'filler');
       spawnSync('sh', ['-c', `dd if=/dev/zero of=${filler} bs=4096 2>/dev/null; truncate -s -4096 ${filler}`]);
       try {
-        await rejects(v.put(rec(13)), 'ESCROW_IO', /disk is full \(ENOSPC\)/);
+        const e = await rejects(v.put(rec(13)), 'ESCROW_IO', /^cannot write the vault .*disk is full \(ENOSPC\)/);
+        assert.equal((e.cause as NodeJS.ErrnoException).code, 'ENOSPC', 'the cause is kept');
         assert.deepEqual(readFileSync(path), before);
         const left = execFileSync('ls', ['-A', mnt]).toString().trim().split('\n').sort();
         const names = ['filler', 'full.vault', 'full.vault.generation', 'ro.vault', 'ro.vault.generation'];

@@ -3,18 +3,25 @@
 // and the merge rule every backend's put() uses — the state only moves forward, and updatedAt moves
 // with it; a different key or chip is ESCROW_CONFLICT.
 import assert from 'node:assert/strict';
-import { EscrowError } from '../host/errors.js';
+import { EscrowError, VerificationError } from '../host/errors.js';
 import { checkRecord, entryOf, type EscrowRecord, mergeRecord, newRecord, STATES, stateRank } from '../host/escrow/store.js';
 import { blockName, blockSlot } from '../protocol/keyblock.js';
 import { DERIVATION_SCHEME } from '../host/keys.js';
 import { equalBytes, toHex } from '../protocol/index.js';
 import { spawnSync } from 'node:child_process';
-import { createDecipheriv, createHash, createHmac, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, scryptSync } from 'node:crypto';
 import { closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gcmOpen, gcmSeal, type Kek, PassphraseKek, recordAad, rewrap, seal, unseal } from '../host/escrow/envelope.js';
 import { FileLock } from '../host/escrow/lock.js';
+import { FileVault } from '../host/escrow/vault.js';
+import { DEFAULT_MODULE, openPkcs11Kek, parsePkcs11Uri, Pkcs11Kek, PIN_ENV, TokenSession } from '../host/escrow/pkcs11.js';
+import { HsmKeyring } from '../host/escrow/hsm.js';
+import { kekInfoJson, PgStore, redactUrl } from '../host/escrow/pg.js';
+import { haveSoftHsm, kekUri, newToken } from './support/softhsm.js';
+import { createDevice } from '../device/src/device.js';
+import { softChip } from './support/soft-chip.js';
 import { cleanLeftovers, keyFileLeftovers } from '../host/escrow/leftovers.js';
 import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, verifyAuditRows } from '../host/escrow/pg-schema.js';
 import { canonical, CHECK_MESSAGE, DEFAULT_KDF, encodeHeader, FILE_KEY_AAD, FORMAT, FORMAT_1, HEADER_SIZE, type Header, KDF_SCRYPT, kdfInLimits, KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, parseRecords, readHeader, sortedRecords, TAG_SIZE } from '../host/escrow/vault-format.js';
@@ -655,5 +662,736 @@ describe('escrow PostgreSQL audit chain (pure)', () => {
     assert.deepEqual(verifyAuditRows([r1, wrongPrev]), { entries: 1, head: Buffer.from(r1.hash).toString('hex'), ok: false, broken: { seq: 2, reason: 'its prev hash is not the hash of the entry before it' } });
     const edited = { ...r2, detail: 'edited' };
     assert.deepEqual(verifyAuditRows([r1, edited, r3]), { entries: 1, head: Buffer.from(r1.hash).toString('hex'), ok: false, broken: { seq: 2, reason: 'its content does not match its hash (the entry was edited)' } });
+  });
+});
+
+// ---- the file vault itself (vault.ts), with the cheapest scrypt it accepts and an in-memory KEK ----
+
+describe('escrow file vault: arguments, reads and refusals', function () {
+  this.timeout(30_000);
+  const KDF = { log2N: 14, r: 1, p: 1 };
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-fv-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  /** An AES-GCM KEK kept in memory, standing in for a token's. */
+  const memoryKek = (id: string, fill = 7): Kek => {
+    const key = new Uint8Array(32).fill(fill);
+    return {
+      id,
+      async wrap(dk, a) { return gcmSeal(key, dk, a); },
+      async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
+    };
+  };
+  const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
+
+  it('the constructor refuses a bad path, passphrase or scrypt cost, each with its sentence', () => {
+    assert.throws(() => new FileVault('', { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    assert.throws(() => new FileVault(5 as never, { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    assert.throws(() => new FileVault('v', {}), (e: unknown) => e instanceof TypeError && e.message === 'opts.passphrase must be a string or a Uint8Array (or give opts.kek)');
+    assert.throws(() => new FileVault('v', { passphrase: 5 as never }), (e: unknown) => e instanceof TypeError && e.message === 'passphrase must be a string or a Uint8Array');
+    assert.throws(() => new FileVault('v', { passphrase: null as never }), (e: unknown) => e instanceof TypeError && e.message === 'passphrase must be a string or a Uint8Array');
+    assert.throws(() => new FileVault('v', { passphrase: '' }), (e: unknown) => e instanceof RangeError && e.message === 'passphrase must not be empty');
+    assert.throws(() => new FileVault('v', { passphrase: new Uint8Array(0) }), (e: unknown) => e instanceof RangeError && e.message === 'passphrase must not be empty');
+    for (const kdf of [{ log2N: 13 }, { log2N: 21 }, { r: 0 }, { r: 17 }, { p: 0 }, { p: 5 }, { log2N: 14.5 }]) {
+      assert.throws(() => new FileVault('v', { passphrase: 'p', kdf }), (e: unknown) => e instanceof RangeError && e.message === 'kdf must have log2N 14..20, r 1..16, p 1..4', JSON.stringify(kdf));
+    }
+    assert.ok(new FileVault('v', { kek: memoryKek('m') }), 'a KEK alone is enough');
+    const v = new FileVault('rel/escrow.vault', { passphrase: 'p' });
+    assert.equal(v.location, resolve('rel/escrow.vault'));
+    assert.equal(v.watermarkPath, resolve('rel/escrow.vault') + '.generation');
+  });
+
+  it('FileVault.exists: refuses a bad path; reports a read error as ESCROW_IO', async () => {
+    await assert.rejects(FileVault.exists(''), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    await assert.rejects(FileVault.exists(7 as never), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
+    assert.equal(await FileVault.exists(join(dir, 'none.vault')), false);
+    // A directory where the vault should be: not "no vault", an error with its cause.
+    await assert.rejects(FileVault.exists(dir), (e: unknown) => {
+      assert.ok(e instanceof EscrowError && e.code === 'ESCROW_IO');
+      assert.match(e.message, new RegExp(`^cannot read the vault ${dir}: .*EISDIR`));
+      assert.equal((e.cause as NodeJS.ErrnoException).code, 'EISDIR');
+      return true;
+    });
+    const v = new FileVault(dir, { passphrase: 'p', kdf: KDF });
+    await assert.rejects(v.list(), escrowError('ESCROW_IO', new RegExp(`^cannot read the vault ${dir}: `)));
+  });
+
+  it('an absent vault reads as empty everywhere', async () => {
+    const v = new FileVault(join(dir, 'none.vault'), { passphrase: 'p', kdf: KDF });
+    assert.equal(await v.exists(), false);
+    assert.equal(await v.describe(), undefined);
+    assert.deepEqual(await v.envelopes(), []);
+    assert.deepEqual(await v.list(), []);
+    assert.equal(await v.get('7cdfa1000001'), undefined);
+    assert.equal(await v.get('7cdfa1000001', 'BLOCK_KEY0'), undefined);
+    assert.equal(existsSync(join(dir, 'none.vault')), false, 'reading creates nothing');
+  });
+
+  it('describe, envelopes, get and list of a passphrase vault and of a KEK vault', async () => {
+    const path = join(dir, 'a.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec('7cdfa1000002', 'BLOCK_KEY1'));
+    await v.put(rec('7cdfa1000001', 'BLOCK_KEY3', { key: new Uint8Array(32).fill(1) }));
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'scrypt', generation: 2 });
+    const env = await v.envelopes();
+    assert.deepEqual(env.map((e) => [e.deviceId, e.block]), [['7cdfa1000001', 'BLOCK_KEY3'], ['7cdfa1000002', 'BLOCK_KEY1']]);
+    assert.ok(env.every((e) => /^scrypt:[0-9a-f]{16}$/.test(e.kek) && e.ct.length === 12 + 32 + 16));
+    assert.deepEqual((await v.get('7cdfa1000001'))?.key, new Uint8Array(32).fill(1), 'the one record of a device, without naming the block');
+    assert.equal(await v.get('7cdfa1000001', 'BLOCK_KEY0'), undefined);
+    assert.deepEqual((await v.list()).map((e) => e.deviceId), ['7cdfa1000001', '7cdfa1000002']);
+    await v.put(rec('7cdfa1000001', 'BLOCK_KEY0'));
+    await assert.rejects(v.get('7C:DF:A1:00:00:01'), escrowError('ESCROW_AMBIGUOUS', 'device 7cdfa1000001 has 2 escrowed keys (BLOCK_KEY0, BLOCK_KEY3); name the block'));
+
+    const kek = memoryKek('pkcs11:t/o:00112233');
+    const kv = new FileVault(join(dir, 'k.vault'), { kek });
+    await kv.put(rec());
+    assert.deepEqual(await kv.describe(), { format: 2, kek: 'pkcs11:t/o:00112233', generation: 1 });
+    assert.deepEqual((await kv.envelopes()).map((e) => e.kek), ['pkcs11:t/o:00112233']);
+    const raw = readFileSync(join(dir, 'k.vault'));
+    assert.deepEqual([...raw.subarray(8, 16)], [2, 2, 0, 0, 0, 0, 0, 0], 'format 2, PKCS#11 KEK, no scrypt parameters');
+    assert.deepEqual(raw.subarray(48, 64), kekCheck(kek.id));
+    assert.equal(raw.readUInt16BE(HEADER_SIZE), 12 + 32 + 16, 'the wrapped file key: nonce, key, tag');
+  });
+
+  it('passphrases: a string is NFC UTF-8, the same as its bytes', async () => {
+    const path = join(dir, 'n.vault');
+    await new FileVault(path, { passphrase: 'cafe\u0301', kdf: KDF }).put(rec());
+    assert.deepEqual((await new FileVault(path, { passphrase: 'caf\u00e9' }).get('7cdfa1000001', 'BLOCK_KEY0'))?.key, KEY);
+    assert.deepEqual((await new FileVault(path, { passphrase: Buffer.from('caf\u00e9', 'utf8') }).get('7cdfa1000001', 'BLOCK_KEY0'))?.key, KEY);
+    await assert.rejects(new FileVault(path, { passphrase: Buffer.from('cafe\u0301', 'utf8') }).list(),
+      escrowError('ESCROW_PASSPHRASE', `wrong passphrase for the vault ${path} (or its header was altered); nothing was changed`));
+  });
+
+  it('the wrong kind of KEK, or another one, is ESCROW_KEK naming what is needed', async () => {
+    const sp = join(dir, 's.vault');
+    await new FileVault(sp, { passphrase: 'p', kdf: KDF }).put(rec());
+    await assert.rejects(new FileVault(sp, { kek: memoryKek('m') }).list(),
+      escrowError('ESCROW_KEK', `the vault ${sp} is wrapped by a passphrase; give the passphrase, not --kek`));
+    const kp = join(dir, 'k.vault');
+    await new FileVault(kp, { kek: memoryKek('kek-a') }).put(rec());
+    await assert.rejects(new FileVault(kp, { passphrase: 'p' }).list(),
+      escrowError('ESCROW_KEK', `the vault ${kp} is wrapped by a key in a PKCS#11 token; give --kek pkcs11:…`));
+    await assert.rejects(new FileVault(kp, { kek: memoryKek('kek-b') }).list(),
+      escrowError('ESCROW_KEK', `the vault ${kp} is wrapped by another key-encryption key than kek-b; nothing was changed`));
+    // The same id but another key: the file key does not unwrap, which is tampering as far as the file can tell.
+    await assert.rejects(new FileVault(kp, { kek: memoryKek('kek-a', 8) }).list(),
+      escrowError('ESCROW_TAMPERED', `the vault ${kp} failed its integrity check: it was altered or damaged (the token key is right); nothing was changed — restore it from a backup`));
+  });
+
+  it('a damaged file key length or body: ESCROW_TAMPERED naming the passphrase or the token key', async () => {
+    const sp = join(dir, 's.vault');
+    await new FileVault(sp, { passphrase: 'p', kdf: KDF }).put(rec());
+    const good = readFileSync(sp);
+    const tampered = (p: string, what: string) => escrowError('ESCROW_TAMPERED', `the vault ${p} failed its integrity check: it was altered or damaged (the ${what} is right); nothing was changed — restore it from a backup`);
+    const w = good.readUInt16BE(HEADER_SIZE);
+    const cases: [string, Buffer][] = [
+      ['length 27', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0, 27), good.subarray(HEADER_SIZE + 2)])],
+      ['length past the end', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0xff, 0xff), good.subarray(HEADER_SIZE + 2)])],
+      ['length one more', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0, w + 1), good.subarray(HEADER_SIZE + 2)])],
+      ['length high byte', Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(1, w), good.subarray(HEADER_SIZE + 2)])],
+      ['no room for a tag after the wrapped key', good.subarray(0, HEADER_SIZE + 2 + w + TAG_SIZE - 1)],
+      ['header, length and a tag only', good.subarray(0, HEADER_SIZE + 2 + TAG_SIZE - 1)],
+      ['body', (() => { const b = Buffer.from(good); b[HEADER_SIZE + 2 + w] ^= 1; return b; })()],
+    ];
+    for (const [name, bytes] of cases) {
+      writeFileSync(sp, bytes);
+      await assert.rejects(new FileVault(sp, { passphrase: 'p' }).list(), tampered(sp, 'passphrase'), name);
+    }
+    // Exactly header, length and tag with the length 0: too short a wrapped key, not a crash.
+    writeFileSync(sp, Buffer.concat([good.subarray(0, HEADER_SIZE), Buffer.of(0, 0), Buffer.alloc(TAG_SIZE)]));
+    await assert.rejects(new FileVault(sp, { passphrase: 'p' }).list(), tampered(sp, 'passphrase'));
+    const kp = join(dir, 'k.vault');
+    await new FileVault(kp, { kek: memoryKek('kek-a') }).put(rec());
+    const kb = readFileSync(kp);
+    kb[kb.length - 1] ^= 1;
+    writeFileSync(kp, kb);
+    await assert.rejects(new FileVault(kp, { kek: memoryKek('kek-a') }).list(), tampered(kp, 'token key'));
+  });
+});
+
+describe('escrow file vault: writes, generations and KEK rotation', function () {
+  this.timeout(30_000);
+  const KDF = { log2N: 14, r: 1, p: 1 };
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-fvw-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const memoryKek = (id: string, fill = 7): Kek => {
+    const key = new Uint8Array(32).fill(fill);
+    return {
+      id,
+      async wrap(dk, a) { return gcmSeal(key, dk, a); },
+      async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
+    };
+  };
+  const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
+  const generation = (path: string) => readFileSync(path).readUInt32BE(76);
+
+  it('setState: refuses an unknown state and a missing record; moves forward only, stamping updatedAt', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await assert.rejects(v.setState('7cdfa1000001', 'BLOCK_KEY0', 'lost' as never), (e: unknown) => e instanceof RangeError && e.message === 'state must be escrowed, burned or verified, got "lost"');
+    assert.equal(existsSync(path), false, 'refused before the vault is made');
+    await v.put(rec('7cdfa1000001', 'BLOCK_KEY0', { state: 'burned' }));
+    await assert.rejects(v.setState('7cdfa1000002', '1', 'verified'), escrowError('ESCROW_MISSING', 'the escrow has no record for device 7cdfa1000002 BLOCK_KEY1'));
+    const before = readFileSync(path);
+    await v.setState('7cdfa1000001', 'BLOCK_KEY0', 'burned');
+    await v.setState('7c:df:a1:00:00:01', '0', 'escrowed');
+    assert.deepEqual(readFileSync(path), before, 'the same or a lower state writes nothing');
+    const t0 = Date.now();
+    await v.setState('7c:df:a1:00:00:01', '0', 'verified');
+    const r = await v.get('7cdfa1000001', 'BLOCK_KEY0');
+    assert.equal(r?.state, 'verified');
+    assert.equal(r?.createdAt, T0);
+    assert.ok(Date.parse(r!.updatedAt) >= t0 - 1000 && r!.updatedAt.endsWith('Z'), r?.updatedAt);
+    assert.equal(generation(path), 2);
+  });
+
+  it('put: an unchanged record writes nothing; a new one writes one generation and the watermark', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    const r = rec();
+    await v.put(r);
+    assert.equal(generation(path), 1);
+    assert.equal(readFileSync(path + '.generation', 'utf8'), '{"generation":1}\n');
+    assert.equal(statSync(path + '.generation').mode & 0o777, 0o600);
+    const before = readFileSync(path);
+    await v.put({ ...r });
+    await new FileVault(path, { passphrase: 'p' }).put({ ...r, key: Uint8Array.from(r.key) });
+    assert.deepEqual(readFileSync(path), before);
+    await v.put(rec('7cdfa1000002'));
+    assert.equal(generation(path), 2);
+    assert.equal(readFileSync(path + '.generation', 'utf8'), '{"generation":2}\n');
+    // The caller's key array is copied, not kept: zeroing it afterwards changes nothing stored.
+    const mine = rec('7cdfa1000003', 'BLOCK_KEY0', { key: new Uint8Array(32).fill(3) });
+    await v.put(mine);
+    mine.key.fill(0);
+    await v.put(rec('7cdfa1000004'));
+    assert.deepEqual((await v.get('7cdfa1000003'))?.key, new Uint8Array(32).fill(3));
+  });
+
+  it('a vault directory that cannot be made is ESCROW_IO with its cause; the lock sits beside the vault', async () => {
+    writeFileSync(join(dir, 'file'), 'x');
+    const v = new FileVault(join(dir, 'file', 'sub', 'v.vault'), { passphrase: 'p', kdf: KDF });
+    await assert.rejects(v.put(rec()), (e: unknown) => {
+      assert.ok(e instanceof EscrowError && e.code === 'ESCROW_IO');
+      assert.match(e.message, new RegExp(`^cannot create the vault directory ${join(dir, 'file', 'sub')}: `));
+      assert.equal((e.cause as NodeJS.ErrnoException).code, 'ENOTDIR');
+      return true;
+    });
+    // A live lock held by someone else: the vault's own lock file, and the timeout given to the vault.
+    const path = join(dir, 'l.vault');
+    writeFileSync(path + '.lock', JSON.stringify({ pid: process.pid, host: hostname(), boot: '', since: 'now', token: 'someone-else' }));
+    await assert.rejects(new FileVault(path, { passphrase: 'p', kdf: KDF, timeoutMs: 50 }).put(rec()),
+      escrowError('ESCROW_LOCKED', new RegExp(`^the vault ${path} is locked by process ${process.pid} on `)));
+  });
+
+  it('an older generation put back is ESCROW_ROLLBACK, by the watermark or by what this instance saw', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec('7cdfa1000001'));
+    const old = readFileSync(path);
+    await v.put(rec('7cdfa1000002'));
+    writeFileSync(path, old);
+    const refused = (mark: number) => escrowError('ESCROW_ROLLBACK', `the vault ${path} is generation 1, but generation ${mark} was already written here: ` +
+      `an older copy was put back, and keys escrowed since would be lost; nothing was changed (if this is deliberate, remove ${path}.generation)`);
+    await assert.rejects(new FileVault(path, { passphrase: 'p' }).list(), refused(2), 'a new instance, by the watermark');
+    writeFileSync(path + '.generation', '{"generation":7}');
+    await assert.rejects(new FileVault(path, { passphrase: 'p' }).list(), refused(7));
+    rmSync(path + '.generation');
+    await assert.rejects(v.list(), refused(2), 'this instance saw generation 2');
+    assert.equal((await new FileVault(path, { passphrase: 'p' }).list()).length, 1, 'without the watermark a new instance accepts it');
+    for (const junk of ['{"generation":"9"}', '{"generation":1e300}', '{"generation":2.5}', 'not json', '{}']) {
+      writeFileSync(path + '.generation', junk);
+      assert.equal((await new FileVault(path, { passphrase: 'p' }).list()).length, 1, junk);
+    }
+    writeFileSync(path + '.generation', '{"generation":1}');
+    const fresh = new FileVault(path, { passphrase: 'p' });
+    await fresh.put(rec('7cdfa1000003'));
+    assert.equal(generation(path), 2);
+    writeFileSync(path + '.generation', '{"generation":5}');
+    await assert.rejects(fresh.list(), escrowError('ESCROW_ROLLBACK', new RegExp(`^the vault ${path} is generation 2, but generation 5 was already written here: `)));
+  });
+
+  it('rotateKek: the count, the new KEK in the header, and the old KEK kept when rotation fails', async () => {
+    const path = join(dir, 'v.vault');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec('7cdfa1000001'));
+    await v.put(rec('7cdfa1000002'));
+    const failing: Kek = { id: 'broken', async wrap() { throw new Error('token gone'); }, async unwrap() { throw new Error('token gone'); } };
+    const before = readFileSync(path);
+    await assert.rejects(v.rotateKek({ kek: failing }), /^Error: token gone$/);
+    assert.deepEqual(readFileSync(path), before);
+    assert.equal((await v.list()).length, 2, 'still opened with the passphrase');
+    const kek = memoryKek('kek-r');
+    assert.equal(await v.rotateKek({ kek }), 2);
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'kek-r', generation: 3 });
+    const raw = readFileSync(path);
+    assert.deepEqual([...raw.subarray(9, 13)], [2, 0, 0, 0]);
+    assert.deepEqual(raw.subarray(48, 64), kekCheck('kek-r'));
+    assert.deepEqual((await new FileVault(path, { kek }).get('7cdfa1000002'))?.key, KEY);
+    // Back to a passphrase: a new salt, the vault's scrypt cost for new vaults, the new passphrase from now on.
+    assert.equal(await v.rotateKek({ passphrase: 'q' }), 2);
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'scrypt', generation: 4 });
+    const again = readFileSync(path);
+    assert.deepEqual([...again.subarray(9, 13)], [1, 14, 1, 1]);
+    assert.notDeepEqual(again.subarray(16, 48), before.subarray(16, 48));
+    assert.equal((await new FileVault(path, { passphrase: 'q' }).list()).length, 2);
+    assert.equal(await v.rotateKek({ passphrase: Buffer.from('r') }), 2);
+    assert.equal((await new FileVault(path, { passphrase: 'r' }).list()).length, 2);
+    await assert.rejects(v.rotateKek({ kek: failing }), /token gone/);
+    assert.equal((await v.list()).length, 2);
+    await assert.rejects(new FileVault(path, { kek }).list(), escrowError('ESCROW_KEK', /wrapped by a passphrase/));
+  });
+
+  it('a write removes dead writers\' temp copies of the vault and of its watermark, nothing else; a watermark that cannot be written is no failure', async () => {
+    const path = join(dir, 'v.vault');
+    const dead = spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim();
+    const names = [`.v.vault.${dead}.0123456789ab.tmp`, `.v.vault.generation.${dead}.0123456789ab.tmp`, `.w.vault.${dead}.0123456789ab.tmp`, `.v.vault.lock.${dead}.0123456789ab.tmp`];
+    for (const n of names) writeFileSync(join(dir, n), 'old');
+    mkdirSync(path + '.generation');
+    const v = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await v.put(rec());
+    assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')).sort(), [`.v.vault.lock.${dead}.0123456789ab.tmp`, `.w.vault.${dead}.0123456789ab.tmp`]);
+    assert.equal(generation(path), 1);
+    await v.put(rec('7cdfa1000002'));
+    assert.equal(generation(path), 2);
+    assert.equal((await new FileVault(path, { passphrase: 'p' }).list()).length, 2);
+  });
+
+  it('a format-1 vault is written as format 2 at the next write, even one that changes no record', async () => {
+    const path = join(dir, 'old.vault');
+    writeFileSync(path, readFileSync(new URL('../../test/fixtures/escrow/format1.vault', import.meta.url)));
+    const v = new FileVault(path, { passphrase: 'format one fixture' });
+    assert.deepEqual(await v.describe(), { format: 1, kek: 'scrypt', generation: readFileSync(path).readUInt32BE(76) });
+    const g = generation(path);
+    await v.setState('7cdfa1000001', 'BLOCK_KEY0', 'escrowed');
+    const raw = readFileSync(path);
+    assert.equal(raw[8], 2);
+    assert.equal(raw.readUInt32BE(76), g + 1, 'the generation carries on');
+    assert.deepEqual([...raw.subarray(9, 13)], [1, 15, 8, 1], 'a new scrypt KEK at the cost for new vaults');
+    assert.equal((await new FileVault(path, { passphrase: 'format one fixture' }).envelopes()).length, 2);
+    const before = readFileSync(path);
+    await v.setState('7cdfa1000001', 'BLOCK_KEY0', 'escrowed');
+    assert.deepEqual(readFileSync(path), before, 'once format 2, an unchanged write writes nothing');
+  });
+
+  it('an unowned lock file older than the vault\'s unownedStaleMs is broken', async () => {
+    const path = join(dir, 'u.vault');
+    writeFileSync(path + '.lock', 'garbage');
+    const then = new Date(Date.now() - 3000);
+    utimesSync(path + '.lock', then, then);
+    await new FileVault(path, { passphrase: 'p', kdf: KDF, unownedStaleMs: 1000, timeoutMs: 5000 }).put(rec());
+    assert.equal(existsSync(path + '.lock'), false);
+    assert.equal(generation(path), 1);
+  });
+
+  it('what an instance has read counts too: an older copy put back later is refused by it without a watermark', async () => {
+    const path = join(dir, 'v.vault');
+    const w = new FileVault(path, { passphrase: 'p', kdf: KDF });
+    await w.put(rec('7cdfa1000001'));
+    const old = readFileSync(path);
+    await w.put(rec('7cdfa1000002'));
+    rmSync(path + '.generation');
+    const reader = new FileVault(path, { passphrase: 'p' });
+    assert.equal((await reader.list()).length, 2);
+    writeFileSync(path, old);
+    await assert.rejects(reader.list(), escrowError('ESCROW_ROLLBACK', new RegExp(`^the vault ${path} is generation 1, but generation 2 was already written here: `)));
+  });
+
+  /** A format-1 vault as the format-1 code wrote it (docs/provisioning.md §3.1): the whole file under the scrypt key. */
+  function format1(pass: string, kdf: { log2N: number; r: number; p: number }, salt: Uint8Array, gen: number, records: EscrowRecord[]): Buffer {
+    const out = scryptSync(Buffer.from(pass, 'utf8'), salt, 64, { N: 2 ** kdf.log2N, r: kdf.r, p: kdf.p, maxmem: 64 * 1024 * 1024 });
+    const check = createHmac('sha256', out.subarray(32)).update(CHECK_MESSAGE).digest().subarray(0, 16);
+    const nonce = new Uint8Array(12).fill(gen);
+    const head = encodeHeader({ format: FORMAT_1, kekKind: KDF_SCRYPT, kdf, salt, check, nonce, generation: gen });
+    const c = createCipheriv('aes-256-gcm', out.subarray(0, 32), nonce, { authTagLength: 16 });
+    c.setAAD(head);
+    const body = Buffer.concat([c.update(JSON.stringify({ format: 1, records: records.map((r) => ({ ...r, key: toHex(r.key) })) })), c.final()]);
+    return Buffer.concat([head, body, c.getAuthTag()]);
+  }
+
+  it('format 1: the header\'s scrypt cost and salt, derived again for another file; a wrong passphrase is ESCROW_PASSPHRASE', async () => {
+    const path = join(dir, 'f1.vault');
+    writeFileSync(path, format1('pw', { log2N: 14, r: 1, p: 1 }, new Uint8Array(32).fill(1), 1, [rec()]));
+    await assert.rejects(new FileVault(path, { passphrase: 'wrong' }).list(),
+      escrowError('ESCROW_PASSPHRASE', `wrong passphrase for the vault ${path} (or its header was altered); nothing was changed`));
+    const v = new FileVault(path, { passphrase: 'pw' });
+    assert.deepEqual((await v.get('7cdfa1000001', 'BLOCK_KEY0'))?.key, KEY);
+    assert.deepEqual(await v.describe(), { format: 1, kek: 'scrypt', generation: 1 });
+    writeFileSync(path, format1('pw', { log2N: 14, r: 2, p: 1 }, new Uint8Array(32).fill(2), 2, [rec('7cdfa1000002')]));
+    assert.deepEqual((await v.list()).map((e) => e.deviceId), ['7cdfa1000002']);
+  });
+
+  it('a rotation that fails after the switch (writing the file key) leaves the instance on its old KEK', async () => {
+    const path = join(dir, 'k.vault');
+    const a = memoryKek('kek-a');
+    const v = new FileVault(path, { kek: a });
+    await v.put(rec('7cdfa1000001'));
+    await v.put(rec('7cdfa1000002'));
+    const before = readFileSync(path);
+    // Two data keys re-wrapped, then the file key's wrap fails.
+    const b = memoryKek('kek-b', 9);
+    let wraps = 0;
+    const late: Kek = { id: 'kek-b', async wrap(dk, aad) { if (++wraps > 2) throw new Error('token gone'); return b.wrap(dk, aad); }, unwrap: b.unwrap };
+    await assert.rejects(v.rotateKek({ kek: late }), /^Error: token gone$/);
+    assert.equal(wraps, 3);
+    assert.deepEqual(readFileSync(path), before);
+    assert.deepEqual(await v.describe(), { format: 2, kek: 'kek-a', generation: 2 });
+    assert.equal((await v.list()).length, 2);
+  });
+});
+
+describe('escrow PKCS#11 URIs (pure)', () => {
+  it('parsePkcs11Uri: token, object, module path and PIN attributes, percent-decoded', () => {
+    const saved = process.env.EFUSE_ATTEST_PKCS11_MODULE;
+    delete process.env.EFUSE_ATTEST_PKCS11_MODULE;
+    try {
+      assert.equal(PIN_ENV, 'EFUSE_ATTEST_PKCS11_PIN');
+      assert.equal(DEFAULT_MODULE, '/usr/lib/softhsm/libsofthsm2.so');
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=factory;object=escrow-kek'), { token: 'factory', object: 'escrow-kek', modulePath: DEFAULT_MODULE });
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=a%20b;;object=k%3Dv=w?module-path=/m.so&pin-source=file:/p&&pin-value=1%262'),
+        { token: 'a b', object: 'k=v=w', modulePath: '/m.so', pinSource: 'file:/p', pinValue: '1&2' });
+      assert.deepEqual(parsePkcs11Uri('pkcs11:object=o;token=t?x=1?y'), { token: 't', object: 'o', modulePath: DEFAULT_MODULE }, 'only the first ? starts the query');
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=t', 'uri', false), { token: 't', object: '', modulePath: DEFAULT_MODULE });
+      assert.deepEqual(parsePkcs11Uri('pkcs11:=x;token=t;object=o?=y'), { token: 't', object: 'o', modulePath: DEFAULT_MODULE }, 'an attribute with an empty name is not malformed, only unused');
+      assert.deepEqual(parsePkcs11Uri('pkcs11:token=t;object=', 'uri', false), { token: 't', object: '', modulePath: DEFAULT_MODULE });
+      process.env.EFUSE_ATTEST_PKCS11_MODULE = '/env/module.so';
+      assert.equal(parsePkcs11Uri('pkcs11:token=t;object=o').modulePath, '/env/module.so');
+      assert.equal(parsePkcs11Uri('pkcs11:token=t;object=o?module-path=/uri.so').modulePath, '/uri.so', 'the URI wins');
+    } finally {
+      if (saved === undefined) delete process.env.EFUSE_ATTEST_PKCS11_MODULE; else process.env.EFUSE_ATTEST_PKCS11_MODULE = saved;
+    }
+  });
+
+  it('parsePkcs11Uri refuses, naming the argument', () => {
+    const range = (msg: string) => (e: unknown) => e instanceof RangeError && e.message === msg;
+    assert.throws(() => parsePkcs11Uri(5 as never), (e: unknown) => e instanceof TypeError && e.message === 'kek must be a pkcs11: URI string');
+    assert.throws(() => parsePkcs11Uri(undefined as never, '--to'), (e: unknown) => e instanceof TypeError && e.message === '--to must be a pkcs11: URI string');
+    assert.throws(() => parsePkcs11Uri('token=t;object=o'), range('kek must start with pkcs11:, e.g. pkcs11:token=factory;object=escrow-kek'));
+    assert.throws(() => parsePkcs11Uri(' pkcs11:token=t;object=o', 'k'), range('k must start with pkcs11:, e.g. pkcs11:token=factory;object=escrow-kek'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t;object', 'k'), range('k has a malformed attribute "object"'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t;object=o?pin', 'k'), range('k has a malformed query attribute "pin"'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:object=o', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=;object=o', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:token=t;object=', 'k'), range('k must name token=… and object=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:object=o', 'uri', false), range('uri must name token=…'));
+    assert.throws(() => parsePkcs11Uri('pkcs11:', 'uri', false), range('uri must name token=…'));
+  });
+});
+
+// ---- PKCS#11 sessions, KEKs and the HSM keyring on a SoftHSM2 token (skipped without SoftHSM2) ----
+
+/** Runs `fn` on a session of the token named by `uri`, closed after. */
+function withSession<T>(uri: string, fn: (s: TokenSession) => T): T {
+  const s = TokenSession.open(uri, { object: false });
+  try { return fn(s); } finally { s.close(); }
+}
+
+describe('escrow PKCS#11 sessions and KEKs (SoftHSM2)', function () {
+  this.timeout(30_000);
+  let t: { label: string; pinFile: string; pin: string };
+  let pdir: string;
+  before(function () {
+    if (!haveSoftHsm()) this.skip();
+    t = newToken();
+    pdir = mkdtempSync(join(tmpdir(), 'efa-p11-'));
+  });
+  const pinError = (msg: string) => escrowError('ESCROW_PIN', msg);
+
+  it('the PIN: pin-value first, then pin-source (the first line; "file:" optional), then the environment', () => {
+    const saved = process.env[PIN_ENV];
+    delete process.env[PIN_ENV];
+    try {
+      const base = `pkcs11:token=${t.label}`;
+      assert.equal(withSession(`${base}?pin-value=${t.pin}&pin-source=file:/nonexistent`, (s) => s.uri.token), t.label);
+      assert.equal(withSession(`${base}?pin-source=file:${t.pinFile}`, (s) => s.uri.pinSource), `file:${t.pinFile}`);
+      assert.equal(withSession(`${base}?pin-source=${t.pinFile}`, (s) => s.uri.token), t.label, 'a plain path');
+      const crlf = join(pdir, 'crlf.pin');
+      writeFileSync(crlf, `${t.pin}\r\nnot this line\n`);
+      assert.equal(withSession(`${base}?pin-source=file:${crlf}`, (s) => s.uri.token), t.label);
+      const missing = join(pdir, 'missing.pin');
+      assert.throws(() => TokenSession.open(`${base}?pin-source=file:${missing}`, { object: false }), pinError(`cannot read the token PIN from ${missing}; nothing was changed`));
+      for (const content of ['', '\n', '\r\n1234\n']) {
+        const empty = join(pdir, 'empty.pin');
+        writeFileSync(empty, content);
+        assert.throws(() => TokenSession.open(`${base}?pin-source=${empty}`, { object: false }), pinError(`cannot read the token PIN from ${empty}; nothing was changed`), JSON.stringify(content));
+      }
+      const needed = pinError('the PKCS#11 token PIN is needed: give pin-source=file:PATH in the URI or set EFUSE_ATTEST_PKCS11_PIN');
+      assert.throws(() => TokenSession.open(base, { object: false }), needed);
+      process.env[PIN_ENV] = '';
+      assert.throws(() => TokenSession.open(base, { object: false }), needed);
+      process.env[PIN_ENV] = t.pin;
+      assert.equal(withSession(base, (s) => s.uri.token), t.label);
+      process.env[PIN_ENV] = '0000';
+      assert.throws(() => TokenSession.open(base, { object: false }), pinError(`cannot log in to the PKCS#11 token "${t.label}": wrong PIN; nothing was changed`));
+    } finally {
+      if (saved === undefined) delete process.env[PIN_ENV]; else process.env[PIN_ENV] = saved;
+    }
+  });
+
+  it('a wrong PIN while this process is logged in is still a wrong PIN; the right one joins the login', () => {
+    const good = `pkcs11:token=${t.label}?pin-value=${t.pin}`;
+    const wrong = pinError(`cannot log in to the PKCS#11 token "${t.label}": wrong PIN; nothing was changed`);
+    assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=0000`, { object: false }), wrong, 'not logged in yet');
+    const s = TokenSession.open(good, { object: false });
+    try {
+      assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=0000`, { object: false }), wrong, 'logged in already');
+      assert.equal(withSession(good, (s2) => s2.uri.token), t.label);
+      assert.equal(withSession(good, (s2) => s2.find('nothing', s2.p.CKK_AES)), undefined, 'the session still works');
+    } finally {
+      s.close();
+    }
+  });
+
+  it('a missing token or module: ESCROW_TOKEN, nothing left open', () => {
+    assert.throws(() => TokenSession.open('pkcs11:token=no-such-token?pin-value=1234', { object: false }),
+      escrowError('ESCROW_TOKEN', `no PKCS#11 token labelled "no-such-token" is present (module ${DEFAULT_MODULE}); nothing was changed`));
+    assert.throws(() => TokenSession.open(`pkcs11:token=t;object=o?module-path=${join(pdir, 'none.so')}&pin-value=1`),
+      escrowError('ESCROW_TOKEN', new RegExp(`^cannot load the PKCS#11 module ${join(pdir, 'none.so')} \\(.+\\); nothing was changed$`)));
+    assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=1234`), (e: unknown) => e instanceof RangeError && e.message === 'uri must name token=… and object=…');
+    assert.throws(() => TokenSession.open(`pkcs11:token=${t.label}?pin-value=1234`, {}), (e: unknown) => e instanceof RangeError && e.message === 'uri must name token=… and object=…');
+    assert.equal(withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => s.uri.object), '');
+  });
+
+  it('find: by label and key type; two keys of one label are refused', () => {
+    withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => {
+      const p = s.p;
+      const gen = (label: string) => s.lib.C_GenerateKey(s.session, { mechanism: p.CKM_AES_KEY_GEN }, [
+        { type: p.CKA_CLASS, value: p.CKO_SECRET_KEY }, { type: p.CKA_KEY_TYPE, value: p.CKK_AES }, { type: p.CKA_VALUE_LEN, value: 32 },
+        { type: p.CKA_LABEL, value: label }, { type: p.CKA_TOKEN, value: false },
+      ]);
+      assert.equal(s.find('twice', p.CKK_AES), undefined);
+      const h = gen('twice');
+      assert.deepEqual(s.find('twice', p.CKK_AES), h);
+      assert.equal(s.find('twice', p.CKK_GENERIC_SECRET), undefined, 'another key type');
+      assert.equal(s.find('twic', p.CKK_AES), undefined, 'another label');
+      gen('twice');
+      assert.throws(() => s.find('twice', p.CKK_AES), escrowError('ESCROW_TOKEN', `the PKCS#11 token "${t.label}" holds several keys labelled "twice"; nothing was changed`));
+      assert.throws(() => s.find('twice', p.CKK_AES), escrowError('ESCROW_TOKEN', /several keys/), 'the search was ended: a new one starts');
+    });
+  });
+
+  it('Pkcs11Kek: made non-extractable on request, named by a fingerprint; AES-GCM wrap and unwrap in the token', async () => {
+    const uri = (object: string) => kekUri(t.label, t.pinFile, object);
+    await assert.rejects(openPkcs11Kek(uri('kek-m')), escrowError('ESCROW_TOKEN', `the PKCS#11 token "${t.label}" has no AES key labelled "kek-m"; nothing was changed`));
+    assert.throws(() => Pkcs11Kek.open(uri('kek-m'), { create: false }), escrowError('ESCROW_TOKEN', /has no AES key labelled "kek-m"/));
+    const kek = await openPkcs11Kek(uri('kek-m'), { create: true });
+    const other = Pkcs11Kek.open(uri('kek-n'), { create: true });
+    try {
+      assert.match(kek.id, new RegExp(`^pkcs11:${t.label}/kek-m:[0-9a-f]{16}$`));
+      assert.notEqual(other.id.slice(-16), kek.id.slice(-16));
+      const again = await openPkcs11Kek(uri('kek-m'), { create: true });
+      assert.equal(again.id, kek.id, 'an existing key is opened, not made again');
+      await again.close();
+      const aad = Buffer.from('record aad');
+      const dk = new Uint8Array(32).fill(0xd5);
+      const w1 = await kek.wrap(dk, aad);
+      const w2 = await kek.wrap(dk, aad);
+      assert.equal(w1.length, 12 + 32 + 16);
+      assert.notDeepEqual(w1.subarray(0, 12), w2.subarray(0, 12), 'a fresh IV each time');
+      assert.deepEqual(await kek.unwrap(w1, aad), dk);
+      const bad = escrowError('ESCROW_TAMPERED', `a data key does not unwrap with key-encryption key ${kek.id}: the record was altered or moved; nothing was changed`);
+      await assert.rejects(kek.unwrap(w1, Buffer.from('other aad')), bad);
+      await assert.rejects(other.unwrap(w1, aad), escrowError('ESCROW_TAMPERED', new RegExp(`with key-encryption key ${other.id.replace(/[/]/g, '\\/')}:`)));
+      await assert.rejects(kek.unwrap(w1.subarray(0, 27), aad), bad);
+      await assert.rejects(kek.unwrap(w1.subarray(0, 28), aad), bad);
+      // The same operations through the token directly: IV ‖ AES-GCM(ciphertext ‖ 128-bit tag) with the AAD,
+      // and the id is the first 8 bytes of GCM over 16 zero bytes under a zero IV with "efuse-attest kek id".
+      withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => {
+        const p = s.p;
+        const h = s.find('kek-m', p.CKK_AES)!;
+        const gcm = (iv: Buffer, a: Buffer) => ({ mechanism: p.CKM_AES_GCM, parameter: { type: p.CK_PARAMS_AES_GCM, iv, ivBits: 96, aad: a, tagBits: 128 } as never });
+        s.lib.C_DecryptInit(s.session, gcm(Buffer.from(w1.subarray(0, 12)), aad), h);
+        assert.deepEqual(new Uint8Array(s.lib.C_Decrypt(s.session, Buffer.from(w1.subarray(12)), Buffer.alloc(64))), dk);
+        s.lib.C_EncryptInit(s.session, gcm(Buffer.alloc(12), Buffer.from('efuse-attest kek id')), h);
+        const fp = s.lib.C_Encrypt(s.session, Buffer.alloc(16), Buffer.alloc(32));
+        assert.equal(kek.id, `pkcs11:${t.label}/kek-m:${fp.subarray(0, 8).toString('hex')}`);
+        const attrs = s.lib.C_GetAttributeValue(s.session, h, [{ type: p.CKA_SENSITIVE }, { type: p.CKA_EXTRACTABLE }, { type: p.CKA_TOKEN }, { type: p.CKA_PRIVATE },
+          { type: p.CKA_ENCRYPT }, { type: p.CKA_DECRYPT }]);
+        assert.deepEqual(attrs.map((a) => (a.value as Buffer)[0]), [1, 0, 1, 1, 1, 1]);
+        const len = s.lib.C_GetAttributeValue(s.session, h, [{ type: p.CKA_VALUE_LEN }]);
+        assert.equal((len[0]!.value as Buffer).readUInt32LE(0), 32);
+      });
+    } finally {
+      await kek.close();
+      await other.close();
+    }
+  });
+});
+
+describe('HSM keyring: importing and verifying inside the token (SoftHSM2)', function () {
+  this.timeout(30_000);
+  let t: { label: string; pinFile: string; pin: string };
+  before(function () {
+    if (!haveSoftHsm()) this.skip();
+    t = newToken();
+  });
+  const ID = '7cdfa10001aa';
+  const K = new Uint8Array(32).fill(0x3c);
+  const mac = (msg: Uint8Array, key = K) => new Uint8Array(createHmac('sha256', key).update(msg).digest());
+  const reasonIs = (reason: string, msg?: string | RegExp) => (e: unknown) => {
+    assert.ok(e instanceof VerificationError, String(e));
+    assert.equal(e.reason, reason);
+    if (typeof msg === 'string') assert.equal(e.message, msg); else if (msg) assert.match(e.message, msg);
+    return true;
+  };
+
+  it('importKey: checks its arguments, puts a sign/verify-only secret key once, under its label', () => {
+    const ring = HsmKeyring.open(`pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`);
+    try {
+      assert.throws(() => ring.importKey(ID, 'BLOCK_KEY0', new Uint8Array(31)), (e: unknown) => e instanceof RangeError && e.message === 'key must be 32 bytes, got 31');
+      assert.throws(() => ring.importKey('zz', 'BLOCK_KEY0', K), RangeError);
+      assert.throws(() => ring.importKey(ID, 'BLOCK_KEY9', K), RangeError);
+      assert.equal(ring.has(ID, 'BLOCK_KEY0'), false);
+      const key = Uint8Array.from(K);
+      assert.equal(ring.importKey('7C:DF:A1:00:01:AA', '0', key), true);
+      assert.deepEqual(key, K, 'the caller\'s key is not touched');
+      assert.equal(ring.importKey(ID, 'BLOCK_KEY0', new Uint8Array(32)), false, 'an existing key is kept');
+      assert.equal(ring.has(ID, 'block_key0'), true);
+      assert.equal(ring.has(ID, 'BLOCK_KEY1'), false);
+      assert.equal(ring.verifyMac(ID, 'BLOCK_KEY0', Buffer.from('m'), mac(Buffer.from('m'))), true, 'the first key stayed');
+    } finally {
+      ring.close();
+    }
+    // Closed: its session is gone, so the token refuses what it still has a handle for.
+    assert.throws(() => ring.verifyMac(ID, 'BLOCK_KEY0', Buffer.from('m'), mac(Buffer.from('m'))), escrowError('ESCROW_TOKEN', /^the PKCS#11 token could not verify: CKR_[A-Z_]+$/));
+    // Another keyring (another process, say) finds the key in the token by its label.
+    const ring2 = HsmKeyring.open(`pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`);
+    try {
+      assert.equal(ring2.has(ID, 'BLOCK_KEY0'), true);
+      assert.equal(ring2.importKey(ID, 'BLOCK_KEY0', new Uint8Array(32)), false);
+      assert.equal(ring2.verifyMac(ID, 'BLOCK_KEY0', Buffer.from('m'), mac(Buffer.from('m'))), true);
+    } finally {
+      ring2.close();
+    }
+    withSession(`pkcs11:token=${t.label}?pin-value=${t.pin}`, (s) => {
+      const p = s.p;
+      const h = s.find(`efa-hmac:${ID}:BLOCK_KEY0`, p.CKK_GENERIC_SECRET);
+      assert.ok(h !== undefined, 'found by its label and type');
+      const attrs = s.lib.C_GetAttributeValue(s.session, h, [{ type: p.CKA_TOKEN }, { type: p.CKA_PRIVATE }, { type: p.CKA_SENSITIVE }, { type: p.CKA_EXTRACTABLE },
+        { type: p.CKA_SIGN }, { type: p.CKA_VERIFY }, { type: p.CKA_ENCRYPT }, { type: p.CKA_DECRYPT }]);
+      assert.deepEqual(attrs.map((a) => (a.value as Buffer)[0]), [1, 1, 1, 0, 1, 1, 0, 0]);
+    });
+  });
+
+  it('verifyMac: true or false by HMAC-SHA256 in the token; no key is VERIFY_KEY; a token failure is ESCROW_TOKEN', () => {
+    const uri = `pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`;
+    const ring = HsmKeyring.open(uri);
+    try {
+      ring.importKey(ID, 'BLOCK_KEY1', K);
+      const m = Buffer.from('message');
+      assert.equal(ring.verifyMac(ID, '1', m, mac(m)), true);
+      assert.equal(ring.verifyMac(ID, '1', m, mac(m, new Uint8Array(32))), false);
+      assert.equal(ring.verifyMac(ID, '1', Buffer.from('messagf'), mac(m)), false);
+      assert.equal(ring.verifyMac(ID, '1', m, mac(m).subarray(0, 31)), false);
+      assert.equal(ring.verifyMac(ID, '1', m, new Uint8Array(33)), false);
+      assert.throws(() => ring.verifyMac('7cdfa10001ff', 'BLOCK_KEY1', m, mac(m)), reasonIs('KEY', 'the token holds no key for device 7cdfa10001ff BLOCK_KEY1'));
+      // Logged out behind the keyring's back (the login is the process's): creating and verifying fail in the token.
+      const s = TokenSession.open(`pkcs11:token=${t.label}?pin-value=${t.pin}`, { object: false });
+      try {
+        s.lib.C_Logout(s.session);
+        assert.throws(() => ring.verifyMac(ID, '1', m, mac(m)), escrowError('ESCROW_TOKEN', 'the PKCS#11 token could not verify: CKR_OBJECT_HANDLE_INVALID'));
+        assert.throws(() => ring.importKey(ID, 'BLOCK_KEY2', K), escrowError('ESCROW_TOKEN', 'cannot put the key of device 7cdfa10001aa BLOCK_KEY2 into the PKCS#11 token: CKR_USER_NOT_LOGGED_IN'));
+      } finally {
+        s.lib.C_Login(s.session, s.p.CKU_USER, t.pin);
+        s.close();
+      }
+    } finally {
+      ring.close();
+    }
+  });
+
+  it('load: burned and verified records (or the ones named), each key wiped after; a missing record skipped', async () => {
+    const ring = HsmKeyring.open(`pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`);
+    try {
+      const recs = [
+        base({ deviceId: '7cdfa10002a1', state: 'escrowed', key: new Uint8Array(32).fill(1) }),
+        base({ deviceId: '7cdfa10002a2', state: 'burned', key: new Uint8Array(32).fill(2) }),
+        base({ deviceId: '7cdfa10002a3', state: 'verified', key: new Uint8Array(32).fill(3) }),
+      ];
+      const handed: EscrowRecord[] = [];
+      const store = {
+        async list() { return recs.map(entryOf); },
+        async get(id: string, block?: string) {
+          const r = recs.find((x) => x.deviceId === id && x.block === block);
+          if (!r) return undefined;
+          const copy = { ...r, key: Uint8Array.from(r.key) };
+          handed.push(copy);
+          return copy;
+        },
+      } as unknown as Parameters<HsmKeyring['load']>[0];
+      assert.equal(await ring.load(store), 2);
+      assert.deepEqual(handed.map((r) => r.deviceId), ['7cdfa10002a2', '7cdfa10002a3']);
+      assert.ok(handed.every((r) => r.key.every((b) => b === 0)), 'keys wiped');
+      assert.equal(ring.has('7cdfa10002a1', 'BLOCK_KEY0'), false);
+      assert.equal(await ring.load(store, [{ deviceId: '7cdfa10002a1', block: 'BLOCK_KEY0' }, { deviceId: '7cdfa10002a9', block: 'BLOCK_KEY0' }, { deviceId: '7cdfa10002a2', block: 'BLOCK_KEY0' }]), 1);
+      assert.equal(ring.has('7cdfa10002a1', 'BLOCK_KEY0'), true);
+      assert.equal(handed.length, 4);
+      assert.ok(handed.every((r) => r.key.every((b) => b === 0)), 'also the one already there');
+      assert.equal(ring.verifyMac('7cdfa10002a3', 'BLOCK_KEY0', Buffer.from('x'), mac(Buffer.from('x'), new Uint8Array(32).fill(3))), true);
+    } finally {
+      ring.close();
+    }
+  });
+
+  it('verifyAttestation and verifyToken: the refusals before and after the MAC, with their messages', async () => {
+    const idA = Uint8Array.of(0x7c, 0xdf, 0xa1, 0, 3, 0xaa);
+    const dev = createDevice(softChip({ mac: idA, keys: { 0: { key: K }, 1: { key: K } } }));
+    const ring = HsmKeyring.open(`pkcs11:token=${t.label}?pin-source=file:${t.pinFile}`);
+    try {
+      ring.importKey(toHex(idA), 'BLOCK_KEY0', K);
+      ring.importKey(toHex(idA), 'BLOCK_KEY1', K);
+      const nonce = new Uint8Array(32).fill(4);
+      const att = { nonce, response: dev.attest(nonce, 0) };
+      assert.equal(ring.verifyAttestation(att).slot, 0);
+      assert.throws(() => ring.verifyAttestation({ nonce, response: { ...att.response, slot: 6 } }), reasonIs('PURPOSE', 'key slot 6 does not exist'));
+      assert.throws(() => ring.verifyAttestation({ nonce, response: { ...att.response, mac: att.response.mac.subarray(0, 31) } }),
+        (e: unknown) => e instanceof RangeError && e.message === 'response.mac must be 32 bytes, got 31');
+      assert.throws(() => ring.verifyAttestation({ nonce: new Uint8Array(32), response: att.response }),
+        reasonIs('MAC', `attestation MAC does not verify for device ${toHex(idA)}: wrong key, wrong nonce, or altered answer`));
+      assert.throws(() => ring.verifyAttestation(att, { slot: 1 }), VerificationError);
+      const tok = dev.token('hub/devices/x', Math.floor(Date.now() / 1000) + 600);
+      assert.equal(ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY1' }).resource, 'hub/devices/x');
+      assert.throws(() => ring.verifyToken('not a token', { deviceId: toHex(idA), block: 'BLOCK_KEY1' }), reasonIs('FORMAT', /^token is malformed: ./));
+      assert.throws(() => ring.verifyToken(tok.replace(/sig=[^&]+/, 'sig=' + encodeURIComponent(Buffer.alloc(32).toString('base64'))), { deviceId: toHex(idA), block: 'BLOCK_KEY1' }),
+        reasonIs('SIGNATURE', 'token signature does not verify with this key'));
+      assert.throws(() => ring.verifyToken(tok, { deviceId: toHex(idA), block: 'BLOCK_KEY1', resource: 'hub/devices/y' }), VerificationError);
+    } finally {
+      ring.close();
+    }
+  });
+});
+
+describe('escrow PostgreSQL store: what is decided before connecting (pure)', () => {
+  it('redactUrl drops the password and keeps the rest; an unparseable URL is shown as postgres://…', () => {
+    assert.equal(redactUrl('postgres://efa:s3cret@db.example:5433/escrow?sslmode=require'), 'postgres://efa@db.example:5433/escrow?sslmode=require');
+    assert.equal(redactUrl('postgresql://efa@127.0.0.1/e'), 'postgresql://efa@127.0.0.1/e');
+    assert.equal(redactUrl('not a url s3cret'), 'postgres://…');
+  });
+
+  it('kekInfoJson: the scrypt parameters, salt and check value in hex', () => {
+    assert.deepEqual(kekInfoJson({ kdf: { log2N: 15, r: 8, p: 1 }, salt: Uint8Array.of(0, 1, 0xfe), check: Uint8Array.of(0xab, 0xcd) }),
+      { kdf: { log2N: 15, r: 8, p: 1 }, salt: '0001fe', check: 'abcd' });
+  });
+
+  it('PgStore.open refuses a URL that is not postgres://, no KEK and no passphrase, and a bad claim TTL', async () => {
+    const url = 'postgres://efa@127.0.0.1:1/none';
+    for (const bad of ['mysql://x/y', 'postgres:/x', ' postgres://x', 5]) {
+      await assert.rejects(PgStore.open(bad as never, { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'url must be a postgres:// connection string', String(bad));
+    }
+    await assert.rejects(PgStore.open(url, {}), (e: unknown) => e instanceof TypeError && e.message === 'opts must give a kek or a passphrase');
+    // Past the argument checks (a claim TTL of 1 ms is valid): the connection fails, named with its cause.
+    for (const opts of [{ passphrase: 'p' }, { passphrase: 'p', claimTtlMs: 1 }]) {
+      await assert.rejects(PgStore.open('postgres://efa:pw@127.0.0.1:1/none', opts), (e: unknown) => {
+        assert.ok(e instanceof EscrowError && e.code === 'ESCROW_IO', String(e));
+        assert.match(e.message, /^cannot open the escrow in the escrow database postgres:\/\/efa@127\.0\.0\.1:1\/none: connect ECONNREFUSED 127\.0\.0\.1:1; nothing was changed$/);
+        assert.equal((e.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+        return true;
+      });
+    }
+    for (const claimTtlMs of [0, -1, 1.5, Number.NaN]) {
+      await assert.rejects(PgStore.open(url, { passphrase: 'p', claimTtlMs }), (e: unknown) => e instanceof RangeError && e.message === 'opts.claimTtlMs must be a positive whole number of milliseconds', String(claimTtlMs));
+    }
   });
 });
