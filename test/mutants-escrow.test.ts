@@ -256,10 +256,18 @@ describe('escrow vault format: limits and header', () => {
     const pk = new Uint8Array(HEADER_SIZE + TAG_SIZE);
     pk.set(encodeHeader(header({ kekKind: KEK_PKCS11 })));
     for (const i of [10, 11, 12]) { const c = Uint8Array.from(pk); c[i] = 1; assert.throws(() => readHeader(c, '/x/v'), invalid, `pkcs11 byte ${i}`); }
+    // Zero KDF bytes are a PKCS#11 header only with that KEK kind.
+    for (const k of [0, 3]) { const c = Uint8Array.from(pk); c[9] = k; assert.throws(() => readHeader(c, '/x/v'), invalid, `kind ${k} with zero KDF bytes`); }
     // Format 1 knows only scrypt.
     const f1 = Uint8Array.from(pk);
     f1[8] = FORMAT_1;
     assert.throws(() => readHeader(f1, '/x/v'), invalid, 'format 1 with a PKCS#11 KEK');
+    for (const k of [0, KEK_PKCS11, 3]) {
+      const c = Uint8Array.from(good);
+      c[8] = FORMAT_1;
+      c[9] = k;
+      assert.throws(() => readHeader(c, '/x/v'), invalid, `format 1, kind ${k} with scrypt parameters in limits`);
+    }
     const f1bad = Uint8Array.from(good);
     f1bad[8] = FORMAT_1;
     f1bad[10] = 30;
@@ -324,9 +332,10 @@ describe('escrow vault format: parseRecords', () => {
     const sealedOf = s.sealed as Record<string, unknown>;
     for (const bad of [undefined, null, { ...sealedOf, kek: 5 }, { ...sealedOf, wrappedKey: 5 }, { ...sealedOf, ct: 5 },
       { ...sealedOf, wrappedKey: '' }, { ...sealedOf, ct: 'abc' }, { ...sealedOf, wrappedKey: 'AB' + (sealedOf.wrappedKey as string) }, { ...sealedOf, ct: (sealedOf.ct as string) + 'g0' },
-      { ...sealedOf, ct: 'x' + (sealedOf.ct as string) + 'x' }]) {
+      { ...sealedOf, ct: 'x' + (sealedOf.ct as string) + 'x' }, { ...sealedOf, wrappedKey: 'abc' }, { ...sealedOf, wrappedKey: (sealedOf.wrappedKey as string) + 'g0' }]) {
       await assert.rejects(parseRecords(plain({ format: 2, records: [{ ...s, sealed: bad }] }), 2, kek, '/v'), invalid('record 0 has no sealed key'), JSON.stringify(bad));
     }
+    await assert.rejects(parseRecords(plain({ format: 2, records: [null] }), 2, kek, '/v'), invalid('record 0 has no sealed key'));
     await assert.rejects(parseRecords(plain({ format: 2, records: [{ ...s, block: 'BLOCK_KEY9' }] }), 2, kek, '/v'), invalid(/record 0\.block must be .*/));
     // A sealed key moved to another record does not open: the integrity error is the envelope's own.
     await assert.rejects(parseRecords(plain({ format: 2, records: [{ ...s, block: 'BLOCK_KEY2' }] }), 2, kek, '/v'),
@@ -393,7 +402,7 @@ describe('escrow envelope: AES-GCM layers and KEKs', () => {
     assert.ok(kek.seen[0]!.every((x) => x === 0), 'the data key is wiped after wrapping');
     assert.deepEqual(kek.aads[0], a);
     assert.equal(s.ct.length, 12 + 32 + 16);
-    await assert.rejects(seal(kek, new Uint8Array(31), a), RangeError);
+    await assert.rejects(seal(kek, new Uint8Array(31), a), new RangeError('key must be 32 bytes, got 31'));
     const key = await unseal(kek, s, a, 'rec');
     assert.deepEqual(key, KEY);
     assert.ok(kek.seen[1]!.every((x) => x === 0), 'the unwrapped data key is wiped');
@@ -560,6 +569,15 @@ describe('escrow lock file', function () {
     assert.ok(existsSync(path + '.break') && existsSync(path), 'the breaker and the lock are left to their owner');
   });
 
+  it('a stale lock is broken and taken at once, even with no time left to wait (timeoutMs 0)', async () => {
+    const path = join(dir, 'v.lock');
+    writeFileSync(path, JSON.stringify({ pid: deadPid(), host: hostname(), boot: '', since: 's', token: 't' }));
+    const l = await FileLock.acquire(path, 'the vault', { timeoutMs: 0 });
+    assert.equal((JSON.parse(readFileSync(path, 'utf8')) as { pid: number }).pid, process.pid);
+    await l.release();
+    assert.ok(!existsSync(path) && !existsSync(path + '.break'));
+  });
+
   it('a lock that cannot be made is ESCROW_IO', async () => {
     const path = join(dir, 'missing', 'v.lock');
     await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 50 }), (e: unknown) =>
@@ -586,6 +604,13 @@ describe('escrow leftovers of killed writers', () => {
     assert.deepEqual(readdirSync(dir).sort(), names.slice(1).sort());
     assert.ok(seen.some(([t, s]) => t === 'w' && s === 1));
     assert.deepEqual(await cleanLeftovers(join(dir, 'none'), { names: () => true }), []);
+  });
+
+  it('a live writer other than this process (the parent) keeps its temp file', async () => {
+    const name = `.v.${process.ppid}.0123456789ab.tmp`;
+    writeFileSync(join(dir, name), 'x');
+    assert.deepEqual(await cleanLeftovers(dir, { names: () => true, wipe: true }), []);
+    assert.equal(readFileSync(join(dir, name), 'utf8'), 'x');
   });
 
   it('wipe: the bytes are overwritten with zeros before the unlink; without wipe they are not', async () => {
