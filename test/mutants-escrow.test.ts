@@ -692,22 +692,23 @@ describe('escrow PostgreSQL audit chain (pure)', () => {
 
 // ---- the file vault itself (vault.ts), with the cheapest scrypt it accepts and an in-memory KEK ----
 
+const KDF = { log2N: 14, r: 1, p: 1 };
+/** An AES-GCM KEK kept in memory, standing in for a token's. */
+const memoryKek = (id: string, fill = 7): Kek => {
+  const key = new Uint8Array(32).fill(fill);
+  return {
+    id,
+    async wrap(dk, a) { return gcmSeal(key, dk, a); },
+    async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
+  };
+};
+const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
+
 describe('escrow file vault: arguments, reads and refusals', function () {
   this.timeout(30_000);
-  const KDF = { log2N: 14, r: 1, p: 1 };
   let dir: string;
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-fv-')); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  /** An AES-GCM KEK kept in memory, standing in for a token's. */
-  const memoryKek = (id: string, fill = 7): Kek => {
-    const key = new Uint8Array(32).fill(fill);
-    return {
-      id,
-      async wrap(dk, a) { return gcmSeal(key, dk, a); },
-      async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
-    };
-  };
-  const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
 
   it('the constructor refuses a bad path, passphrase or scrypt cost, each with its sentence', () => {
     assert.throws(() => new FileVault('', { passphrase: 'p' }), (e: unknown) => e instanceof TypeError && e.message === 'vault path must be a non-empty string');
@@ -836,19 +837,9 @@ describe('escrow file vault: arguments, reads and refusals', function () {
 
 describe('escrow file vault: writes, generations and KEK rotation', function () {
   this.timeout(30_000);
-  const KDF = { log2N: 14, r: 1, p: 1 };
   let dir: string;
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-fvw-')); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  const memoryKek = (id: string, fill = 7): Kek => {
-    const key = new Uint8Array(32).fill(fill);
-    return {
-      id,
-      async wrap(dk, a) { return gcmSeal(key, dk, a); },
-      async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
-    };
-  };
-  const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
   const generation = (path: string) => readFileSync(path).readUInt32BE(76);
 
   it('setState: refuses an unknown state and a missing record; moves forward only, stamping updatedAt', async () => {
