@@ -9,7 +9,6 @@ import { FUZZ_COUNT, FUZZ_SEED, hostileInput } from './support/fuzz.js';
 import { memoryLink } from './support/memory-link.js';
 import { TEST_KEY } from './support/targets.js';
 
-
 describe('fuzz: device service (in-memory)', function () {
   this.timeout(600_000);
   it(`survives ${FUZZ_COUNT} hostile inputs (seed ${FUZZ_SEED}) and still attests`, async () => {

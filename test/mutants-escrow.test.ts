@@ -25,6 +25,7 @@ import { softChip } from './support/soft-chip.js';
 import { cleanLeftovers, keyFileLeftovers } from '../host/escrow/leftovers.js';
 import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, verifyAuditRows } from '../host/escrow/pg-schema.js';
 import { canonical, CHECK_MESSAGE, DEFAULT_KDF, encodeHeader, FILE_KEY_AAD, FORMAT, FORMAT_1, HEADER_SIZE, type Header, KDF_SCRYPT, kdfInLimits, KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, parseRecords, readHeader, sortedRecords, TAG_SIZE } from '../host/escrow/vault-format.js';
+import { codedError } from './support/errors.js';
 
 const KEY = new Uint8Array(32).fill(0x5c);
 const T0 = '2026-01-02T03:04:05.678Z';
@@ -182,12 +183,7 @@ describe('escrow store rules: mergeRecord (what put does with an existing record
 
 // ---- vault file format, envelope encryption, the lock file, leftovers, the PostgreSQL audit chain ----
 
-const escrowError = (code: string, msg: string | RegExp) => (e: unknown): boolean => {
-  assert.ok(e instanceof EscrowError, String(e));
-  assert.equal(e.code, code);
-  if (typeof msg === 'string') assert.equal(e.message, msg); else assert.match(e.message, msg);
-  return true;
-};
+const escrowError = (code: string, msg: string | RegExp) => codedError(EscrowError, code, msg);
 /** Cheap scrypt parameters: these tests check the arithmetic, not the cost. */
 const FAST_KDF = { log2N: 4, r: 1, p: 1 };
 

@@ -16,6 +16,7 @@ import { Espefuse } from '../host/espefuse/driver.js';
 import { workerScript } from '../host/espefuse/locate.js';
 import { encodeRequest, EspefuseWorker, WorkerUnavailable } from '../host/espefuse/worker.js';
 import { toHex } from '../protocol/index.js';
+import { codedError } from './support/errors.js';
 
 /** One thing the stand-in does, in this order of fields. */
 interface Act {
@@ -150,12 +151,7 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
 /** The pipes and processes that keep this process alive. */
 const handles = (): number => process.getActiveResourcesInfo().filter((t) => t === 'ProcessWrap' || t === 'PipeWrap').length;
 
-const code = (c: string, msg: string | RegExp) => (e: unknown): boolean => {
-  assert.ok(e instanceof EspefuseError, String(e));
-  assert.equal(e.code, c);
-  if (typeof msg === 'string') assert.equal(e.message, msg); else assert.match(e.message, msg);
-  return true;
-};
+const code = (c: string, msg: string | RegExp) => codedError(EspefuseError, c, msg);
 const unavailable = (msg: string) => (e: unknown): boolean => {
   assert.ok(e instanceof WorkerUnavailable, String(e));
   assert.equal(e.message, msg);

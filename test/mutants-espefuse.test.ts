@@ -13,6 +13,7 @@ import { espefusePython, findEspefuse, INSTALL_HINT, repoRoot, workerScript } fr
 import { readSilicon, removeSiliconKey, siliconPath, writeSiliconKey } from '../host/espefuse/silicon.js';
 import { describeBlock, type EfuseKeyBlock, isBurnedHmacUp, keyBlock, parseSummary } from '../host/espefuse/summary.js';
 import { createVirtualChip, efuseToken, randomMac } from '../host/espefuse/virtual.js';
+import { codedError } from './support/errors.js';
 
 type Doc = Record<string, unknown>;
 const ZERO_KEY = '0x' + '00'.repeat(32);
@@ -208,12 +209,7 @@ describe('espefuse: the silicon side file', () => {
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-silicon-')); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const KEY = new Uint8Array(32).fill(0xab);
-  const code = (c: string, msg: string | RegExp) => (e: unknown): boolean => {
-    assert.ok(e instanceof EspefuseError, String(e));
-    assert.equal(e.code, c);
-    if (typeof msg === 'string') assert.equal(e.message, msg); else assert.match(e.message, msg);
-    return true;
-  };
+  const code = (c: string, msg: string | RegExp) => codedError(EspefuseError, c, msg);
 
   it('siliconPath appends .silicon.json; no side file reads as undefined', async () => {
     assert.equal(siliconPath('/a/chip.bin'), '/a/chip.bin.silicon.json');
@@ -451,12 +447,7 @@ exit ${opts.exit ?? 0}
     return p;
   }
   const calls = (): string[] => readFileSync(join(dir, 'calls.txt'), 'utf8').trim().split('\n');
-  const err = (code: string, msg: string | RegExp) => (e: unknown): boolean => {
-    assert.ok(e instanceof EspefuseError, String(e));
-    assert.equal(e.code, code);
-    if (typeof msg === 'string') assert.equal(e.message, msg); else assert.match(e.message, msg);
-    return true;
-  };
+  const err = (code: string, msg: string | RegExp) => codedError(EspefuseError, code, msg);
 
   it('summary runs `summary --format json --file <temp>` and parses what it wrote', async () => {
     const ef = new Espefuse('esp32s3', { kind: 'virt', image }, { bin: fake(blank()), session: false });
