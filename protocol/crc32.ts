@@ -3,32 +3,16 @@
 // CRC-32 is linear, so the CRC of a slice follows from the running CRCs at its two ends in constant
 // time (crc32Slice, the inverse of zlib's crc32_combine): the frame decoder checks every candidate
 // frame that way instead of re-reading its body, so its work per input byte is bounded (§2.1).
+// The byte loop itself is crc32-loop.ts, which a device runs natively.
+
+import { crc32Update } from './crc32-loop.js';
 
 const POLY = 0xedb88320;
-let table: Uint32Array | undefined;
 let powers: Uint32Array | undefined;
-
-function makeTable(): Uint32Array {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? POLY ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-}
-
-/** The byte-at-a-time table (shared, built once). */
-export function crc32Table(): Uint32Array {
-  return table ?? (table = makeTable());
-}
 
 /** CRC of bytes[start, end). */
 export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  const t = crc32Table();
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return crc32Update(0, bytes, start, end);
 }
 
 /** a·b modulo the CRC polynomial, both in reflected bit order (zlib's multmodp); a must not be 0. */

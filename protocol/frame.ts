@@ -4,12 +4,13 @@
 // wrong is reported and dropped, and scanning resumes one byte after its SYNC, so a good frame
 // hidden inside a broken one is still found. Memory is bounded: a buffer of MAX_FRAME + 256 bytes
 // (after a scan at most MAX_FRAME - 1 bytes of a frame in progress remain, so a push always progresses).
-// Work is bounded too (§2.1): the decoder keeps the running CRC register after each buffered byte
+// Work is bounded too (§2.1): the decoder keeps the running CRC after each buffered byte
 // (lazily, as far as a candidate needs it), so a candidate frame's CRC costs the same whatever its
 // length and no byte goes through the CRC twice — input crafted as back-to-back valid headers costs
 // a small constant per byte.
 import { abytes, utf8Decode } from './bytes.js';
-import { crc32, crc32Slice, crc32Table } from './crc32.js';
+import { crc32Fill } from './crc32-loop.js';
+import { crc32, crc32Slice } from './crc32.js';
 
 export const SYNC0 = 0xa5;
 export const SYNC1 = 0x5a;
@@ -67,8 +68,8 @@ export interface DecoderStats {
 export class FrameDecoder {
   private readonly buf = new Uint8Array(MAX_FRAME + FILL);
   /**
-   * run[k] for runFrom ≤ k ≤ runTo: the CRC-32 register after buf[runFrom, k), from an arbitrary
-   * start value; see crc32Slice. Filled lazily, only as far as a candidate frame needs it, so text
+   * run[k] for runFrom ≤ k ≤ runTo: the CRC-32 of buf[runFrom, k), continued from an arbitrary
+   * start value (crc32Fill); see crc32Slice. Filled lazily, only as far as a candidate frame needs it, so text
    * between frames costs no CRC work, and each buffered byte is run through the CRC at most once.
    */
   private readonly run = new Uint32Array(MAX_FRAME + FILL + 1);
@@ -96,22 +97,16 @@ export class FrameDecoder {
     return events;
   }
 
-  /** The CRC of buf[p, p + n), from the running registers (extended to p + n first). */
+  /** The CRC of buf[p, p + n), from the running CRCs (extended to p + n first). */
   private sliceCrc(p: number, n: number): number {
     const run = this.run;
     if (this.runTo < p || this.runFrom > p) { this.runFrom = this.runTo = p; run[p] = 0; }
     if (this.runTo < p + n) {
-      const t = crc32Table();
-      const b = this.buf;
-      let c = run[this.runTo];
-      for (let k = this.runTo; k < p + n; k++) {
-        c = t[(c ^ b[k]) & 0xff] ^ (c >>> 8);
-        run[k + 1] = c;
-      }
+      crc32Fill(this.buf, this.runTo, p + n, run);
       this.stats.work += p + n - this.runTo;
       this.runTo = p + n;
     }
-    return crc32Slice(run[p] ^ 0xffffffff, run[p + n] ^ 0xffffffff, n);
+    return crc32Slice(run[p], run[p + n], n);
   }
 
   /**
@@ -184,7 +179,7 @@ export class FrameDecoder {
     if (i > 0) {
       this.stats.work += this.len - i;
       b.copyWithin(0, i, this.len);
-      // The registers from i on stay consistent with one another; those before i are dropped.
+      // The running CRCs from i on stay consistent with one another; those before i are dropped.
       if (this.runTo >= i) {
         const from = Math.max(this.runFrom, i);
         this.run.copyWithin(from - i, from, this.runTo + 1);

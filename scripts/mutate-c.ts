@@ -1,5 +1,5 @@
 // npm run mutate:c — mutation testing of the native C, where StrykerJS does not reach: the firmware's
-// efuse.c and the simulated ESP-IDF. Each mutant is one source edit of the kind a developer could make
+// efuse.c and crc32.c and the simulated ESP-IDF. Each mutant is one source edit of the kind a developer could make
 // (a wrong bit, a wrong block, a short fill, a missing bounds check, a lost entropy source); the script
 // applies it, rebuilds the emulator into its own folder, runs the tests that should notice, and
 // reports the mutant killed (a test failed) or survived. Sources are restored after every mutant,
@@ -14,6 +14,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BUILD = join(ROOT, 'emulator/build/mutants');
 const EFUSE = 'device/native/efuse/efuse.c';
 const IDF_TESTS = 'dist/test/emulator-idf.test.js';
+const CRC = 'device/native/crc32/crc32.c';
+const CRC_TESTS = 'dist/test/native-crc32.test.js';
 const RUNTIME_TESTS = ['dist/test/emulator.test.js', 'dist/test/conformance.test.js'];
 
 interface Mutant {
@@ -43,6 +45,12 @@ const MUTANTS: readonly Mutant[] = [
   { id: 'sim-rd-bit', file: 'emulator/idf/sim_efuse.c', what: 'the simulated chip reads RD_DIS at the write-protect bit', find: 'return s >= 0 && (sim_field_u32(&sim.layout->rd_dis) >> sim.layout->key_rd_bit[s] & 1);', replace: 'return s >= 0 && (sim_field_u32(&sim.layout->rd_dis) >> sim.layout->key_wr_bit[s] & 1);', tests: [IDF_TESTS] },
   { id: 'sim-purpose-unchecked', file: 'emulator/idf/sim_hmac.c', what: 'the simulated peripheral MACs with a block of any purpose', find: 'if (sim_field_u32(&l->key_purpose[key_id]) != ESP_EFUSE_KEY_PURPOSE_HMAC_UP) return ESP_FAIL;', replace: '', tests: [IDF_TESTS] },
   { id: 'sim-crypt-parity', file: 'emulator/idf/sim_efuse.c', what: 'flash encryption read as "any bit set" instead of an odd count', find: 'for (; cnt; cnt >>= 1) odd ^= cnt & 1;', replace: 'odd = cnt != 0;', tests: [IDF_TESTS] },
+  { id: 'crc-fill-offset', file: CRC, what: 'crc32Fill writes each running CRC one element early', find: 'memcpy(run + 4 * ((size_t)k + 1), &crc, 4);', replace: 'memcpy(run + 4 * (size_t)k, &crc, 4);', tests: [CRC_TESTS] },
+  { id: 'crc-fill-view-offset', file: CRC, what: "crc32Fill ignores the view's byteOffset", find: 'uint8_t *run = (uint8_t *)runData + offset;', replace: 'uint8_t *run = (uint8_t *)runData;', tests: [CRC_TESTS] },
+  { id: 'crc-run-bound', file: CRC, what: "crc32Fill trusts the view's length (no bound by its buffer)", find: 'if ((uint64_t)offset + 4 * ((uint64_t)to + 1) > runSize)', replace: 'if (0)', tests: [CRC_TESTS] },
+  { id: 'crc-end-bound', file: CRC, what: 'crc32Update reads one byte past the buffer', find: 'uint32_t end = arg_uint(the, 3, "end", count);', replace: 'uint32_t end = arg_uint(the, 3, "end", count + 1);', tests: [CRC_TESTS] },
+  { id: 'crc-seed-dropped', file: CRC, what: 'crc32Update starts every CRC from 0 (the chained CRC is lost)', find: 'crc = esp_rom_crc32_le(crc, bytes + start, end - start);', replace: 'crc = esp_rom_crc32_le(0, bytes + start, end - start);', tests: [CRC_TESTS] },
+  { id: 'sim-rom-crc-init', file: 'emulator/idf/sim_rom.c', what: 'the simulated ROM CRC does not invert the CRC passed in', find: 'uint32_t c = ~crc;', replace: 'uint32_t c = crc;', tests: [CRC_TESTS] },
   { id: 'sim-always-entropy', file: 'emulator/idf/sim_app.c', what: 'the simulated RNG is random without an entropy source', find: 'if (!adcEntropy) {', replace: 'if (0) {', tests: [IDF_TESTS] },
   { id: 'role-unchecked', file: EFUSE, what: 'a block of the other role is used (key roles not enforced)', find: 'if (!((mask >> slot) & 1))', replace: 'if (!((mask >> slot) & 1) && 0)', tests: [IDF_TESTS] },
   { id: 'star-upper', file: EFUSE, what: "'*' encoded as %2A, not as the Azure IoT SDK's %2a", find: "c == '*' ? 'a' : hex[c & 15]", replace: 'hex[c & 15]', tests: [IDF_TESTS] },

@@ -24,7 +24,7 @@ parallel=()
 npx mocha "${parallel[@]}" "${files[@]}" "$@"
 if [ -x emulator/build/sdk/esp32s3/efuse-attest-emu ]; then
   printf '\nThe emulator suites on the Moddable SDK XS engine (emulator/build/sdk):\n'
-  EFUSE_ATTEST_EMULATOR_DIR="$PWD/emulator/build/sdk" npx mocha "${parallel[@]}" dist/test/emulator.test.js \
+  EFUSE_ATTEST_EMULATOR_DIR="$PWD/emulator/build/sdk" npx mocha "${parallel[@]}" dist/test/emulator.test.js dist/test/native-crc32.test.js \
     dist/test/emulator-runtime.test.js dist/test/conformance.test.js "$@"
 else
   printf '\nskipped: the emulator suites on a Moddable SDK XS engine (no SDK: set MODDABLE, or put the SDK kit at ../shared/sdk-kit)\n'

@@ -42,14 +42,14 @@ interface Sim {
 
 /** The include path of the simulated IDF's own sources for a chip, as the emulator's Makefile gives it. */
 function idfIncludes(chip: string): string[] {
-  const components = ['bootloader_support/include', 'esp_app_format/include', 'esp_common/include', 'esp_hw_support/include',
+  const components = ['bootloader_support/include', 'esp_app_format/include', 'esp_common/include', 'esp_hw_support/include', 'esp_rom/include',
     `soc/${chip}/include`, 'efuse/include', `efuse/${chip}/include`, 'esp_security/include', 'esp_hal_security/include'];
   return [...components.map((c) => `-I${IDF}/components/${c}`), `-I${IDF}/config/${chip}`, `-I${IDF}/sim/include`, `-I${IDF}`, `-I${GEN}`];
 }
 
 /** Moddable's include path for a manifest's C that the simulated IDF has (make.esp32.mk INC_DIRS). */
 function moddableIncludes(chip: string): string[] {
-  return ['bootloader_support/include', 'esp_app_format/include', 'esp_common/include', 'esp_hw_support/include', `soc/${chip}/include`]
+  return ['bootloader_support/include', 'esp_app_format/include', 'esp_common/include', 'esp_hw_support/include', 'esp_rom/include', `soc/${chip}/include`]
     .map((c) => `-I${IDF}/components/${c}`).concat(`-I${IDF}/config/${chip}`);
 }
 

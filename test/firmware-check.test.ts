@@ -78,7 +78,9 @@ describe('firmware check: the real Moddable build per target', function () {
     for (const t of full.report.targets) {
       assert.deepEqual([...new Set(t.steps.map((s) => s.step))], ['mcconfig', 'sdkconfig', 'xsl', 'archive', 'cc'], t.target);
       assert.ok(t.steps.every((s) => s.ok), t.target);
-      assert.ok(t.steps.some((s) => s.step === 'cc' && s.detail.startsWith('device/native/efuse/efuse.c')), `${t.target} compiles efuse.c`);
+      for (const c of ['device/native/efuse/efuse.c', 'device/native/crc32/crc32.c']) {
+        assert.ok(t.steps.some((s) => s.step === 'cc' && s.detail.startsWith(c)), `${t.target} compiles ${c}`);
+      }
       assert.match(t.compiler!.espressif, t.target === 'esp32/esp32c3' ? /^riscv32-esp-elf-gcc$/ : /^xtensa-esp32(s3)?-elf-gcc$/);
     }
   });

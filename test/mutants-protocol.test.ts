@@ -13,7 +13,8 @@ import {
   securityFlags,
 } from '../protocol/messages.js';
 import { abytes, aint, astring, equalBytes, fromBase64, fromHex, MalformedError, Reader, Writer } from '../protocol/bytes.js';
-import { CRC_SLICE_MAX, crc32Slice, crc32Table } from '../protocol/crc32.js';
+import { CRC_SLICE_MAX, crc32Slice } from '../protocol/crc32.js';
+import { crc32Fill, crc32Table, crc32Update } from '../protocol/crc32-loop.js';
 import { ESP_ERR, espErrName, Status, STATUS_TEXT, statusName } from '../protocol/status.js';
 
 const fields = {
@@ -830,19 +831,50 @@ describe('CRC-32 (protocol/crc32.ts)', () => {
     }
   });
 
-  it('a fresh instance of the module builds the same tables (each is built once per process, on first use)', async () => {
-    // A new URL is a new module instance, with its own (not yet built) byte table and shift table.
+  it('a fresh instance of each module builds the same tables (each is built once per process, on first use)', async () => {
+    // A new URL is a new module instance, with its own (not yet built) shift table.
     const fresh = (await import(`../protocol/crc32.js?instance=${++crcInstances}`)) as typeof import('../protocol/crc32.js');
     const data = filled(1100, 12);
-    // The shift table first (crc32Slice builds it and needs the byte table for nothing).
     assert.equal(fresh.crc32Slice(crc32(data, 0, 3), crc32(data, 0, 1027), 1024), crc32(data, 3, 1027));
     for (const [a, n] of [[0, 1], [5, 2], [1, 7], [9, 8], [2, 9], [100, 64], [7, 513], [1, 1023]] as const) {
       assert.equal(fresh.crc32Slice(crc32(data, 0, a), crc32(data, 0, a + n), n), crc32(data, a, a + n), `slice ${a}+${n}`);
     }
     assert.equal(fresh.crc32(utf8Encode('123456789')), 0xcbf43926);
-    const t = fresh.crc32Table();
-    assert.notEqual(t, crc32Table(), 'its own table');
-    assert.deepEqual(t, crc32Table());
-    assert.equal(fresh.crc32Table(), t);
+    // The byte loop's module, fresh: crc32Update builds its byte table on first use, as crc32Fill does.
+    for (const first of ['update', 'fill'] as const) {
+      const loop = (await import(`../protocol/crc32-loop.js?instance=${++crcInstances}`)) as typeof import('../protocol/crc32-loop.js');
+      if (first === 'update') assert.equal(loop.crc32Update(0, utf8Encode('123456789'), 0, 9), 0xcbf43926);
+      else {
+        const run = new Uint32Array(10);
+        loop.crc32Fill(utf8Encode('123456789'), 0, 9, run);
+        assert.equal(run[9], 0xcbf43926);
+      }
+      const t = loop.crc32Table();
+      assert.notEqual(t, crc32Table(), 'its own table');
+      assert.deepEqual(t, crc32Table());
+      assert.equal(loop.crc32Table(), t);
+    }
+  });
+
+  it('the byte loop: crc32Update chains as zlib does, crc32Fill leaves the running CRC after every byte', () => {
+    const nine = utf8Encode('123456789');
+    assert.equal(crc32Update(0, nine, 0, 9), 0xcbf43926);
+    assert.equal(crc32Update(crc32Update(0, nine, 0, 4), nine, 4, 9), 0xcbf43926, 'continued from the CRC of the first four');
+    assert.equal(crc32Update(0x1234, nine, 3, 3), 0x1234, 'an empty range leaves the CRC as it was');
+    assert.equal(crc32Update(0x12345678, utf8Encode('abc'), 0, 3), 0xa293765f, 'zlib crc32(0x12345678, "abc", 3)');
+    assert.equal(crc32Update(0, new Uint8Array(1), 0, 1), 0xd202ef8d, 'one zero byte');
+    const data = filled(300, 13);
+    for (const seed of [0, 1, 0xcbf43926, 0xffffffff]) {
+      const run = new Uint32Array(302).fill(7);
+      run[5] = seed;
+      crc32Fill(data, 5, 290, run);
+      assert.equal(run[4], 7, 'nothing before `from` is written');
+      assert.equal(run[291], 7, 'nothing after `to` is written');
+      assert.equal(run[5], seed, 'run[from] is the start, left as it was');
+      for (let k = 5; k <= 290; k++) assert.equal(run[k], crc32Update(seed, data, 5, k), `run[${k}] from ${seed}`);
+    }
+    const run = new Uint32Array(4).fill(9);
+    crc32Fill(data, 2, 2, run);
+    assert.deepEqual([...run], [9, 9, 9, 9], 'an empty range writes nothing');
   });
 });
