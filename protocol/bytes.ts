@@ -13,7 +13,8 @@ export function abytes(value: unknown, name: string, min = 0, max = Number.MAX_S
 
 /** Throws TypeError unless `value` is an integer; RangeError unless it is in [min, max]. */
 export function aint(value: unknown, name: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer`);
+  // value % 1 is 0 exactly for the finite integers (NaN and ±Infinity give NaN): Number.isInteger without a call.
+  if (typeof value !== 'number' || value % 1 !== 0) throw new TypeError(`${name} must be an integer`);
   if (value < min || value > max) throw new RangeError(`${name} must be ${min}..${max}, got ${value}`);
   return value;
 }
@@ -146,23 +147,41 @@ export function fromBase64(s: string, name = 'base64'): Uint8Array {
 }
 
 /** Sequential little-endian reader; every read is bounds-checked and throws MalformedError. */
+// Reader and Writer check room inline and touch the bytes directly (no DataView, no helper call per
+// field): the device interprets this code for every request and answer, and a call costs it more
+// than the check does.
 export class Reader {
-  private readonly view: DataView;
   private readonly buf: Uint8Array;
   private pos = 0;
   constructor(bytes: Uint8Array) {
     this.buf = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  private need(n: number, what: string): void {
-    if (this.pos + n > this.buf.length) throw new MalformedError(`truncated ${what}`);
+  private truncated(what: string): never {
+    throw new MalformedError(`truncated ${what}`);
   }
-  u8(what: string): number { this.need(1, what); return this.view.getUint8(this.pos++); }
-  u16(what: string): number { this.need(2, what); const v = this.view.getUint16(this.pos, true); this.pos += 2; return v; }
-  u32(what: string): number { this.need(4, what); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
-  i32(what: string): number { this.need(4, what); const v = this.view.getInt32(this.pos, true); this.pos += 4; return v; }
+  u8(what: string): number {
+    if (this.pos + 1 > this.buf.length) this.truncated(what);
+    return this.buf[this.pos++];
+  }
+  u16(what: string): number {
+    const b = this.buf;
+    const p = this.pos;
+    if (p + 2 > b.length) this.truncated(what);
+    this.pos = p + 2;
+    return b[p] | (b[p + 1] << 8);
+  }
+  u32(what: string): number {
+    return this.i32(what) >>> 0;
+  }
+  i32(what: string): number {
+    const b = this.buf;
+    const p = this.pos;
+    if (p + 4 > b.length) this.truncated(what);
+    this.pos = p + 4;
+    return b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24);
+  }
   bytes(n: number, what: string): Uint8Array {
-    this.need(n, what);
+    if (this.pos + n > this.buf.length) this.truncated(what);
     const v = this.buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return v;
@@ -180,24 +199,39 @@ export class Reader {
 
 export class Writer {
   private buf: Uint8Array;
+  private cap: number;
   private n = 0;
-  constructor(capacity = 128) { this.buf = new Uint8Array(capacity); }
-  private room(k: number): void {
-    if (this.n + k <= this.buf.length) return;
-    const b = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+  constructor(capacity = 128) { this.buf = new Uint8Array(capacity); this.cap = capacity; }
+  /** Makes room for k more bytes (called only when they do not fit). */
+  private grow(k: number): Uint8Array {
+    const b = new Uint8Array(Math.max(this.cap * 2, this.n + k));
     b.set(this.buf.subarray(0, this.n));
-    this.buf = b;
+    this.cap = b.length;
+    return (this.buf = b);
   }
-  u8(v: number): this { this.room(1); this.buf[this.n++] = v & 255; return this; }
-  u16(v: number): this { this.room(2); this.buf[this.n++] = v & 255; this.buf[this.n++] = (v >>> 8) & 255; return this; }
+  u8(v: number): this {
+    const b = this.n < this.cap ? this.buf : this.grow(1);
+    b[this.n++] = v & 255;
+    return this;
+  }
+  u16(v: number): this {
+    const b = this.n + 2 <= this.cap ? this.buf : this.grow(2);
+    b[this.n++] = v & 255; b[this.n++] = (v >>> 8) & 255;
+    return this;
+  }
   u32(v: number): this {
-    this.room(4);
-    const b = this.buf;
+    const b = this.n + 4 <= this.cap ? this.buf : this.grow(4);
     b[this.n++] = v & 255; b[this.n++] = (v >>> 8) & 255; b[this.n++] = (v >>> 16) & 255; b[this.n++] = (v >>> 24) & 255;
     return this;
   }
-  bytes(b: Uint8Array): this { this.room(b.length); this.buf.set(b, this.n); this.n += b.length; return this; }
-  lbytes(b: Uint8Array): this { return this.u8(b.length).bytes(b); }
+  bytes(v: Uint8Array): this {
+    const k = v.length;
+    const b = this.n + k <= this.cap ? this.buf : this.grow(k);
+    b.set(v, this.n);
+    this.n += k;
+    return this;
+  }
+  lbytes(v: Uint8Array): this { return this.u8(v.length).bytes(v); }
   finish(): Uint8Array { return this.buf.slice(0, this.n); }
 }
 

@@ -109,18 +109,21 @@ export function keyFlags(k: { readProtected: boolean; writeProtected: boolean; u
   return (k.readProtected ? 1 : 0) | (k.writeProtected ? 2 : 0) | (k.unused ? 4 : 0);
 }
 
-function checkState(s: DeviceState): void {
+/** Checks a state before any of it is written; returns its firmware version as UTF-8, for writeState. */
+function checkState(s: DeviceState): Uint8Array {
   aint(s.chip, 'chip', 0, 255);
   aint(s.revision, 'revision', 0, 0xffff);
   abytes(s.deviceId, 'deviceId', DEVICE_ID_SIZE, DEVICE_ID_SIZE);
   abytes(s.firmwareId, 'firmwareId', FIRMWARE_ID_SIZE, FIRMWARE_ID_SIZE);
-  if (utf8Encode(astring(s.firmwareVersion, 'firmwareVersion')).length > MAX_FIRMWARE_VERSION) {
+  const version = utf8Encode(astring(s.firmwareVersion, 'firmwareVersion'));
+  if (version.length > MAX_FIRMWARE_VERSION) {
     throw new RangeError(`firmwareVersion must be at most ${MAX_FIRMWARE_VERSION} bytes`);
   }
+  return version;
 }
 
-function writeState(w: Writer, s: DeviceState): void {
-  w.u8(s.chip).u16(s.revision).bytes(s.deviceId).u8(securityFlags(s)).bytes(s.firmwareId).lbytes(utf8Encode(s.firmwareVersion));
+function writeState(w: Writer, s: DeviceState, version: Uint8Array): void {
+  w.u8(s.chip).u16(s.revision).bytes(s.deviceId).u8(securityFlags(s)).bytes(s.firmwareId).lbytes(version);
 }
 
 function readState(r: Reader): DeviceState {
@@ -225,24 +228,24 @@ export function encodeResponse(res: Response): Uint8Array {
       break;
     case 'info': {
       const info = res.info;
-      checkState(info);
+      const version = checkState(info);
       if (!Array.isArray(info.keys) || info.keys.length > KEY_SLOTS) throw new RangeError(`keys must be an array of at most ${KEY_SLOTS} blocks`);
       header(w, MsgType.INFO | MsgType.RESPONSE, res.id);
-      writeState(w, info);
+      writeState(w, info, version);
       w.u8(info.keys.length);
       for (const k of info.keys) w.u8(aint(k.purpose, 'purpose', 0, 255)).u8(keyFlags(k));
       break;
     }
     case 'attest': {
       const a = res.attestation;
-      checkState(a);
+      const version = checkState(a);
       keySlot(a.slot);
       aint(a.purpose, 'purpose', 0, 255);
       abytes(a.deviceNonce, 'deviceNonce', DEVICE_NONCE_SIZE, DEVICE_NONCE_SIZE);
       abytes(a.mac, 'mac', MAC_SIZE, MAC_SIZE);
       header(w, MsgType.ATTEST | MsgType.RESPONSE, res.id);
       w.u8(a.slot).u8(a.purpose).u8(keyFlags(a));
-      writeState(w, a);
+      writeState(w, a, version);
       w.bytes(a.deviceNonce).bytes(a.mac);
       break;
     }
