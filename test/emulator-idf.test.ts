@@ -10,10 +10,10 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { startEmulator } from '../host/emulator.js';
 import { linkMap } from '../host/firmware/link-map.js';
 import { findEspefuse } from '../host/espefuse/locate.js';
 import { buildTranscript, CHIP_TABLE } from '../protocol/index.js';
+import { type ContractCalls, runContract } from './support/contract.js';
 import { ROOT } from './support/vectors.js';
 
 const IDF = join(ROOT, 'emulator/idf');
@@ -30,7 +30,6 @@ function run(cmd: string, args: string[]): { status: number; stdout: string; std
 
 type Summary = Record<string, { value: unknown; raw_value: string; readable: boolean }>;
 interface KeyState { purpose: number; readProtected: boolean; writeProtected: boolean; purposeWriteProtected: boolean; unused: boolean }
-interface Call { name: string; ok: boolean; value?: unknown; error?: string; message?: string }
 interface Sim {
   ok: boolean; error?: string; target: string; model: number; revision: number; cores: number;
   mac: string; macErr: string; macNull: string; secureBoot: boolean; secureBootApp: boolean; flashEncryption: boolean;
@@ -398,38 +397,10 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
 
   /** Runs test/fixtures/efuse/contract.js on the emulator (real XS engine, efuse.c, this simulated
    *  IDF) and returns what each call of the native module returned or threw, by name. */
-  async function contract(chip: string, image: string, siliconFile?: string): Promise<Map<string, Call>> {
-    let line = '';
-    const logs: string[] = [];
-    const emu = await startEmulator({
-      chip, efuse: image, main: CONTRACT, verbose: true, ...(siliconFile ? { silicon: siliconFile } : {}),
-      onLog: (l) => { if (l.startsWith('efuse-contract ')) line = l.slice('efuse-contract '.length); else logs.push(l); },
-    });
-    try {
-      const deadline = Date.now() + 10_000;
-      while (!line && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.ok(line, `no efuse-contract line from the emulator: ${logs.slice(-5).join(' / ')}`);
-    } finally {
-      await emu.stop();
-    }
-    return new Map((JSON.parse(line) as Call[]).map((c) => [c.name, c]));
-  }
+  const contract = (chip: string, image: string, silicon?: string): Promise<ContractCalls> =>
+    runContract({ chip, image, main: CONTRACT, tag: 'efuse-contract', ...(silicon ? { silicon } : {}) });
 
   const bytesOf = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + 1) & 0xff);
-  const value = (calls: Map<string, Call>, name: string): unknown => {
-    const c = calls.get(name);
-    assert.ok(c, `no call ${name}`);
-    assert.equal(c.ok, true, `${name} threw ${c.error}: ${c.message}`);
-    return c.value;
-  };
-  const thrown = (calls: Map<string, Call>, name: string, error: string, message: RegExp): void => {
-    const c = calls.get(name);
-    assert.ok(c, `no call ${name}`);
-    assert.equal(c.ok, false, `${name} must throw`);
-    assert.equal(c.error, error, `${name}: ${c.message}`);
-    assert.match(c.message!, message, name);
-  };
-
   it('efuse module on the XS engine (esp32s3): results, argument errors and esp_err_t messages', async () => {
     const image = blankImage('esp32s3');
     const key0 = new Uint8Array(randomBytes(32));
@@ -445,31 +416,31 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     const calls = await contract('esp32s3', image, silicon('esp32s3', { BLOCK_KEY0: key0, BLOCK_KEY1: key1 }));
     const sum = summary('esp32s3', image);
 
-    assert.deepEqual(value(calls, 'chip'), { model: 'esp32s3', revision: 0, hmac: true, secureBoot: true, flashEncryption: false });
-    assert.deepEqual(value(calls, 'mac'), { buffer: '000000000000' });
-    assert.deepEqual(value(calls, 'firmware'), {
+    assert.deepEqual(calls.value('chip'), { model: 'esp32s3', revision: 0, hmac: true, secureBoot: true, flashEncryption: false });
+    assert.deepEqual(calls.value('mac'), { buffer: '000000000000' });
+    assert.deepEqual(calls.value('firmware'), {
       id: createHash('sha256').update(readFileSync(CONTRACT)).digest('hex'), version: '0.1.0', project: 'efuse-attest',
     });
-    assert.equal(value(calls, 'random(1)'), 1);
-    assert.equal(value(calls, 'random(256)'), 256);
-    for (const a of ['0', '257', '1.5', 'NaN']) thrown(calls, `random(${a})`, 'RangeError', /count: must be an integer 1\.\.256/);
-    for (const a of ["'3'", 'undefined']) thrown(calls, `random(${a})`, 'TypeError', /count: expected an integer/);
+    assert.equal(calls.value('random(1)'), 1);
+    assert.equal(calls.value('random(256)'), 256);
+    for (const a of ['0', '257', '1.5', 'NaN']) calls.thrown(`random(${a})`, 'RangeError', /count: must be an integer 1\.\.256/);
+    for (const a of ["'3'", 'undefined']) calls.thrown(`random(${a})`, 'TypeError', /count: expected an integer/);
     for (let slot = 0; slot < 6; slot++) {
-      const k = value(calls, `keyBlock(${slot})`) as { purpose: number; readProtected: boolean };
+      const k = calls.value(`keyBlock(${slot})`) as { purpose: number; readProtected: boolean };
       assert.equal(k.purpose, Number(sum[`KEY_PURPOSE_${slot}`].raw_value));
       assert.equal(k.readProtected, ((Number(sum.RD_DIS.raw_value) >> slot) & 1) === 1);
     }
-    assert.deepEqual(value(calls, 'keyBlock(0)'), { purpose: 8, readProtected: true, writeProtected: true, unused: false });
-    assert.deepEqual(value(calls, 'keyBlock(4)'), { purpose: 0, readProtected: false, writeProtected: false, unused: true });
-    thrown(calls, 'keyBlock(6)', 'RangeError', /slot: must be an integer 0\.\.5/);
-    thrown(calls, 'keyBlock(-1)', 'RangeError', /slot/);
-    thrown(calls, "keyBlock('0')", 'TypeError', /slot: expected an integer/);
+    assert.deepEqual(calls.value('keyBlock(0)'), { purpose: 8, readProtected: true, writeProtected: true, unused: false });
+    assert.deepEqual(calls.value('keyBlock(4)'), { purpose: 0, readProtected: false, writeProtected: false, unused: true });
+    calls.thrown('keyBlock(6)', 'RangeError', /slot: must be an integer 0\.\.5/);
+    calls.thrown('keyBlock(-1)', 'RangeError', /slot/);
+    calls.thrown("keyBlock('0')", 'TypeError', /slot: expected an integer/);
 
     // The key MACs only what the C builds: the attestation transcript from the state it reads itself.
-    assert.equal(value(calls, 'hmac is not exported'), 'undefined');
+    assert.equal(calls.value('hmac is not exported'), 'undefined');
     const fw = createHash('sha256').update(readFileSync(CONTRACT)).digest('hex');
     const attested = (name: string, nonce: Uint8Array): void => {
-      const a = value(calls, name) as Record<string, string | number | boolean>;
+      const a = calls.value(name) as Record<string, string | number | boolean>;
       const fields = {
         chip: a.chip as number, revision: a.revision as number, deviceId: Buffer.from(a.deviceId as string, 'hex'),
         hmac: a.hmac as boolean, secureBoot: a.secureBoot as boolean, flashEncryption: a.flashEncryption as boolean,
@@ -490,24 +461,24 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     attested('attest(0, 16 bytes)', bytesOf(16));
     attested('attest(0, 64 bytes)', bytesOf(64));
     // Fresh device nonces, random over their whole length: no byte position stays the same across seven.
-    const nonces = [0, 1, 2, 3, 4, 5].map((i) => (value(calls, `attest(0, nonce ${i})`) as { deviceNonce: string }).deviceNonce)
-      .concat((value(calls, 'attest(0, 16 bytes)') as { deviceNonce: string }).deviceNonce);
+    const nonces = [0, 1, 2, 3, 4, 5].map((i) => (calls.value(`attest(0, nonce ${i})`) as { deviceNonce: string }).deviceNonce)
+      .concat((calls.value('attest(0, 16 bytes)') as { deviceNonce: string }).deviceNonce);
     for (let at = 0; at < 32; at += 2) {
       assert.ok(new Set(nonces.map((x) => x.slice(at, at + 2))).size > 1, `device nonce byte ${at / 2} never changes: ${nonces.join(' ')}`);
     }
-    thrown(calls, 'attest(0, 15 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 15/);
-    thrown(calls, 'attest(0, 65 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 65/);
-    thrown(calls, 'attest(0, string)', 'TypeError', /hostNonce: expected an ArrayBuffer or an ArrayBuffer view/);
-    thrown(calls, 'attest(0)', 'TypeError', /hostNonce/);
-    thrown(calls, 'attest(6, n)', 'RangeError', /slot: must be an integer 0\.\.5/);
-    thrown(calls, "attest('0', n)", 'TypeError', /slot: expected an integer/);
+    calls.thrown('attest(0, 15 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 15/);
+    calls.thrown('attest(0, 65 bytes)', 'RangeError', /hostNonce: 16\.\.64 bytes, got 65/);
+    calls.thrown('attest(0, string)', 'TypeError', /hostNonce: expected an ArrayBuffer or an ArrayBuffer view/);
+    calls.thrown('attest(0)', 'TypeError', /hostNonce/);
+    calls.thrown('attest(6, n)', 'RangeError', /slot: must be an integer 0\.\.5/);
+    calls.thrown("attest('0', n)", 'TypeError', /slot: expected an integer/);
     // esp_err_t errors start with the name (device/src/device.ts maps them to protocol statuses).
-    thrown(calls, 'attest(2, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
-    thrown(calls, 'attest(4, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY4 purpose is USER \(0\), not HMAC_UP \(8\)$/);
+    calls.thrown('attest(2, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is HMAC_DOWN_ALL \(5\), not HMAC_UP \(8\)$/);
+    calls.thrown('attest(4, n)', 'Error', /^ESP_FAIL: key block BLOCK_KEY4 purpose is USER \(0\), not HMAC_UP \(8\)$/);
     // Key roles, enforced in C (defines efuse.attest_slots / token_slots): BLOCK_KEY1 signs tokens only.
-    thrown(calls, 'attest(1, n)', 'Error', /^KEY_ROLE: BLOCK_KEY1 is not an attestation key \(attestation blocks 0x3d, token blocks 0x02\)$/);
-    thrown(calls, 'token(0, r)', 'Error', /^KEY_ROLE: BLOCK_KEY0 is not a token key/);
-    const a3 = value(calls, 'attest(3, n)') as Record<string, string | number | boolean>;
+    calls.thrown('attest(1, n)', 'Error', /^KEY_ROLE: BLOCK_KEY1 is not an attestation key \(attestation blocks 0x3d, token blocks 0x02\)$/);
+    calls.thrown('token(0, r)', 'Error', /^KEY_ROLE: BLOCK_KEY0 is not a token key/);
+    const a3 = calls.value('attest(3, n)') as Record<string, string | number | boolean>;
     assert.deepEqual([a3.slot, a3.purpose, a3.readProtected, a3.writeProtected], [3, 8, false, true], 'read protection from RD_DIS, write protection from WR_DIS');
     const f3 = {
       chip: 9, revision: 0, deviceId: Buffer.from(a3.deviceId as string, 'hex'), hmac: true, secureBoot: true, flashEncryption: false,
@@ -515,28 +486,28 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
       deviceNonce: Buffer.from(a3.deviceNonce as string, 'hex'),
     };
     assert.equal(a3.mac, hmacOf(key3, buildTranscript(f3, bytesOf(32))), 'the transcript carries the key flags as read');
-    if (calls.has('attest(0, view of SharedArrayBuffer)')) thrown(calls, 'attest(0, view of SharedArrayBuffer)', 'TypeError', /SharedArrayBuffer/);
+    if (calls.has('attest(0, view of SharedArrayBuffer)')) calls.thrown('attest(0, view of SharedArrayBuffer)', 'TypeError', /SharedArrayBuffer/);
     // Tokens: the C builds the string-to-sign: percent-encoding of all but A-Z a-z 0-9 - . _ ~, "\n", expiry.
     // (the Azure IoT SDK's encodeUriComponentStrict: "%2a" for "*", lower case)
     const strict = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16)}`);
     const signed = (resource: string, expiry: number) => ({ buffer: hmacOf(key1, Buffer.from(`${strict(resource)}\n${expiry}`)) });
-    assert.deepEqual(value(calls, 'token(1, hub/devices/Dev 1(x))'), signed("myhub.azure-devices.net/devices/Dev 1(x)!*'~", 1700000000));
-    assert.deepEqual(value(calls, 'token(1, 256 bytes)'), signed('r'.repeat(254) + '\u00e9', 4294967295));
-    thrown(calls, 'token(1, 257 bytes)', 'RangeError', /./);
-    thrown(calls, 'token(1, empty)', 'RangeError', /resource: 1\.\.256 bytes/);
-    thrown(calls, 'token(1, control)', 'RangeError', /resource: no control characters/);
-    thrown(calls, 'token(1, number)', 'TypeError', /resource: expected a string/);
-    thrown(calls, 'token(1, expiry 0)', 'RangeError', /expiry: must be an integer 1\.\.4294967295/);
-    thrown(calls, 'token(1, expiry 1.5)', 'RangeError', /expiry/);
-    thrown(calls, "token(1, expiry '1')", 'TypeError', /expiry: expected an integer/);
-    thrown(calls, 'token(2, r)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is HMAC_DOWN_ALL/);
+    assert.deepEqual(calls.value('token(1, hub/devices/Dev 1(x))'), signed("myhub.azure-devices.net/devices/Dev 1(x)!*'~", 1700000000));
+    assert.deepEqual(calls.value('token(1, 256 bytes)'), signed('r'.repeat(254) + '\u00e9', 4294967295));
+    calls.thrown('token(1, 257 bytes)', 'RangeError', /./);
+    calls.thrown('token(1, empty)', 'RangeError', /resource: 1\.\.256 bytes/);
+    calls.thrown('token(1, control)', 'RangeError', /resource: no control characters/);
+    calls.thrown('token(1, number)', 'TypeError', /resource: expected a string/);
+    calls.thrown('token(1, expiry 0)', 'RangeError', /expiry: must be an integer 1\.\.4294967295/);
+    calls.thrown('token(1, expiry 1.5)', 'RangeError', /expiry/);
+    calls.thrown("token(1, expiry '1')", 'TypeError', /expiry: expected an integer/);
+    calls.thrown('token(2, r)', 'Error', /^ESP_FAIL: key block BLOCK_KEY2 purpose is HMAC_DOWN_ALL/);
   });
 
   it('efuse module on the XS engine (original ESP32): no HMAC peripheral, no key purposes, arguments still checked', async () => {
     const image = blankImage('esp32');
     let calls = await contract('esp32', image);
-    assert.deepEqual(value(calls, 'chip'), { model: 'esp32', revision: 0, hmac: false, secureBoot: false, flashEncryption: false });
-    assert.deepEqual(value(calls, 'mac'), { buffer: '000000000000' });
+    assert.deepEqual(calls.value('chip'), { model: 'esp32', revision: 0, hmac: false, secureBoot: false, flashEncryption: false });
+    assert.deepEqual(calls.value('mac'), { buffer: '000000000000' });
     // Secure boot as the chip's eFuses have it (ABS_DONE_1), not as esp_secure_boot_enabled()
     // reports the app's sdkconfig on the ESP32; a MAC with a bad CRC is named by the module itself
     // (esp_err_to_name has no table in Moddable's configuration).
@@ -545,23 +516,23 @@ describe('emulator: simulated ESP-IDF vs espefuse', function () {
     setBits(bad, FACTORY.esp32.crc![0], FACTORY.esp32.crc![1], 8, 0x5a);
     writeFileSync(image, bad);
     calls = await contract('esp32', image);
-    assert.equal((value(calls, 'chip') as { secureBoot: boolean }).secureBoot, true);
-    thrown(calls, 'mac', 'Error', /^ESP_ERR_INVALID_CRC: esp_efuse_mac_get_default$/);
-    thrown(calls, 'attest(0, Uint8Array)', 'Error', /^no HMAC peripheral on esp32$/);
-    thrown(calls, 'token(2, r)', 'Error', /^no HMAC peripheral on esp32$/);
-    thrown(calls, 'attest(6, n)', 'RangeError', /slot/);
-    thrown(calls, 'attest(0, string)', 'TypeError', /hostNonce/);
-    thrown(calls, 'keyBlock(0)', 'Error', /^ESP_ERR_NOT_SUPPORTED: esp32 has no eFuse key purposes$/);
-    thrown(calls, 'keyBlock(6)', 'RangeError', /slot/);
-    assert.equal(value(calls, 'random(256)'), 256);
+    assert.equal((calls.value('chip') as { secureBoot: boolean }).secureBoot, true);
+    calls.thrown('mac', 'Error', /^ESP_ERR_INVALID_CRC: esp_efuse_mac_get_default$/);
+    calls.thrown('attest(0, Uint8Array)', 'Error', /^no HMAC peripheral on esp32$/);
+    calls.thrown('token(2, r)', 'Error', /^no HMAC peripheral on esp32$/);
+    calls.thrown('attest(6, n)', 'RangeError', /slot/);
+    calls.thrown('attest(0, string)', 'TypeError', /hostNonce/);
+    calls.thrown('keyBlock(0)', 'Error', /^ESP_ERR_NOT_SUPPORTED: esp32 has no eFuse key purposes$/);
+    calls.thrown('keyBlock(6)', 'RangeError', /slot/);
+    assert.equal(calls.value('random(256)'), 256);
   });
 
   it('efuse module on the XS engine (esp32h2): key purposes 1 and 2 are named ECDSA_KEY and RESERVED there', async () => {
     const image = blankImage('esp32h2');
     efuse('esp32h2', image, 'burn-efuse', 'KEY_PURPOSE_0', '1', 'KEY_PURPOSE_1', '2');
     const calls = await contract('esp32h2', image);
-    thrown(calls, 'attest(0, Uint8Array)', 'Error', /^ESP_FAIL: key block BLOCK_KEY0 purpose is ECDSA_KEY \(1\), not HMAC_UP \(8\)$/);
-    thrown(calls, 'token(1, hub/devices/Dev 1(x))', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is RESERVED \(2\), not HMAC_UP \(8\)$/);
+    calls.thrown('attest(0, Uint8Array)', 'Error', /^ESP_FAIL: key block BLOCK_KEY0 purpose is ECDSA_KEY \(1\), not HMAC_UP \(8\)$/);
+    calls.thrown('token(1, hub/devices/Dev 1(x))', 'Error', /^ESP_FAIL: key block BLOCK_KEY1 purpose is RESERVED \(2\), not HMAC_UP \(8\)$/);
   });
 
   for (const chip of ['esp32s3', 'esp32c3', 'esp32']) {

@@ -4,62 +4,30 @@
 // argument and never read or write outside the buffers.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startEmulator } from '../host/emulator.js';
 import { linkMap } from '../host/firmware/link-map.js';
 import { crc32Fill, crc32Update } from '../protocol/crc32-loop.js';
 import { makeChip } from './support/chips.js';
+import { type ContractCalls, runContract } from './support/contract.js';
 import { ROOT } from './support/vectors.js';
 
 const CONTRACT = join(ROOT, 'test/fixtures/crc32/contract.js');
 
-interface Call { name: string; ok: boolean; value?: unknown; error?: string; message?: string }
-
-/** The contract's generator (test/fixtures/crc32/contract.js). */
-function data(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out[i] = s >>> 24;
-  }
-  return out;
-}
-
 describe('native CRC-32 byte loop (device/native/crc32) on the XS engine', function () {
   this.timeout(120_000);
-  let calls: Map<string, Call>;
+  let calls: ContractCalls;
 
   before(async () => {
     const chip = await makeChip('esp32s3', {});
-    let line = '';
-    const logs: string[] = [];
-    const emu = await startEmulator({
-      chip: 'esp32s3', efuse: chip.image, main: CONTRACT, verbose: true,
-      onLog: (l) => { if (l.startsWith('crc32-contract ')) line = l.slice('crc32-contract '.length); else logs.push(l); },
-    });
-    try {
-      const deadline = Date.now() + 10_000;
-      while (!line && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.ok(line, `no crc32-contract line from the emulator: ${logs.slice(-5).join(' / ')}`);
-    } finally {
-      await emu.stop();
-    }
-    calls = new Map((JSON.parse(line) as Call[]).map((c) => [c.name, c]));
+    calls = await runContract({ chip: 'esp32s3', image: chip.image, main: CONTRACT, tag: 'crc32-contract' });
   });
-
-  const value = (name: string): unknown => {
-    const c = calls.get(name);
-    assert.ok(c, `no call ${name}`);
-    assert.equal(c.ok, true, `${name} threw ${c.error}: ${c.message}`);
-    return c.value;
+  const value = (name: string): unknown => calls.value(name);
+  /** The contract's data (1100 pseudo-random bytes), as it traced them. */
+  const data = (): Uint8Array => {
+    const d = new Uint8Array(Buffer.from(value('data') as string, 'hex'));
+    assert.equal(d.length, 1100);
+    return d;
   };
-  const thrown = (name: string, error: string, message: RegExp): void => {
-    const c = calls.get(name);
-    assert.ok(c, `no call ${name}`);
-    assert.equal(c.ok, false, `${name} must throw, returned ${JSON.stringify(c.value)}`);
-    assert.equal(c.error, error, `${name}: ${c.message}`);
-    assert.match(c.message!, message, name);
-  };
+  const thrown = (name: string, error: string, message: RegExp): void => calls.thrown(name, error, message);
 
   // That the C ran, not the reference, shows in the argument errors below: the reference checks nothing.
   it('every ESP32 target links the native module under the name of the host\'s reference', () => {
@@ -73,7 +41,7 @@ describe('native CRC-32 byte loop (device/native/crc32) on the XS engine', funct
   });
 
   it('crc32Update gives the reference\'s CRC for every seed and range, from any kind of buffer', () => {
-    const d = data(1100, 7);
+    const d = data();
     assert.equal(crc32Update(0, d, 0, 0), 0);
     let n = 0;
     for (const seed of [0, 1, 0xcbf43926, 0xffffffff]) {
@@ -89,7 +57,7 @@ describe('native CRC-32 byte loop (device/native/crc32) on the XS engine', funct
   });
 
   it('crc32Fill writes the running CRCs the reference writes, and nothing outside its range', () => {
-    const d = data(1100, 7);
+    const d = data();
     const run = new Uint32Array(302).fill(7);
     run[5] = 0x12345678;
     crc32Fill(d, 5, 290, run);
