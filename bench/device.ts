@@ -1,13 +1,15 @@
-// Benchmarks that need the emulator and espefuse: 2 (attestation round trip over the emulator's pty),
-// 4 (provisioning against bare espefuse) and 5 (firmware heap in the emulator). One emulator serves
-// 2 and 5; its stats are read right after boot, before the first request. A benchmark that fails
-// prints why and is recorded as {error}; the others still run, and the exit status says so.
+// Benchmarks that need the emulator and espefuse: 2 (attestation round trip over the emulator's pty;
+// 2c the firmware's steps on XS), 4 (provisioning against bare espefuse) and 5 (firmware heap in the
+// emulator). One emulator serves 2 and 5; its stats are read right after boot, before the first
+// request. A benchmark that fails prints why and is recorded as {error}; the others still run, and the
+// exit status says so.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { emulatorBinary } from '../host/emulator.js';
 import { benchAmplifyEmulator } from './amplify.js';
 import { onBenchEmulator } from './chip.js';
+import { benchFirmwareSteps, type FirmwareSteps } from './firmware-steps.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
 import { benchProvision } from './provision.js';
 import { type Breakdown, hostBreakdown } from './breakdown.js';
@@ -51,12 +53,13 @@ function printBreakdown(b: Breakdown): void {
   line('    message codec / frame codec / verify', `${f(b.messageCodec)} / ${f(b.frameCodec)} / ${f(b.verify)}`);
 }
 
-const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; hostBreakdown: Breakdown; footprint: FootprintFigures }> =>
+const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; hostBreakdown: Breakdown; firmwareSteps: FirmwareSteps; footprint: FootprintFigures }> =>
   onBenchEmulator(CHIP, { burn: true }, async (emu, client, boot, made) => {
     const roundTrip = await benchRoundTrip(emu, client, made.key!);
     const breakdown = await hostBreakdown(client, made.key!);
     printBreakdown(breakdown);
-    return { roundTrip, hostBreakdown: breakdown, footprint: await benchFootprint(emu, client, boot) };
+    const firmwareSteps = await benchFirmwareSteps(made);
+    return { roundTrip, hostBreakdown: breakdown, firmwareSteps, footprint: await benchFootprint(emu, client, boot) };
   });
 
 export async function benchDevice(): Promise<Record<string, unknown>> {
