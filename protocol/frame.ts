@@ -69,8 +69,9 @@ export class FrameDecoder {
   private readonly buf = new Uint8Array(MAX_FRAME + FILL);
   /**
    * run[k] for runFrom ≤ k ≤ runTo: the CRC-32 of buf[runFrom, k), continued from an arbitrary
-   * start value (crc32Fill); see crc32Slice. Filled lazily, only as far as a candidate frame needs it, so text
-   * between frames costs no CRC work, and each buffered byte is run through the CRC at most once.
+   * start value (crc32Fill); see crc32Slice. Filled lazily, only as far as a candidate frame needs
+   * it, so text between frames costs no CRC work, and each buffered byte is run through the CRC at
+   * most once.
    */
   private readonly run = new Uint32Array(MAX_FRAME + FILL + 1);
   private runFrom = 0;
