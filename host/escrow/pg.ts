@@ -249,10 +249,11 @@ export class PgStore implements EscrowStore {
   }
 
   async release(deviceId: string, block: string): Promise<void> {
+    const id = parseDeviceId(deviceId);
+    const b = blockName(block);
     if (this.empty) return;
     try {
-      await this.pool.query('DELETE FROM efa_claim WHERE device_id = $1 AND block = $2 AND host = $3 AND pid = $4',
-        [parseDeviceId(deviceId), blockName(block), hostname(), process.pid]);
+      await this.pool.query('DELETE FROM efa_claim WHERE device_id = $1 AND block = $2 AND host = $3 AND pid = $4', [id, b, hostname(), process.pid]);
     } catch (err) {
       throw dbError(err, 'release a device', this.location);
     }
