@@ -4,7 +4,7 @@
 // method's rows, audit rows and messages, and the database errors each one names. The cheapest
 // scrypt the KDF accepts and an in-memory AES-GCM KEK keep it fast.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pg from 'pg';
@@ -358,6 +358,32 @@ describe('PostgreSQL escrow store: claims', function () {
       assert.deepEqual({ ...await claimRow(url), left: 0 }, { station: 'st-far', host, pid, boot, left: 0 });
     }
     assert.deepEqual(await takeovers(s), []);
+  });
+
+  it('a claim of a live process this one may not signal (another user\'s station on this host) is ESCROW_BUSY', async function () {
+    // As root any process may be signalled: the claim is then checked with an unprivileged effective
+    // user id, against a process of another user (the PostgreSQL user of test/support/postgres.ts).
+    const root = process.getuid?.() === 0;
+    if (root && spawnSync('id', ['-u', 'postgres']).status !== 0) this.skip();
+    const url = await freshDatabase('eperm');
+    const s = keep(await PgStore.open(url, { passphrase: PASS, kdf: KDF, station: 'st-here' }));
+    await s.claim(ID, 'BLOCK_KEY0');
+    const other = root ? spawn('setpriv', ['--reuid=postgres', '--regid=postgres', '--clear-groups', '--', 'sleep', '30'], { stdio: 'ignore' }) : undefined;
+    try {
+      const pid = other?.pid ?? 1;
+      // Until setpriv has changed its user, the child is still root's.
+      while (other && !/^Uid:\s+[1-9]/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) await new Promise((r) => setTimeout(r, 10));
+      await setClaim(url, 'st-other-user', hostname(), pid, BOOT);
+      if (root) process.seteuid!('nobody');
+      try {
+        await assert.rejects(s.claim(ID, 'BLOCK_KEY0'), codedError(EscrowError, 'ESCROW_BUSY', /is being provisioned by station st-other-user/));
+      } finally {
+        if (root) process.seteuid!(0);
+      }
+    } finally {
+      other?.kill();
+    }
+    assert.equal((await claimRow(url))?.station, 'st-other-user');
   });
 
   it('taken over, and audited with the reason: a lapsed claim, a dead process on this host, a claim from before a reboot', async () => {
