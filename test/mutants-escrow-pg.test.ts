@@ -349,6 +349,8 @@ describe('PostgreSQL escrow store: claims', function () {
     await s.claim(ID, 'BLOCK_KEY0');
     const cases: [string, number, string][] = [
       ['far-away-host', process.pid, BOOT], // another host: its pid and boot mean nothing here
+      ['far-away-host', deadPid(), BOOT],
+      ['far-away-host', process.pid, 'another-boot'],
       [hostname(), process.ppid, BOOT], // this host, another live process
     ];
     for (const [host, pid, boot] of cases) {
@@ -498,6 +500,21 @@ describe('PostgreSQL escrow store: KEK rotation', function () {
     assert.deepEqual((await s.envelopes()).map((e) => e.kek), ['kek-a', 'kek-a']);
     assert.equal((await s.get('7cdfa1000002'))?.deviceId, '7cdfa1000002');
     assert.deepEqual((await s.auditRows()).map((x) => x.action), ['escrow', 'escrow']);
+  });
+
+  it('a KEK that fails with something other than an Error: its string form in the sentence', async () => {
+    const url = await freshDatabase('rotatethrow');
+    const s = keep(await PgStore.open(url, { kek: memoryKek('kek-a') }));
+    await s.put(rec());
+    for (const [thrown, shown] of [['the token says no', 'the token says no'], [undefined, 'undefined'], [{ code: 7 }, '[object Object]']] as const) {
+      const bad: Kek = { id: 'kek-bad', async wrap() { throw thrown; }, async unwrap() { throw thrown; } };
+      await assert.rejects(s.rotateKek(bad, { kind: 'external', json: {} }), (e: unknown) => {
+        codedError(EscrowError, 'ESCROW_IO', `cannot rotate the key-encryption key in the escrow database ${url}: ${shown}; nothing was changed`)(e);
+        assert.equal((e as Error).cause, thrown);
+        return true;
+      });
+    }
+    assert.equal(s.kekId, 'kek-a');
   });
 
   it('a station opening the escrow while a rotation runs waits for it, then sees the new KEK', async () => {
