@@ -175,6 +175,20 @@ for (const backend of BACKENDS) {
       await assert.rejects(store.setState(r.deviceId, r.block, 'lost' as never), RangeError);
     });
 
+    it('a derivation put with the same key fills the gap of a record stored without one; a stored derivation wins', async () => {
+      const { store, reopen } = await backend.make();
+      const r = rec();
+      const d1 = { scheme: 'dps-hmac-sha256' as const, registrationId: r.deviceId, masterId: '0123456789abcdef' };
+      const d2 = { ...d1, masterId: 'fedcba9876543210' };
+      await store.put(r);
+      assert.equal((await store.get(r.deviceId, r.block))?.derivation, undefined);
+      await store.put({ ...r, state: 'burned', derivation: d1 });
+      await store.put({ ...r, derivation: d2 });
+      const other = await reopen();
+      assert.deepEqual(await other.get(r.deviceId, r.block), { ...r, state: 'burned', derivation: d1 });
+      assert.deepEqual((await other.list())[0]?.derivation, d1);
+    });
+
     it('no write path moves a state backwards: put, setState, import by another station, conflicts and KEK rotation, in any order', async () => {
       const { store, reopen, rotate } = await backend.make();
       let other = await reopen();

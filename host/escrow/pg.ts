@@ -184,6 +184,11 @@ export class PgStore implements EscrowStore {
           existing.key.fill(0);
         }
         if (merged.state !== existing.state) await this.advance(c, existing, merged.state, merged.updatedAt);
+        if (merged.derivation && !existing.derivation) {
+          // An incoming derivation fills the gap of a record stored without one (the stored one wins).
+          await c.query('UPDATE efa_escrow SET derivation = $3 WHERE device_id = $1 AND block = $2', [existing.deviceId, existing.block, merged.derivation]);
+          await this.audit(c, existing.deviceId, existing.block, 'derivation', merged.state, merged.state, `master ${merged.derivation.masterId}`);
+        }
       });
     } catch (err) {
       if (conflict) {
@@ -244,10 +249,11 @@ export class PgStore implements EscrowStore {
   }
 
   async release(deviceId: string, block: string): Promise<void> {
+    const id = parseDeviceId(deviceId);
+    const b = blockName(block);
     if (this.empty) return;
     try {
-      await this.pool.query('DELETE FROM efa_claim WHERE device_id = $1 AND block = $2 AND host = $3 AND pid = $4',
-        [parseDeviceId(deviceId), blockName(block), hostname(), process.pid]);
+      await this.pool.query('DELETE FROM efa_claim WHERE device_id = $1 AND block = $2 AND host = $3 AND pid = $4', [id, b, hostname(), process.pid]);
     } catch (err) {
       throw dbError(err, 'release a device', this.location);
     }
