@@ -7,7 +7,8 @@
 //
 // Under StrykerJS the child runs the mutant this process runs: the instrumented code takes the active
 // mutant from __STRYKER_ACTIVE_MUTANT__ when its global is unset. During the dry run, the mutants the
-// child reached are added to the coverage of the current test, so the test is run for them.
+// child's call reached are added to the coverage of the current test, so the test is run for them
+// (not those run while its modules loaded: static mutants stay static, as in this process).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
