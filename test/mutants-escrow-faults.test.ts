@@ -23,6 +23,7 @@ import { toHex } from '../protocol/index.js';
 import { hookBuiltin, ioError } from './support/builtin-hooks.js';
 import { callInChild, canSwitchUser, distModule, NOBODY } from './support/child-call.js';
 import { codedError } from './support/errors.js';
+import { haveSoftHsm } from './support/softhsm.js';
 
 const escrowError = (code: string, msg: string | RegExp) => codedError(EscrowError, code, msg);
 const deadPid = (): number => Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
@@ -428,5 +429,23 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
     assert.deepEqual((await ok.get('7cdfa1000001'))?.key, KEY);
     const short = new FileVault(join(dir, 'k27.vault'), { kek: handleKek('h27', 27) });
     await assert.rejects(short.put(rec()), escrowError('ESCROW_READBACK', /failed its integrity check: it was altered or damaged \(the token key is right\)/));
+  });
+});
+
+describe('escrow PKCS#11 sessions in a process of their own (SoftHSM2)', function () {
+  this.timeout(30_000);
+  before(function () { if (!haveSoftHsm()) this.skip(); });
+  const CHILD = distModule('test/support/escrow-child.js');
+
+  it('the last close finalises the library: a token made afterwards is seen by the next open', async () => {
+    assert.deepEqual(await callInChild(CHILD, 'reopenAfterLastClose'), { ok: true, value: ['first', 'second'] });
+  });
+
+  it('a login the token refuses for another reason than the PIN names the token\'s answer', async () => {
+    const r = await callInChild(CHILD, 'loginWithoutUserPin');
+    assert.deepEqual(r.error, {
+      name: 'EscrowError', code: 'ESCROW_PIN', causeCode: 0x102, // the pkcs11js error, with the CKR value
+      message: 'cannot log in to the PKCS#11 token "no-user-pin": CKR_USER_PIN_NOT_INITIALIZED; nothing was changed',
+    });
   });
 });
