@@ -441,6 +441,10 @@ describe('escrow PKCS#11 sessions in a process of their own (SoftHSM2)', functio
     assert.deepEqual(await callInChild(CHILD, 'reopenAfterLastClose'), { ok: true, value: ['first', 'second'] });
   });
 
+  it('a keyring finds a key another keyring put into the token', async () => {
+    assert.deepEqual(await callInChild(CHILD, 'secondKeyringHas'), { ok: true, value: [true, false] });
+  });
+
   it('a login the token refuses for another reason than the PIN names the token\'s answer', async () => {
     const r = await callInChild(CHILD, 'loginWithoutUserPin');
     assert.deepEqual(r.error, {

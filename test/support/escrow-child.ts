@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HsmKeyring } from '../../host/escrow/hsm.js';
 import { cleanLeftovers } from '../../host/escrow/leftovers.js';
 import { DEFAULT_MODULE, TokenSession } from '../../host/escrow/pkcs11.js';
 
@@ -56,4 +57,22 @@ export function loginWithoutUserPin(): void {
     lib.C_Finalize();
   }
   TokenSession.open(uri('no-user-pin'), { object: false }).close();
+}
+
+/** One keyring puts a key into a token; a second keyring, with nothing cached, is asked whether it is there. */
+export function secondKeyringHas(): boolean[] {
+  ownTokens();
+  initToken('ring');
+  const one = HsmKeyring.open(uri('ring'));
+  try {
+    one.importKey('7cdfa1000001', 'BLOCK_KEY0', new Uint8Array(32).fill(9));
+  } finally {
+    one.close();
+  }
+  const two = HsmKeyring.open(uri('ring'));
+  try {
+    return [two.has('7cdfa1000001', 'BLOCK_KEY0'), two.has('7cdfa1000001', 'BLOCK_KEY1')];
+  } finally {
+    two.close();
+  }
 }
