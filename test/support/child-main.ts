@@ -18,14 +18,15 @@ async function resolve(spec: { module: string; fn: string }): Promise<{ self: un
 }
 
 interface StrykerNs { currentTestId?: string; mutantCoverage?: { perTest?: Record<string, Record<string, number>> } }
-const stryker = (globalThis as { __stryker__?: StrykerNs }).__stryker__;
+/** StrykerJS's namespace: made by the first instrumented module this process loads (none unless under StrykerJS). */
+const stryker = (): StrykerNs | undefined => (globalThis as { __stryker__?: StrykerNs }).__stryker__;
 const CALL = 'child call';
 
 /**
  * The mutants the call reached. Code run while modules load (static mutants) is left out, as the
  * group leaves it out of its routine run: the call's coverage is kept apart under a test id of its own.
  */
-const reached = (): string[] => Object.keys(stryker?.mutantCoverage?.perTest?.[CALL] ?? {});
+const reached = (): string[] => Object.keys(stryker()?.mutantCoverage?.perTest?.[CALL] ?? {});
 
 const req = JSON.parse(process.argv[2]!) as ChildRequest;
 let out: ChildOutcome;
@@ -41,7 +42,8 @@ try {
     process.setgid!(req.user.gid);
     process.setuid!(req.user.uid);
   }
-  if (stryker) stryker.currentTestId = CALL;
+  const ns = stryker();
+  if (ns) ns.currentTestId = CALL;
   try {
     out = { ok: true, value: await fn.apply(self, req.args ?? []) };
   } catch (err) {
