@@ -17,7 +17,7 @@ import { cleanLeftovers, keyFileLeftovers } from '../host/escrow/leftovers.js';
 import type { Kek } from '../host/escrow/envelope.js';
 import { FileLock } from '../host/escrow/lock.js';
 import type { EscrowRecord } from '../host/escrow/store.js';
-import { CHECK_MESSAGE, encodeHeader, FORMAT_1, HEADER_SIZE, KDF_SCRYPT, KDF_LIMITS, MAX_SCRYPT_MEM } from '../host/escrow/vault-format.js';
+import { CHECK_MESSAGE, encodeHeader, FORMAT_1, HEADER_SIZE, KDF_SCRYPT, KDF_LIMITS, MAX_SCRYPT_MEM, readHeader } from '../host/escrow/vault-format.js';
 import { FileVault } from '../host/escrow/vault.js';
 import { toHex } from '../protocol/index.js';
 import { hookBuiltin, ioError } from './support/builtin-hooks.js';
@@ -308,8 +308,7 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
   }
 
   /** A KEK whose wrapped form is a random handle of `size` bytes (a token keeping the keys itself). */
-  function handleKek(id: string, size: number): Kek {
-    const kept = new Map<string, Uint8Array>();
+  function handleKek(id: string, size: number, kept = new Map<string, Uint8Array>()): Kek {
     return {
       id,
       async wrap(dk) { const h = randomBytes(size); kept.set(h.toString('hex'), Uint8Array.from(dk)); return h; },
@@ -429,6 +428,21 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
     assert.deepEqual((await ok.get('7cdfa1000001'))?.key, KEY);
     const short = new FileVault(join(dir, 'k27.vault'), { kek: handleKek('h27', 27) });
     await assert.rejects(short.put(rec()), escrowError('ESCROW_READBACK', /failed its integrity check: it was altered or damaged \(the token key is right\)/));
+  });
+
+  it('an empty body under a valid tag decrypts: it is refused as content, not as damage', async () => {
+    const kept = new Map<string, Uint8Array>();
+    const kek = handleKek('h60', 60, kept);
+    const path = join(dir, 'e.vault');
+    await new FileVault(path, { kek }).put(rec());
+    const raw = readFileSync(path);
+    const bodyStart = HEADER_SIZE + 2 + raw.readUInt16BE(HEADER_SIZE);
+    const fileKey = kept.get(raw.subarray(HEADER_SIZE + 2, bodyStart).toString('hex'))!;
+    const c = createCipheriv('aes-256-gcm', fileKey, readHeader(raw, path).nonce);
+    c.setAAD(raw.subarray(0, bodyStart));
+    c.final();
+    writeFileSync(path, Buffer.concat([raw.subarray(0, bodyStart), c.getAuthTag()]));
+    await assert.rejects(new FileVault(path, { kek }).list(), escrowError('ESCROW_FORMAT', `the vault ${path} decrypts but its content is invalid (not JSON)`));
   });
 });
 
