@@ -1,9 +1,12 @@
-// The escrow lock file and the leftover clean-up under conditions the other escrow tests cannot make
-// as root in one process: another user (kill(2) answers EPERM, a read-only file cannot be opened for
-// writing), a full disk (a file-size limit), a boot id read fresh or not readable at all, the clock
-// at an exact age, the back-off sequence, and another process acting between two file calls. The
-// first ones run in a child process (test/support/child-call.ts); the others hook the clock, timers
-// or the file calls of this process for one call and put them back.
+// Escrow code under conditions the other escrow tests cannot make as root in one process. The lock
+// file and the leftover clean-up: another user (kill(2) answers EPERM, a read-only file cannot be
+// opened for writing), a full disk (a file-size limit), a boot id read fresh or not readable at all,
+// the clock at an exact age, the back-off sequence, and another process acting between two file
+// calls. The file vault: how often scrypt runs and the memory it may use, plaintext buffers
+// overwritten, read-back failures, the wrapped file key's length. PKCS#11: the library finalised by
+// the last close, a login refused for another reason than the PIN, a keyring with nothing cached.
+// Some run in a child process (test/support/child-call.ts); the others hook the clock, timers,
+// Buffer or a built-in's function in this process for one call and put them back.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
