@@ -10,7 +10,6 @@ const require = createRequire(import.meta.url);
 export type Builtin = 'node:fs' | 'node:fs/promises' | 'node:crypto';
 
 /** Puts `make(original)` in place of `mod[name]`; the function returned puts the original back. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function hookBuiltin<F extends (...args: any[]) => any>(mod: Builtin, name: string, make: (orig: F) => F): () => void {
   const m = require(mod) as Record<string, unknown>;
   const orig = m[name] as F;
