@@ -41,7 +41,7 @@ const GROUPS = {
   // Escrow stores: file vault, envelopes, locks, PostgreSQL, PKCS#11 KEKs, the HSM keyring.
   escrow: {
     mutate: ['host/escrow/**/*.ts', '!host/escrow/public.ts'],
-    spec: ['mutants-escrow', 'mutants-escrow-pg', 'escrow', 'escrow-contract', 'escrow-envelope', 'escrow-leftovers', 'escrow-nonces', 'audit-chain', 'hsm-verify', 'atomic'],
+    spec: ['mutants-escrow', 'mutants-escrow-pg', 'mutants-escrow-faults', 'escrow', 'escrow-contract', 'escrow-envelope', 'escrow-leftovers', 'escrow-nonces', 'audit-chain', 'hsm-verify', 'atomic'],
   },
   // The store rules every backend shares (merge rule, record checks): a quick subset of `escrow`.
   'escrow-store': {

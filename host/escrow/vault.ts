@@ -416,7 +416,8 @@ export class FileVault implements EscrowStore {
   private async verifyOnDisk(written: Buffer, records: Map<string, EscrowRecord>): Promise<Loaded> {
     const fail = (why: string) => new EscrowError(
       `the vault ${this.location} was written but does not read back (${why}); do not burn until this is resolved`, 'ESCROW_READBACK');
-    const raw = await this.readRaw().catch((err: unknown) => { throw fail(describeIoError(err)); });
+    // readRaw's ESCROW_IO error carries the file system's error as its cause: name that one.
+    const raw = await this.readRaw().catch((err: unknown) => { throw fail(describeIoError((err as Error).cause ?? err)); });
     if (!raw || !raw.equals(written)) throw fail('its bytes differ from what was written');
     let back: Loaded;
     try { back = await this.decode(raw); } catch (err) { throw fail((err as Error).message); }
