@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { EscrowError } from '../host/errors.js';
-import { gcmOpen, gcmSeal, type Kek, PassphraseKek, recordAad, seal } from '../host/escrow/envelope.js';
+import { type Kek, PassphraseKek, recordAad, seal } from '../host/escrow/envelope.js';
 import { kekInfoJson, PgStore } from '../host/escrow/pg.js';
 import { SCHEMA, verifyAuditRows } from '../host/escrow/pg-schema.js';
 import type { EscrowRecord } from '../host/escrow/store.js';
 import { codedError } from './support/errors.js';
+import { memoryKek } from './support/memory-kek.js';
 import { freshDatabase, havePostgres } from './support/postgres.js';
 
 const PASS = 'pg store passphrase';
@@ -21,15 +22,6 @@ const KDF = { log2N: 14, r: 1, p: 1 };
 const T0 = '2026-01-02T03:04:05.678Z';
 const T1 = '2026-01-02T03:04:06Z';
 
-/** An AES-GCM KEK kept in memory, standing in for a token's. */
-const memoryKek = (id: string, fill = 7): Kek => {
-  const key = new Uint8Array(32).fill(fill);
-  return {
-    id,
-    async wrap(dk, a) { return gcmSeal(key, dk, a); },
-    async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
-  };
-};
 
 const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}): EscrowRecord => ({
   deviceId, chip: 'esp32s3', block, purpose: 'HMAC_UP', key: new Uint8Array(32).fill(0x5c),

@@ -26,6 +26,7 @@ import { cleanLeftovers, keyFileLeftovers } from '../host/escrow/leftovers.js';
 import { auditRowHash, GENESIS, LOCK_AUDIT, LOCK_SCHEMA, type PgAuditRow, verifyAuditRows } from '../host/escrow/pg-schema.js';
 import { canonical, CHECK_MESSAGE, DEFAULT_KDF, encodeHeader, FILE_KEY_AAD, FORMAT, FORMAT_1, HEADER_SIZE, type Header, KDF_SCRYPT, kdfInLimits, KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, parseRecords, readHeader, sortedRecords, TAG_SIZE } from '../host/escrow/vault-format.js';
 import { codedError } from './support/errors.js';
+import { memoryKek } from './support/memory-kek.js';
 
 const KEY = new Uint8Array(32).fill(0x5c);
 const T0 = '2026-01-02T03:04:05.678Z';
@@ -689,15 +690,6 @@ describe('escrow PostgreSQL audit chain (pure)', () => {
 // ---- the file vault itself (vault.ts), with the cheapest scrypt it accepts and an in-memory KEK ----
 
 const KDF = { log2N: 14, r: 1, p: 1 };
-/** An AES-GCM KEK kept in memory, standing in for a token's. */
-const memoryKek = (id: string, fill = 7): Kek => {
-  const key = new Uint8Array(32).fill(fill);
-  return {
-    id,
-    async wrap(dk, a) { return gcmSeal(key, dk, a); },
-    async unwrap(w, a) { const dk = gcmOpen(key, w, a); if (!dk) throw new Error('unwrap'); return dk; },
-  };
-};
 const rec = (deviceId = '7cdfa1000001', block = 'BLOCK_KEY0', over: Partial<EscrowRecord> = {}) => base({ deviceId, block, ...over });
 
 describe('escrow file vault: arguments, reads and refusals', function () {
@@ -837,6 +829,28 @@ describe('escrow file vault: writes, generations and KEK rotation', function () 
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'efa-fvw-')); });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const generation = (path: string) => readFileSync(path).readUInt32BE(76);
+
+  it('a KEK that wraps the file key into fewer than 28 or more than 65535 bytes writes nothing: the vault stays as it was', async () => {
+    const path = join(dir, 'wrap-length.vault');
+    const good = memoryKek('kek-w');
+    await new FileVault(path, { kek: good }).put(rec('7cdfa1000001'));
+    const before = readFileSync(path);
+    for (const n of [0, 27, 65536]) {
+      // The same KEK as far as the vault can tell (its id, and it unwraps), but its wrap gives n bytes.
+      const odd: Kek = { id: good.id, wrap: async () => new Uint8Array(n), unwrap: (w, a) => good.unwrap(w, a) };
+      await assert.rejects(new FileVault(path, { kek: odd }).put(rec('7cdfa1000002')), escrowError('ESCROW_KEK',
+        `the key-encryption key kek-w wrapped the vault's file key into ${n} bytes, outside 28..65535; nothing was written`));
+      assert.deepEqual(readFileSync(path), before, `${n} bytes: the file is untouched`);
+    }
+    assert.deepEqual((await new FileVault(path, { kek: good }).list()).map((e) => e.deviceId), ['7cdfa1000001']);
+    // The upper bound is written and read back (a wrap padded to 65535 bytes; unwrap reads its first 60).
+    const padded: Kek = { id: 'kek-n', wrap: async (k, a) => { const out = new Uint8Array(65535); out.set(await good.wrap(k, a)); return out; },
+      unwrap: (w, a) => good.unwrap(w.subarray(0, 60), a) };
+    const p = join(dir, 'wrap-65535.vault');
+    await new FileVault(p, { kek: padded }).put(rec());
+    assert.equal(readFileSync(p).readUInt16BE(HEADER_SIZE), 65535);
+    assert.deepEqual((await new FileVault(p, { kek: padded }).get('7cdfa1000001', 'BLOCK_KEY0'))?.key, KEY);
+  });
 
   it('setState: refuses an unknown state and a missing record; moves forward only, stamping updatedAt', async () => {
     const path = join(dir, 'v.vault');

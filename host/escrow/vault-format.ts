@@ -18,6 +18,11 @@ export const KEK_SCRYPT = 1;
 export const KEK_PKCS11 = 2;
 export const HEADER_SIZE = 80;
 export const TAG_SIZE = 16;
+/**
+ * Format 2: the wrapped file key's length, in the 16-bit word after the header. At least an AES-GCM
+ * nonce and tag (28 bytes); at most what the word holds.
+ */
+export const WRAPPED_KEY_LENGTH = [28, 0xffff] as const;
 export const CHECK_MESSAGE = 'efuse-attest vault passphrase check';
 
 export interface KdfParams { log2N: number; r: number; p: number }

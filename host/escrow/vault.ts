@@ -20,7 +20,7 @@ import { type Kek, PassphraseKek, recordAad, rewrap, type Sealed, seal } from '.
 import { cleanLeftovers } from './leftovers.js';
 import {
   canonical, CHECK_MESSAGE, DEFAULT_KDF, encodeHeader, FILE_KEY_AAD, FORMAT, FORMAT_1, type Header, HEADER_SIZE, KDF_LIMITS, kdfInLimits, type KdfParams,
-  KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, MAX_SCRYPT_MEM, parseRecords, readHeader, sortedRecords, TAG_SIZE,
+  KEK_PKCS11, KEK_SCRYPT, kekCheck, keyOf, MAX_SCRYPT_MEM, parseRecords, readHeader, sortedRecords, TAG_SIZE, WRAPPED_KEY_LENGTH,
 } from './vault-format.js';
 import { FileLock, type LockOptions } from './lock.js';
 import { checkRecord, entryOf, type EscrowEntry, type EscrowRecord, type EscrowState, type EscrowStore, mergeRecord, stateRank } from './store.js';
@@ -275,7 +275,7 @@ export class FileVault implements EscrowStore {
       if (raw.length < HEADER_SIZE + 2 + TAG_SIZE) throw tampered();
       const w = (raw[HEADER_SIZE]! << 8) | raw[HEADER_SIZE + 1]!;
       bodyStart = HEADER_SIZE + 2 + w;
-      if (w < 28 || raw.length < bodyStart + TAG_SIZE) throw tampered();
+      if (w < WRAPPED_KEY_LENGTH[0] || raw.length < bodyStart + TAG_SIZE) throw tampered();
       try {
         fileKey = Buffer.from(await kek.unwrap(raw.subarray(HEADER_SIZE + 2, bodyStart), FILE_KEY_AAD(raw)));
       } catch {
@@ -338,6 +338,11 @@ export class FileVault implements EscrowStore {
     const head = encodeHeader(header);
     const fileKey = loaded.fileKey ?? randomBytes(32);
     const wrapped = Buffer.from(await kek.wrap(fileKey, FILE_KEY_AAD(head)));
+    const [min, max] = WRAPPED_KEY_LENGTH;
+    if (wrapped.length < min || wrapped.length > max) {
+      // Refused before anything is written: such a file would not read back, and the old one would be gone.
+      throw new EscrowError(`the key-encryption key ${kek.id} wrapped the vault's file key into ${wrapped.length} bytes, outside ${min}..${max}; nothing was written`, 'ESCROW_KEK');
+    }
     const lenBytes = Buffer.of(wrapped.length >> 8, wrapped.length & 0xff);
     const list = [];
     for (const r of sortedRecords(loaded.records)) {
