@@ -4,7 +4,6 @@
 // request. A benchmark that fails prints why and is recorded as {error}; the others still run, and the
 // exit status says so.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { emulatorBinary } from '../host/emulator.js';
 import { benchAmplifyEmulator } from './amplify.js';
@@ -20,14 +19,14 @@ const CHIP = 'esp32s3';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const M32 = ROOT + 'emulator/build/m32';
 
-/** The emulator built as a 32-bit program (Debian's gcc-multilib), made on first use. */
+/**
+ * The emulator built as a 32-bit program (Debian's gcc-multilib): made on first use, and brought up
+ * to date on every run (make rebuilds only what changed), so it never runs older native C.
+ */
 function build32(): string {
-  const binary = emulatorBinary(CHIP, M32);
-  if (!existsSync(binary)) {
-    const r = spawnSync('make', ['-s', '-C', ROOT + 'emulator', '-j2', 'CC=gcc -m32', `BUILD=${M32}`], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`the 32-bit emulator does not build (gcc-multilib installed by scripts/setup.sh?): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
-  }
-  return binary;
+  const r = spawnSync('make', ['-s', '-C', ROOT + 'emulator', '-j2', 'CC=gcc -m32', `BUILD=${M32}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`the 32-bit emulator does not build (gcc-multilib installed by scripts/setup.sh?): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`);
+  return emulatorBinary(CHIP, M32);
 }
 
 const footprint32 = (): Promise<FootprintFigures> =>
