@@ -298,6 +298,8 @@ size_t uart_rx_fill(void)
 		uart.wireUsed += (size_t)n;
 		uart.bytesIn += (uint64_t)n;
 		added += (size_t)n;
+		if ((size_t)n < chunk)
+			break; /* the pty had no more: poll() says when there is, rather than a read into EAGAIN */
 	}
 	return added;
 }
