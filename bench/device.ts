@@ -10,6 +10,7 @@ import { benchAmplifyEmulator } from './amplify.js';
 import { onBenchEmulator } from './chip.js';
 import { benchFirmwareSteps, type FirmwareSteps } from './firmware-steps.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
+import { buildLinkedEmulator } from '../scripts/firmware/linked.js';
 import { benchProvision } from './provision.js';
 import { type Breakdown, hostBreakdown } from './breakdown.js';
 import { benchRoundTrip, type RoundTripFigures } from './roundtrip.js';
@@ -61,10 +62,21 @@ const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; hostBreakd
     return { roundTrip, hostBreakdown: breakdown, firmwareSteps, footprint: await benchFootprint(emu, client, boot) };
   });
 
+/**
+ * 2d. The round trip again on the linked emulator (the firmware from xsl's archive, preloaded as in a
+ * device's flash, on the SDK's own XS engine): the device-true stand-in, where the engine's garbage
+ * collector does not walk the firmware's code at every collection, as on a board.
+ */
+const roundTripLinked = (): Promise<RoundTripFigures> =>
+  onBenchEmulator(CHIP, { burn: true, binary: buildLinkedEmulator(CHIP) }, (emu, client, _boot, made) =>
+    benchRoundTrip(emu, client, made.key!, 1000, { label: '2d.', build: "xsl's archive (as a device runs it)" }));
+
 export async function benchDevice(): Promise<Record<string, unknown>> {
   const emu = await guarded('2./5. emulator benchmarks', emulatorBenchmarks);
+  const roundTripDevice = await guarded('2d. round trip on the linked emulator', roundTripLinked);
   const footprint32bit = await guarded('5b. 32-bit footprint', footprint32);
   const provision = await guarded('4. provisioning', () => benchProvision());
   const amplifyEmulator = await guarded('7. emulator amplification', benchAmplifyEmulator);
-  return 'error' in emu ? { roundTrip: emu, footprint: emu, footprint32bit, provision, amplifyEmulator } : { ...emu, footprint32bit, provision, amplifyEmulator };
+  return 'error' in emu ? { roundTrip: emu, roundTripDevice, footprint: emu, footprint32bit, provision, amplifyEmulator }
+    : { ...emu, roundTripDevice, footprint32bit, provision, amplifyEmulator };
 }
