@@ -424,13 +424,14 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
       escrowError('ESCROW_READBACK', `the vault ${join(dir, 'rb.vault')} was written but does not read back (its bytes differ from what was written); do not burn until this is resolved`));
   });
 
-  it('a KEK\'s wrapped file key of 28 bytes (AES-GCM\'s nonce and tag) is the shortest the format reads; 27 fails the read-back', async () => {
+  it('a KEK\'s wrapped file key of 28 bytes (AES-GCM\'s nonce and tag) is the shortest the format reads; 27 is refused before writing', async () => {
     const ok = new FileVault(join(dir, 'k28.vault'), { kek: handleKek('h28', 28) });
     await ok.put(rec());
     assert.equal(readFileSync(join(dir, 'k28.vault')).readUInt16BE(HEADER_SIZE), 28);
     assert.deepEqual((await ok.get('7cdfa1000001'))?.key, KEY);
     const short = new FileVault(join(dir, 'k27.vault'), { kek: handleKek('h27', 27) });
-    await assert.rejects(short.put(rec()), escrowError('ESCROW_READBACK', /failed its integrity check: it was altered or damaged \(the token key is right\)/));
+    await assert.rejects(short.put(rec()), escrowError('ESCROW_KEK', /wrapped the vault's file key into 27 bytes, outside 28\.\.65535; nothing was written/));
+    assert.equal(existsSync(join(dir, 'k27.vault')), false, 'no file was written');
   });
 
   it('an empty body under a valid tag decrypts: it is refused as content, not as damage', async () => {
