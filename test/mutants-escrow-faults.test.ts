@@ -9,7 +9,7 @@
 // Buffer or a built-in's function in this process for one call and put them back.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createCipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -432,6 +432,29 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
     const short = new FileVault(join(dir, 'k27.vault'), { kek: handleKek('h27', 27) });
     await assert.rejects(short.put(rec()), escrowError('ESCROW_KEK', /wrapped the vault's file key into 27 bytes, outside 28\.\.65535; nothing was written/));
     assert.equal(existsSync(join(dir, 'k27.vault')), false, 'no file was written');
+  });
+
+  it('a file whose wrapped file key is under 28 bytes is refused as damaged, even by a KEK that would unwrap it', async () => {
+    const kept = new Map<string, Uint8Array>();
+    const kek = handleKek('h28', 28, kept);
+    const path = join(dir, 's.vault');
+    await new FileVault(path, { kek }).put(rec());
+    const raw = readFileSync(path);
+    const bodyStart = HEADER_SIZE + 2 + 28;
+    const fileKey = kept.get(raw.subarray(HEADER_SIZE + 2, bodyStart).toString('hex'))!;
+    // The same vault written by hand with a 27-byte handle that the KEK unwraps to the same file key,
+    // and a body sealed under it: only the format's lower bound tells this file from a good one.
+    const handle = randomBytes(27);
+    kept.set(handle.toString('hex'), fileKey);
+    const d = createDecipheriv('aes-256-gcm', fileKey, readHeader(raw, path).nonce);
+    d.setAAD(raw.subarray(0, bodyStart));
+    d.setAuthTag(raw.subarray(raw.length - 16));
+    const plain = Buffer.concat([d.update(raw.subarray(bodyStart, raw.length - 16)), d.final()]);
+    const aad = Buffer.concat([raw.subarray(0, HEADER_SIZE), Buffer.of(0, 27), handle]);
+    const c = createCipheriv('aes-256-gcm', fileKey, readHeader(raw, path).nonce);
+    c.setAAD(aad);
+    writeFileSync(path, Buffer.concat([aad, c.update(plain), c.final(), c.getAuthTag()]));
+    await assert.rejects(new FileVault(path, { kek }).list(), escrowError('ESCROW_TAMPERED', /failed its integrity check: it was altered or damaged \(the token key is right\)/));
   });
 
   it('an empty body under a valid tag decrypts: it is refused as content, not as damage', async () => {
