@@ -50,16 +50,23 @@ static const uint8_t *arg_bytes(xsMachine *the, int index, xsUnsignedValue *coun
 	return data;
 }
 
+/* Two integer arguments at index and index + 1 that bound a range of `count` bytes: 0 <= first <= second <= count. */
+static void arg_range(xsMachine *the, int index, const char *first, const char *second, xsUnsignedValue count, uint32_t *a, uint32_t *b)
+{
+	*a = arg_uint(the, index, first, count);
+	*b = arg_uint(the, index + 1, second, count);
+	if (*a > *b)
+		xsRangeError("%s: %u is after %s %u", first, (unsigned)*a, second, (unsigned)*b);
+}
+
 /* crc32Update(crc, bytes, start, end): the CRC of bytes[start, end) continued from crc. */
 void xs_crc32_update(xsMachine *the)
 {
 	uint32_t crc = arg_uint(the, 0, "crc", 4294967295.0);
 	xsUnsignedValue count;
 	const uint8_t *bytes = arg_bytes(the, 1, &count);
-	uint32_t start = arg_uint(the, 2, "start", count);
-	uint32_t end = arg_uint(the, 3, "end", count);
-	if (start > end)
-		xsRangeError("start: %u is after end %u", (unsigned)start, (unsigned)end);
+	uint32_t start, end;
+	arg_range(the, 2, "start", "end", count, &start, &end);
 	crc = esp_rom_crc32_le(crc, bytes + start, end - start);
 	xsmcSetNumber(xsResult, crc);
 }
@@ -71,10 +78,8 @@ void xs_crc32_fill(xsMachine *the)
 {
 	xsUnsignedValue count;
 	const uint8_t *bytes = arg_bytes(the, 0, &count);
-	uint32_t from = arg_uint(the, 1, "from", count);
-	uint32_t to = arg_uint(the, 2, "to", count);
-	if (from > to)
-		xsRangeError("from: %u is after to %u", (unsigned)from, (unsigned)to);
+	uint32_t from, to;
+	arg_range(the, 1, "from", "to", count, &from, &to);
 	if (xsmcArgc < 6 || xsmcTypeOf(xsArg(3)) != xsReferenceType || !xsmcIsInstanceOf(xsArg(3), xsArrayBufferPrototype))
 		xsTypeError("run: expected a Uint32Array");
 	uint32_t offset = arg_uint(the, 4, "run.byteOffset", 4294967295.0);
