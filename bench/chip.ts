@@ -9,6 +9,7 @@ import { Client } from '../host/client.js';
 import { type Emulator, type EmulatorStats, startEmulator } from '../host/emulator.js';
 import { VirtualChipEfuse } from '../host/efuse/virtual-chip.js';
 import { createVirtualChip } from '../host/espefuse/virtual.js';
+import { buildLinkedEmulator } from '../scripts/firmware/linked.js';
 
 export interface BenchChip {
   chip: string;
@@ -60,4 +61,17 @@ export async function onBenchEmulator<T>(
   } finally {
     await made.remove();
   }
+}
+
+const linked = new Map<string, string>();
+
+/**
+ * The linked emulator of `chip` (xsl's archive compiled in; 32-bit with `m32`), made by the SDK's real
+ * tools once per benchmark run: rows 2d and 5 both run it.
+ */
+export function linkedEmulator(chip: string, m32 = false): string {
+  const key = `${chip}${m32 ? '/m32' : ''}`;
+  let binary = linked.get(key);
+  if (binary === undefined) linked.set(key, (binary = buildLinkedEmulator(chip, { m32 })));
+  return binary;
 }

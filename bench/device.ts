@@ -7,10 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { emulatorBinary } from '../host/emulator.js';
 import { benchAmplifyEmulator } from './amplify.js';
-import { onBenchEmulator } from './chip.js';
+import { linkedEmulator, onBenchEmulator } from './chip.js';
 import { benchFirmwareSteps, type FirmwareSteps } from './firmware-steps.js';
 import { benchFootprint, type FootprintFigures } from './footprint.js';
-import { buildLinkedEmulator } from '../scripts/firmware/linked.js';
 import { benchProvision } from './provision.js';
 import { type Breakdown, hostBreakdown } from './breakdown.js';
 import { benchRoundTrip, type RoundTripFigures } from './roundtrip.js';
@@ -68,7 +67,7 @@ const emulatorBenchmarks = (): Promise<{ roundTrip: RoundTripFigures; hostBreakd
  * collector does not walk the firmware's code at every collection, as on a board.
  */
 const roundTripLinked = (): Promise<RoundTripFigures> =>
-  onBenchEmulator(CHIP, { burn: true, binary: buildLinkedEmulator(CHIP) }, (emu, client, _boot, made) =>
+  onBenchEmulator(CHIP, { burn: true, binary: linkedEmulator(CHIP) }, (emu, client, _boot, made) =>
     benchRoundTrip(emu, client, made.key!, 1000, { label: '2d.', build: "xsl's archive (as a device runs it)" }));
 
 export async function benchDevice(): Promise<Record<string, unknown>> {

@@ -10,8 +10,7 @@
 // a device's flash; its figures are the firmware's RAM as a device runs it.
 import type { Client } from '../host/client.js';
 import type { Emulator, EmulatorStats } from '../host/emulator.js';
-import { buildLinkedEmulator } from '../scripts/firmware/linked.js';
-import { onBenchEmulator } from './chip.js';
+import { linkedEmulator, onBenchEmulator } from './chip.js';
 import { line, verdict } from './util.js';
 
 const CHIP = 'esp32s3';
@@ -40,7 +39,7 @@ export interface FootprintFigures {
 /** The linked emulator's run, 64-bit or 32-bit: built on first use, on a fresh keyed chip. */
 async function benchLinked(m32: boolean, n: number, label: string): Promise<FootprintFigures | { error: string }> {
   try {
-    const binary = buildLinkedEmulator(CHIP, { m32 });
+    const binary = linkedEmulator(CHIP, m32);
     return await onBenchEmulator(CHIP, { burn: true, binary }, (emu, client, boot) => measureFootprint(emu, client, boot, n, label));
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
