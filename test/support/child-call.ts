@@ -52,10 +52,14 @@ export const distModule = (path: string): string => new URL(`../../${path}`, imp
 const MAIN = fileURLToPath(new URL('./child-main.js', import.meta.url));
 const MUTANT_ENV = '__STRYKER_ACTIVE_MUTANT__';
 
-interface StrykerNs { activeMutant?: string | number; currentTestId?: string; mutantCoverage?: { perTest?: Record<string, Record<string, number>> } }
+/** What the tests use of StrykerJS's namespace (made by the first instrumented module a process loads). */
+export interface StrykerNs { activeMutant?: string | number; currentTestId?: string; mutantCoverage?: { perTest?: Record<string, Record<string, number>> } }
+
+/** StrykerJS's namespace in this process; undefined unless under StrykerJS. */
+export const strykerNs = (): StrykerNs | undefined => (globalThis as { __stryker__?: StrykerNs }).__stryker__;
 
 function addCoverage(ids: string[]): void {
-  const ns = (globalThis as { __stryker__?: StrykerNs }).__stryker__;
+  const ns = strykerNs();
   if (!ns?.mutantCoverage || ns.activeMutant !== undefined || !ns.currentTestId || ids.length === 0) return;
   const perTest = (ns.mutantCoverage.perTest ??= {});
   const mine = (perTest[ns.currentTestId] ??= {});
@@ -65,7 +69,7 @@ function addCoverage(ids: string[]): void {
 export async function callInChild(module: string, fn: string, opts: ChildOptions = {}): Promise<ChildOutcome> {
   const req: ChildRequest = { module, fn, ...(opts.args ? { args: opts.args } : {}), ...(opts.before ? { before: opts.before } : {}), ...(opts.user ? { user: opts.user } : {}) };
   const env = { ...process.env };
-  const active = (globalThis as { __stryker__?: StrykerNs }).__stryker__?.activeMutant;
+  const active = strykerNs()?.activeMutant;
   if (active !== undefined) env[MUTANT_ENV] = String(active); else delete env[MUTANT_ENV];
   const argv = [MAIN, JSON.stringify(req)];
   const child = opts.fileSizeBlocks === undefined

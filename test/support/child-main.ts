@@ -1,7 +1,7 @@
 // The child side of child-call.ts: imports a module, optionally drops to another user, calls one of
 // its functions with JSON arguments and writes the outcome (and, under StrykerJS, which mutants the
 // call reached) as one JSON line on stdout. Not a test file: child-call.ts starts it.
-import type { ChildOutcome, ChildRequest } from './child-call.js';
+import { type ChildOutcome, type ChildRequest, strykerNs as stryker } from './child-call.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -17,9 +17,6 @@ async function resolve(spec: { module: string; fn: string }): Promise<{ self: un
   return { self, fn: value as Fn };
 }
 
-interface StrykerNs { currentTestId?: string; mutantCoverage?: { perTest?: Record<string, Record<string, number>> } }
-/** StrykerJS's namespace: made by the first instrumented module this process loads (none unless under StrykerJS). */
-const stryker = (): StrykerNs | undefined => (globalThis as { __stryker__?: StrykerNs }).__stryker__;
 const CALL = 'child call';
 
 /**
