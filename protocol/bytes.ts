@@ -146,10 +146,12 @@ export function fromBase64(s: string, name = 'base64'): Uint8Array {
   return out;
 }
 
-/** Sequential little-endian reader; every read is bounds-checked and throws MalformedError. */
 // Reader and Writer check room inline and touch the bytes directly (no DataView, no helper call per
 // field): the device interprets this code for every request and answer, and a call costs it more
-// than the check does.
+// than the check does. For the same reason Writer keeps its capacity in a field: on XS a typed
+// array's length is a getter call.
+
+/** Sequential little-endian reader; every read is bounds-checked and throws MalformedError. */
 export class Reader {
   private readonly buf: Uint8Array;
   private pos = 0;
