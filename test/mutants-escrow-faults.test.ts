@@ -23,7 +23,7 @@ import type { EscrowRecord } from '../host/escrow/store.js';
 import { CHECK_MESSAGE, encodeHeader, FORMAT_1, HEADER_SIZE, KDF_SCRYPT, KDF_LIMITS, MAX_SCRYPT_MEM, readHeader } from '../host/escrow/vault-format.js';
 import { FileVault } from '../host/escrow/vault.js';
 import { toHex } from '../protocol/index.js';
-import { hookBuiltin, ioError } from './support/builtin-hooks.js';
+import { ioError, withBuiltinHook } from './support/builtin-hooks.js';
 import { callInChild, canSwitchUser, distModule, NOBODY } from './support/child-call.js';
 import { codedError } from './support/errors.js';
 import { haveSoftHsm } from './support/softhsm.js';
@@ -185,15 +185,12 @@ describe('escrow lock file: other users, a full disk, the boot id, the clock and
     setAge(path, t, 5000);
     writeFileSync(breaker, '');
     setAge(breaker, t, 5000);
-    const restore = hookBuiltin('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
+    await withBuiltinHook('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
       if (a[0] === breaker) throw ioError('EMFILE', 'too many open files');
       return orig(...a);
-    });
-    try {
+    }, async () => {
       await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 0, unownedStaleMs: 1000 }), escrowError('ESCROW_LOCKED', /an unknown process/));
-    } finally {
-      restore();
-    }
+    });
     assert.ok(existsSync(breaker));
   });
 
@@ -202,16 +199,13 @@ describe('escrow lock file: other users, a full disk, the boot id, the clock and
     const breaker = path + '.break';
     writeFileSync(path, owner({ pid: deadPid() }));
     const fresh = owner({ token: 'fresh' });
-    const restore = hookBuiltin('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
+    await withBuiltinHook('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
       // Another process broke it and took it between this one's read and its breaker.
       if (a[0] === breaker && !existsSync(breaker)) writeFileSync(path, fresh);
       return orig(...a);
-    });
-    try {
+    }, async () => {
       await assert.rejects(FileLock.acquire(path, 'the vault', { timeoutMs: 0 }), escrowError('ESCROW_LOCKED', new RegExp(`locked by process ${process.pid} `)));
-    } finally {
-      restore();
-    }
+    });
     assert.equal(readFileSync(path, 'utf8'), fresh);
     assert.ok(!existsSync(breaker));
   });
@@ -245,33 +239,27 @@ describe('escrow leftovers: other users, and files changed between the check and
   it('a key copy swapped for another file after its check is neither wiped nor removed', async () => {
     const p = join(dir, tmpName(deadPid(), 'k.bin'));
     writeFileSync(p, Buffer.alloc(32, 0x77));
-    const restore = hookBuiltin('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
+    await withBuiltinHook('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
       if (a[0] === p) {
         writeFileSync(join(dir, 'other'), Buffer.alloc(32, 0x55));
         renameSync(join(dir, 'other'), p);
       }
       return orig(...a);
-    });
-    try {
+    }, async () => {
       assert.deepEqual(await cleanLeftovers(dir, keyFileLeftovers('k.bin')), []);
-    } finally {
-      restore();
-    }
+    });
     assert.deepEqual(readFileSync(p), Buffer.alloc(32, 0x55));
   });
 
   it('a key copy given a second link after its check is neither wiped nor removed', async () => {
     const p = join(dir, tmpName(deadPid(), 'k.bin'));
     writeFileSync(p, Buffer.alloc(32, 0x77));
-    const restore = hookBuiltin('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
+    await withBuiltinHook('node:fs/promises', 'open', (orig: (...a: unknown[]) => Promise<FileHandle>) => async (...a: unknown[]) => {
       if (a[0] === p && !existsSync(join(dir, 'other'))) linkSync(p, join(dir, 'other'));
       return orig(...a);
-    });
-    try {
+    }, async () => {
       assert.deepEqual(await cleanLeftovers(dir, keyFileLeftovers('k.bin')), []);
-    } finally {
-      restore();
-    }
+    });
     assert.deepEqual(readFileSync(p), Buffer.alloc(32, 0x77));
     assert.deepEqual(readFileSync(join(dir, 'other')), Buffer.alloc(32, 0x77));
   });
@@ -323,14 +311,11 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
     const path = join(dir, 'f1.vault');
     writeFileSync(path, format1('pw', KDF, [rec()]));
     let calls = 0;
-    const restore = hookBuiltin('node:crypto', 'scryptSync', (orig: (...a: unknown[]) => Buffer) => (...a: unknown[]) => { calls++; return orig(...a); });
-    try {
+    await withBuiltinHook('node:crypto', 'scryptSync', (orig: (...a: unknown[]) => Buffer) => (...a: unknown[]) => { calls++; return orig(...a); }, async () => {
       const v = new FileVault(path, { passphrase: 'pw' });
       assert.equal((await v.list()).length, 1);
       assert.deepEqual((await v.get('7cdfa1000001'))?.key, KEY);
-    } finally {
-      restore();
-    }
+    });
     assert.equal(calls, 1);
   });
 
@@ -348,12 +333,9 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
     writeFileSync(path, Buffer.concat([head, Buffer.alloc(64)]));
     const asked: { N: number; r: number; p: number; maxmem: number }[] = [];
     // Not the real 512 MiB derivation: the call is recorded and answered with zeros (a wrong passphrase).
-    const restore = hookBuiltin('node:crypto', 'scryptSync', () => (...a: unknown[]) => { asked.push(a[3] as never); return Buffer.alloc(64); });
-    try {
+    await withBuiltinHook('node:crypto', 'scryptSync', () => (...a: unknown[]) => { asked.push(a[3] as never); return Buffer.alloc(64); }, async () => {
       await assert.rejects(new FileVault(path, { passphrase: 'pw' }).list(), (e: unknown) => e instanceof EscrowError && e.code === 'ESCROW_PASSPHRASE');
-    } finally {
-      restore();
-    }
+    });
     assert.equal(asked.length, 1);
     assert.deepEqual({ N: asked[0]!.N, r: asked[0]!.r, p: asked[0]!.p }, { N: 2 ** 18, r: 16, p: 4 });
     assert.ok(asked[0]!.maxmem >= need(kdf), `maxmem ${asked[0]!.maxmem} < ${need(kdf)}`);
@@ -403,15 +385,12 @@ describe('escrow file vault: scrypt calls, wiped plaintext, read-back faults and
     const v = new FileVault(path, { passphrase: 'pw', kdf: KDF });
     await v.put(rec());
     const before = readFileSync(path);
-    const restore = hookBuiltin('node:fs/promises', 'readFile', (orig: (...a: unknown[]) => Promise<Buffer>) => async (...a: unknown[]) => {
+    await withBuiltinHook('node:fs/promises', 'readFile', (orig: (...a: unknown[]) => Promise<Buffer>) => async (...a: unknown[]) => {
       const r = await orig(...a);
       return a[0] === path && Buffer.isBuffer(r) && !r.equals(before) ? readBack(r) : r;
-    });
-    try {
+    }, async () => {
       await v.put(rec('7cdfa1000002'));
-    } finally {
-      restore();
-    }
+    });
   }
 
   it('a write whose read-back fails is ESCROW_READBACK, naming the read error', async () => {

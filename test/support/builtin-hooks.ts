@@ -24,6 +24,16 @@ export function hookBuiltin<F extends (...args: any[]) => any>(mod: Builtin, nam
   };
 }
 
+/** Runs `body` with `make(original)` in place of `mod[name]`, and puts the original back after it. */
+export async function withBuiltinHook<F extends (...args: any[]) => any, T>(mod: Builtin, name: string, make: (orig: F) => F, body: () => Promise<T>): Promise<T> {
+  const restore = hookBuiltin(mod, name, make);
+  try {
+    return await body();
+  } finally {
+    restore();
+  }
+}
+
 /** An error as the file-system calls make it: message `CODE: text`, and `code`. */
 export const ioError = (code: string, text = 'injected fault'): NodeJS.ErrnoException => Object.assign(new Error(`${code}: ${text}`), { code });
 
